@@ -1,0 +1,287 @@
+"""Property tables with their sources.
+
+Every literature number tissuefate uses lives here, once, as a :class:`Param` that carries its
+value, SI unit, source and evidence tag (``shared/data/literature.md`` tags):
+
+- ``V`` checked against abstract, full text or a public model file;
+- ``R`` standard literature value not re-checked;
+- ``C`` computed from published parameters;
+- ``E`` order-of-magnitude estimate, not a published value;
+- ``cal`` calibrated by tissuefate against a published case (the case is named);
+- ``ABSENT`` searched for, not found (a stand-in value is used and says so).
+
+``tissuefate sources`` prints every entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+
+from ..errors import ConfigError
+from .labels import N_LABELS, Label
+
+__all__ = [
+    "Param",
+    "Species",
+    "SPECIES",
+    "BLOOD",
+    "DAMAGE",
+    "CELLS",
+    "RF",
+    "DIELECTRIC",
+    "TUMOUR_FACTORS",
+    "MaterialTable",
+    "material_table",
+    "all_params",
+    "PERFUSION_PER_S_PER_ML_MIN_100G",
+]
+
+
+@dataclass(frozen=True)
+class Param:
+    """A number with its unit, source and evidence tag."""
+
+    value: float
+    unit: str
+    source: str
+    tag: str
+    note: str = ""
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+
+#: 1 mL/min/100 g of tissue expressed as a volumetric perfusion rate [1/s] (literature.md §1, [E]):
+#: 1 mL/(min·100 g) × ρ≈1.05 g/mL / 60 s ≈ 1.75e-4 1/s.
+PERFUSION_PER_S_PER_ML_MIN_100G = 1.75e-4
+
+
+@dataclass(frozen=True)
+class Species:
+    """Thermal and electrical properties of liver parenchyma for one species preset."""
+
+    name: str
+    density_kg_per_m3: Param
+    heat_capacity_J_per_kgK: Param
+    thermal_conductivity_W_per_mK: Param
+    perfusion_per_s: Param
+    rf_conductivity_S_per_m: Param
+
+
+_TUNG = "Tungjitkusolmun et al., IEEE TBME 49(1):3-9, 2002 (COMSOL RF ablation model)"
+_COMSOL_MW = "COMSOL 'Microwave Cancer Therapy' model (IT'IS-attributed liver values)"
+
+SPECIES: dict[str, Species] = {
+    "human": Species(
+        "human",
+        Param(1079.0, "kg/m^3", _COMSOL_MW, "V"),
+        Param(3540.0, "J/(kg K)", _COMSOL_MW, "V"),
+        Param(0.52, "W/(m K)", _COMSOL_MW, "V"),
+        Param(3.6e-3, "1/s", _COMSOL_MW, "V"),
+        Param(0.333, "S/m", _TUNG, "V", "calibration parameter within 0.15-0.35 S/m (Gabriel 1996)"),
+    ),
+    "porcine": Species(
+        "porcine",
+        Param(1060.0, "kg/m^3", _TUNG, "R"),
+        Param(3600.0, "J/(kg K)", _TUNG, "R"),
+        Param(0.512, "W/(m K)", _TUNG, "R"),
+        Param(6.4e-3, "1/s", _TUNG, "V"),
+        Param(0.333, "S/m", _TUNG, "V", "calibration parameter within 0.15-0.35 S/m (Gabriel 1996)"),
+    ),
+    "bovine": Species(
+        "bovine",
+        Param(1060.0, "kg/m^3", _TUNG, "R", "generic liver value; no bovine-specific value in literature.md"),
+        Param(3600.0, "J/(kg K)", _TUNG, "R", "generic liver value"),
+        Param(0.512, "W/(m K)", _TUNG, "R", "generic liver value"),
+        Param(6.4e-3, "1/s", _TUNG, "V", "only used in vivo; bovine liver is normally studied ex vivo"),
+        Param(0.333, "S/m", _TUNG, "V", "generic liver value"),
+    ),
+}
+
+BLOOD = {
+    "density_kg_per_m3": Param(1000.0, "kg/m^3", _COMSOL_MW, "V"),
+    "heat_capacity_J_per_kgK": Param(3639.0, "J/(kg K)", _COMSOL_MW, "V"),
+    "arterial_temperature_K": Param(310.15, "K", "physiological core temperature 37 degC", "R"),
+}
+
+DAMAGE = {
+    "arrhenius_A_per_s": Param(7.39e39, "1/s", "COMSOL MWA model liver material", "V"),
+    "arrhenius_Ea_J_per_mol": Param(2.577e5, "J/mol", "COMSOL MWA model liver material", "V"),
+    "arrhenius_threshold_K": Param(
+        316.15, "K", "Pearce, J Biomech Eng 137:121006, 2015 (single-term model invalid at 43-55 degC)", "E",
+        "damage is integrated only above 43 degC: below it the single-term model would kill "
+        "normothermic tissue within hours",
+    ),
+    "cem43_R_above": Param(0.5, "1", "Sapareto & Dewey 1984", "R"),
+    "cem43_R_below": Param(0.25, "1", "Sapareto & Dewey 1984", "R"),
+    "cem43_necrosis_min": Param(240.0, "min", "Yarmolenko et al. 2011", "V"),
+    "omega_coagulation": Param(1.0, "1", "63 % cell death; convention", "R"),
+    "omega_complete": Param(4.6, "1", "99 % cell death (exp(-4.6) = 0.01); convention", "R"),
+}
+
+CELLS = {
+    "tumour_cells_per_m3": Param(1e15, "1/m^3", "radiobiology convention, 1e8-1e9 cells/cm^3", "R"),
+    "clonogenic_fraction": Param(1e-2, "1", "uncertain; parameter (literature.md §10)", "E"),
+}
+
+RF = {
+    "sigma_temp_coeff_per_K": Param(0.015, "1/K", "Berjano, BioMed Eng OnLine 5:24, 2006", "R"),
+    "desiccation_temperature_K": Param(373.15, "K", "Berjano 2006 (water vaporisation)", "R"),
+    "desiccation_factor": Param(
+        1e-2, "1", "Berjano 2006: drop by 1e2-1e4 at 100 degC", "R", "smallest drop of the range"
+    ),
+    "metastasis_sigma_ratio": Param(0.57 / 0.35, "1", "Zurbuchen et al., Acta Radiol 2016 (470 kHz)", "V"),
+}
+
+DIELECTRIC = {
+    "eps_r_915MHz": Param(46.76, "1", "Gabriel et al., Phys Med Biol 41:2271, 1996", "C"),
+    "sigma_915MHz_S_per_m": Param(0.861, "S/m", "Gabriel 1996", "C"),
+    "eps_r_2450MHz": Param(43.03, "1", "Gabriel 1996; COMSOL MWA model", "V"),
+    "sigma_2450MHz_S_per_m": Param(1.69, "S/m", "Gabriel 1996; COMSOL MWA model", "V"),
+    "sigma_temp_coeff_915MHz_per_K": Param(0.0182, "1/K", "Chin & Sherar, Phys Med Biol 2001", "V"),
+    "eps_temp_coeff_915MHz_per_K": Param(-0.0013, "1/K", "Chin & Sherar 2001", "V"),
+    "tumour_eps_ratio": Param(1.12, "1", "Stauffer et al., Int J Hyperthermia 19:89, 2003", "V"),
+    "tumour_sigma_ratio": Param(1.24, "1", "Stauffer et al. 2003", "V"),
+    # Ji & Brace, Phys Med Biol 56:5249, 2011 [R]: eps_r(T) = a1 [1 - 1/(1+exp(a2 - a3 T))] + 1,
+    # sigma(T) = b1 [1 - 1/(1+exp(b2 - b3 T))] + b4, T in degC.
+    "ji_brace_eps_a1": Param(48.391, "1", "Ji & Brace, Phys Med Biol 56:5249, 2011", "R"),
+    "ji_brace_eps_a2": Param(5.223, "1", "Ji & Brace 2011", "R"),
+    "ji_brace_eps_a3": Param(0.0764, "1/degC", "Ji & Brace 2011", "R"),
+    "ji_brace_sigma_b1": Param(2.173, "S/m", "Ji & Brace 2011", "R"),
+    "ji_brace_sigma_b2": Param(5.951, "1", "Ji & Brace 2011", "R"),
+    "ji_brace_sigma_b3": Param(0.0697, "1/degC", "Ji & Brace 2011", "R"),
+    "ji_brace_sigma_b4": Param(0.0114, "S/m", "Ji & Brace 2011", "R"),
+}
+
+#: Tumour relative to parenchyma (multiplies the species value). Tumour perfusion: no verified
+#: value exists (literature.md §1, ABSENT); HCC is hypervascular, metastases hypovascular.
+TUMOUR_FACTORS = {
+    "hcc": {
+        "perfusion": Param(1.0, "1", "no verified tumour perfusion (literature.md §1)", "ABSENT",
+                           "stand-in: liver value"),
+        "rf_conductivity": Param(1.0, "1", "no HCC-specific RF conductivity", "ABSENT",
+                                 "stand-in: liver value"),
+    },
+    "metastasis": {
+        "perfusion": Param(0.5, "1", "CRC metastases usually hypovascular (literature.md §1)", "E"),
+        "rf_conductivity": RF["metastasis_sigma_ratio"],
+    },
+}
+
+#: Voxels outside the organ inside a cropped region (peritoneum, diaphragm, fat): no source in
+#: literature.md, modelled as unperfused tissue with liver thermal properties and a lower RF
+#: conductivity (fat-like), so current stays in the organ.
+OUTSIDE_FACTORS = {
+    "perfusion": Param(0.0, "1", "stand-in for extra-hepatic tissue", "E"),
+    "rf_conductivity": Param(0.1, "1", "stand-in for extra-hepatic tissue (fat-like)", "E"),
+}
+
+#: Fibrous capsule and scar relative to parenchyma (hooks for the fate model).
+SCAR_FACTORS = {
+    "perfusion": Param(0.2, "1", "fibrous tissue is poorly perfused; no measured value", "E"),
+    "rf_conductivity": Param(1.0, "1", "no measured value", "ABSENT", "stand-in: liver value"),
+}
+
+
+@dataclass(frozen=True)
+class MaterialTable:
+    """Per-label properties (arrays indexed by :class:`Label`), SI units.
+
+    ``perfusion_per_s`` is the volumetric blood perfusion ω_b before microvascular integrity
+    and damage are applied; large vessels hold blood at arterial temperature (heat sinks).
+    """
+
+    density_kg_per_m3: np.ndarray
+    heat_capacity_J_per_kgK: np.ndarray
+    thermal_conductivity_W_per_mK: np.ndarray
+    perfusion_per_s: np.ndarray
+    rf_conductivity_S_per_m: np.ndarray
+    species: str
+    in_vivo: bool
+
+    def describe(self) -> dict:
+        return {f.name: (getattr(self, f.name).tolist() if isinstance(getattr(self, f.name), np.ndarray)
+                         else getattr(self, f.name)) for f in fields(self)}
+
+
+def material_table(
+    species: str = "human",
+    *,
+    tumour_type: str = "hcc",
+    in_vivo: bool = True,
+    perfusion_per_s: float | None = None,
+    rf_conductivity_S_per_m: float | None = None,
+) -> MaterialTable:
+    """Per-label property table for a species preset.
+
+    Parameters
+    ----------
+    species : {"human", "porcine", "bovine"}
+    tumour_type : {"hcc", "metastasis"}
+    in_vivo : bool
+        ``False`` switches perfusion off everywhere (ex vivo tissue).
+    perfusion_per_s : float, optional
+        Override of parenchymal perfusion [1/s].
+    rf_conductivity_S_per_m : float, optional
+        Override of parenchymal RF conductivity at 37 °C [S/m].
+
+    Examples
+    --------
+    >>> t = material_table("porcine", in_vivo=False)
+    >>> float(t.perfusion_per_s.max())
+    0.0
+    """
+    if species not in SPECIES:
+        raise ConfigError(f"tissue.species = {species!r}: must be one of {sorted(SPECIES)}")
+    if tumour_type not in TUMOUR_FACTORS:
+        raise ConfigError(f"tumour type = {tumour_type!r}: must be one of {sorted(TUMOUR_FACTORS)}")
+    sp = SPECIES[species]
+    rho = np.full(N_LABELS, sp.density_kg_per_m3.value)
+    c = np.full(N_LABELS, sp.heat_capacity_J_per_kgK.value)
+    k = np.full(N_LABELS, sp.thermal_conductivity_W_per_mK.value)
+    w0 = sp.perfusion_per_s.value if perfusion_per_s is None else float(perfusion_per_s)
+    s0 = sp.rf_conductivity_S_per_m.value if rf_conductivity_S_per_m is None else float(rf_conductivity_S_per_m)
+    w = np.full(N_LABELS, w0)
+    sig = np.full(N_LABELS, s0)
+    tf = TUMOUR_FACTORS[tumour_type]
+    w[Label.TUMOUR] *= tf["perfusion"].value
+    sig[Label.TUMOUR] *= tf["rf_conductivity"].value
+    w[Label.CAPSULE] *= SCAR_FACTORS["perfusion"].value
+    w[Label.OUTSIDE] *= OUTSIDE_FACTORS["perfusion"].value
+    sig[Label.OUTSIDE] *= OUTSIDE_FACTORS["rf_conductivity"].value
+    # Blood in large vessels: its heat-sink effect is a Dirichlet condition at arterial
+    # temperature (physics.bioheat); RF conductivity of blood 0.667 S/m [V] (Tungjitkusolmun 2002).
+    w[Label.LARGE_VESSEL] = 0.0
+    sig[Label.LARGE_VESSEL] = 0.667 if rf_conductivity_S_per_m is None else 2.0 * s0
+    rho[Label.LARGE_VESSEL] = BLOOD["density_kg_per_m3"].value
+    c[Label.LARGE_VESSEL] = BLOOD["heat_capacity_J_per_kgK"].value
+    # The applicator's own voxels: treated as tissue-like for heat (its metal is thin), and as a
+    # boundary for the RF potential (physics.rf), so its conductivity here is irrelevant.
+    w[Label.APPLICATOR] = 0.0
+    if not in_vivo:
+        w[:] = 0.0
+    return MaterialTable(rho, c, k, w, sig, species, in_vivo)
+
+
+def with_overrides(table: MaterialTable, **kw) -> MaterialTable:
+    """A copy of ``table`` with fields replaced."""
+    return replace(table, **kw)
+
+
+def all_params() -> list[tuple[str, Param]]:
+    """Every sourced number of this module as (dotted name, Param) pairs."""
+    out: list[tuple[str, Param]] = []
+    for name, sp in SPECIES.items():
+        for f in fields(sp):
+            v = getattr(sp, f.name)
+            if isinstance(v, Param):
+                out.append((f"species.{name}.{f.name}", v))
+    for group_name, group in (("blood", BLOOD), ("damage", DAMAGE), ("cells", CELLS), ("rf", RF),
+                              ("dielectric", DIELECTRIC), ("outside", OUTSIDE_FACTORS),
+                              ("scar", SCAR_FACTORS)):
+        out.extend((f"{group_name}.{k}", v) for k, v in group.items())
+    for t, d in TUMOUR_FACTORS.items():
+        out.extend((f"tumour.{t}.{k}", v) for k, v in d.items())
+    return out
