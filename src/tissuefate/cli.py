@@ -1,0 +1,188 @@
+"""Command line: ``tissuefate run | demo | validate | bench | schema | sources``.
+
+A thin layer over the Python API. User errors print one or two lines and exit with status 2;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .errors import TissuefateError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="tissuefate: local tumour therapies across repeated sessions. "
+                       "Research software, not a medical device; no treatment guidance.")
+console = Console(stderr=True)
+out_console = Console()
+
+
+@contextmanager
+def _user_errors():
+    try:
+        yield
+    except TissuefateError as err:
+        console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def progress_bar(description: str, enabled: bool = True):
+    """A rich progress bar; yields a ``progress(fraction, message)`` callback."""
+    if not enabled:
+        yield None
+        return
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[msg]}"),
+                  console=console, transient=False) as prog:
+        task = prog.add_task(description, total=1.0, msg="")
+
+        def cb(fraction: float, message: str = "") -> None:
+            prog.update(task, completed=fraction, msg=message)
+
+        yield cb
+
+
+def _metrics_table(rows: list[tuple[str, dict]]) -> Table:
+    t = Table(title="Session outcomes (simulated; not treatment guidance)")
+    t.add_column("quantity")
+    for name, _ in rows:
+        t.add_column(name, justify="right")
+    keys = [
+        ("zone Ω≥4.6 long axis (mm)", ("zones", "omega_4.6", "long_axis_mm")),
+        ("zone Ω≥4.6 short axis (mm)", ("zones", "omega_4.6", "short_axis_mm")),
+        ("zone Ω≥4.6 volume (mL)", ("zones", "omega_4.6", "volume_mL")),
+        ("zone Ω≥1 volume (mL)", ("zones", "omega_1", "volume_mL")),
+        ("sphericity Ω≥4.6", ("zones", "omega_4.6", "sphericity")),
+        ("min. ablative margin (mm)", ("margin", "minimal_margin_mm")),
+        ("normal tissue destroyed (mL)", ("normal_tissue_destroyed_mL",)),
+        ("tumour-control probability", ("tumour", "tumour_control_probability")),
+        ("peak temperature (°C)", ("peak_temperature_degC",)),
+        ("delivered energy (kJ)", ("delivered_energy_kJ",)),
+    ]
+    for label, path in keys:
+        vals = []
+        for _, m in rows:
+            v = m
+            for p in path:
+                v = v.get(p, {}) if isinstance(v, dict) else {}
+            vals.append(f"{v:.3g}" if isinstance(v, (int, float)) else "—")
+        t.add_row(label, *vals)
+    return t
+
+
+@app.command()
+def run(scenario: Path = typer.Argument(..., help="Scenario TOML file (see docs/scenario.md)."),
+        out: Path = typer.Option(..., "--out", "-o", help="Output folder (created atomically)."),
+        overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
+        quiet: bool = typer.Option(False, help="No progress bar.")):
+    """Simulate one session and write metrics.json, fields.nc, PNG slices and report.html."""
+    from .api import run_scenario
+    from .config.scenario import load_scenario
+
+    with _user_errors():
+        scn = load_scenario(scenario)
+        if out.exists() and not overwrite:
+            raise TissuefateError(f"--out {out}: folder exists; choose another or pass --overwrite")
+        with progress_bar(f"{scn.modality.upper()} {scn.name}", not quiet) as cb:
+            result, paths = run_scenario(scn, out, overwrite=overwrite, progress=cb)
+    out_console.print(_metrics_table([(scn.name, result.metrics)]))
+    out_console.print(f"wrote {out}/ ({', '.join(sorted(Path(p).name for p in paths.values()))}) "
+                      f"in {result.wall_time_s:.1f} s of simulation")
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Output folder."),
+         overwrite: bool = typer.Option(True, help="Replace an existing demo folder."),
+         quick: bool = typer.Option(False, help="Small grid and short treatment (for tests).")):
+    """RFA and MWA on the default phantom, side by side (figures, table, report.html)."""
+    from .demo import run_demo
+
+    with _user_errors():
+        with progress_bar("demo") as cb:
+            results, paths = run_demo(out, overwrite=overwrite, quick=quick, progress=cb)
+    out_console.print(_metrics_table([(r.name, r.metrics) for r in results]))
+    out_console.print(f"wrote {out}/report.html")
+
+
+@app.command()
+def validate(out: Path = typer.Option(Path("validation-output"), "--out", "-o"),
+             fast: bool = typer.Option(False, help="Only the fast verification rows."),
+             only: str = typer.Option("", help="Comma-separated case names to run.")):
+    """Run verification and calibration checks; print and write one row per check."""
+    from .validation import run_validation, write_validation
+
+    with _user_errors():
+        with progress_bar("validate") as cb:
+            rows = run_validation(fast=fast, only=[s for s in only.split(",") if s], progress=cb)
+        write_validation(rows, out)
+    t = Table(title="tissuefate validate")
+    for col in ("case", "quantity", "simulated", "reference", "tolerance", "source", "pass"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(r.case, r.quantity, r.simulated_str, r.reference_str, r.tolerance, r.source,
+                  "[green]yes[/]" if r.passed else "[red]NO[/]")
+    out_console.print(t)
+    n_fail = sum(not r.passed for r in rows)
+    out_console.print(f"{len(rows) - n_fail} passed, {n_fail} failed; wrote {out}/validation.csv and validation.md")
+
+
+@app.command()
+def bench(out: Path = typer.Option(Path("bench.json"), "--out", "-o", help="JSON file to write."),
+          sizes: str = typer.Option("64,128,256", help="Cube edge lengths for the Pennes kernel."),
+          backends: str = typer.Option("", help="Comma-separated backends (default: all available)."),
+          dtype: str = typer.Option("float32"),
+          standard_case: bool = typer.Option(True, help="Also time the standard 12-min RFA case (128³).")):
+    """Kernel throughput (voxel-updates/s, fraction of copy bandwidth) and the standard RFA case."""
+    from .bench import run_benchmarks
+
+    with _user_errors():
+        res = run_benchmarks(sizes=tuple(int(s) for s in sizes.split(",")),
+                             backends=[b for b in backends.split(",") if b] or None, dtype=dtype)
+        if standard_case:
+            from .demo import time_standard_case
+
+            with progress_bar("standard RFA case") as cb:
+                res["standard_case"] = time_standard_case(progress=cb)
+    out.write_text(json.dumps(res, indent=2, default=str))
+    out_console.print_json(json.dumps(res, default=str))
+
+
+@app.command()
+def schema(kind: str = typer.Argument("scenario", help="Which file: scenario.")):
+    """Print the JSON schema of scenario files."""
+    from .config.scenario import Scenario
+
+    with _user_errors():
+        if kind != "scenario":
+            raise TissuefateError(f"schema {kind!r}: must be 'scenario'")
+        sys.stdout.write(json.dumps(Scenario.model_json_schema(), indent=2) + "\n")
+
+
+@app.command()
+def sources():
+    """List every literature number in the property tables with its source and evidence tag."""
+    from .tissue.properties import all_params
+
+    t = Table(title="Parameters and sources (tags: V checked, R standard, C computed, E estimate, cal calibrated)")
+    for col in ("name", "value", "unit", "tag", "source"):
+        t.add_column(col, overflow="fold")
+    for name, p in all_params():
+        t.add_row(name, f"{p.value:.4g}", p.unit, p.tag, p.source + (f" — {p.note}" if p.note else ""))
+    out_console.print(t)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,115 @@
+"""Turn a validated :class:`Scenario` into the SI-unit objects the simulation runs on."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import GeometryError
+from ..geometry import unit
+from ..grid import Grid
+from ..therapy.applicators import MicrowaveAntenna, RFElectrode, place_through
+from ..therapy.generator import RFGenerator
+from ..therapy.session import ThermalSession
+from ..tissue.labels import Label
+from ..tissue.properties import material_table
+from .scenario import Scenario, check_memory
+
+__all__ = ["build_session", "build_anatomy"]
+
+#: Candidate insertion directions tried when the given one crosses a large vessel.
+_DIRECTIONS = [(0, 0, 1), (0, 1, 0), (1, 0, 0), (0, 1, 1), (1, 0, 1), (1, 1, 0), (0, 1, -1),
+               (1, 0, -1), (1, -1, 0), (1, 1, 1)]
+
+
+def _perpendicular(d: np.ndarray) -> np.ndarray:
+    e = np.array([1.0, 0.0, 0.0]) if abs(d[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    return unit(np.cross(d, e))
+
+
+def build_anatomy(scn: Scenario):
+    """The region-of-interest tissue state and the target centre [m] of a scenario."""
+    a = scn.anatomy
+    h = scn.grid.spacing_mm * 1e-3
+    shape = scn.grid.roi_shape
+    if a.kind == "block":
+        from ..anatomy.block import block_state
+
+        grid = Grid(shape, (h, h, h), tuple(-0.5 * (n - 1) * h for n in shape))
+        vessel = None
+        if a.block_vessel is not None:
+            d = unit(scn.applicator.direction)
+            perp = _perpendicular(d)
+            r = 0.5 * a.block_vessel.diameter_mm * 1e-3
+            centre = perp * (a.block_vessel.distance_mm * 1e-3 + r)
+            vessel = (tuple(centre), tuple(d), 2 * r)
+        tum = None if a.tumour_diameter_mm is None else a.tumour_diameter_mm * 1e-3
+        state = block_state(grid, tumour_diameter_m=tum, tumour_type=a.tumour_type, vessel=vessel)
+        return state, np.zeros(3)
+    from ..anatomy.phantom import PhantomSpec, TumourSpec, build_phantom, crop_roi
+
+    spec = PhantomSpec(
+        seed=a.seed, spacing_mm=scn.grid.spacing_mm,
+        tumours=[TumourSpec(type=a.tumour_type, diameter_mm=a.tumour_diameter_mm,
+                            location=a.tumour_location, vessel_distance_mm=a.vessel_distance_mm)],
+    )
+    ph = build_phantom(spec)
+    centre = np.asarray(ph.tumours[0].centre_m)
+    state = crop_roi(ph, centre, shape)
+    return state, centre
+
+
+def build_session(scn: Scenario, *, settings: dict | None = None) -> ThermalSession:
+    """Build the :class:`ThermalSession` of a scenario (anatomy, tables, applicator, protocol)."""
+    check_memory(scn)
+    state, target = build_anatomy(scn)
+    if scn.numerics.dtype == "float64":
+        for name in ("tumour", "normal", "debris", "fixed", "scar", "ecm", "vascular", "inflammation"):
+            setattr(state, name, getattr(state, name).astype(np.float64))
+    table = material_table(
+        scn.tissue.species, tumour_type=scn.anatomy.tumour_type, in_vivo=scn.tissue.in_vivo,
+        perfusion_per_s=scn.tissue.perfusion_per_s,
+        rf_conductivity_S_per_m=scn.tissue.rf_conductivity_S_per_m,
+    )
+    ap = scn.applicator
+    if scn.modality == "rfa":
+        applicator = RFElectrode(ap.active_length_mm * 1e-3, ap.gauge, ap.cooled,
+                                 ap.coolant_temperature_degC + 273.15)
+        p = scn.protocol
+        generator = RFGenerator(p.control, p.power_W, ramp_W_per_s=p.ramp_W_per_min / 60.0,
+                                impedance_rise_ohm=p.impedance_rise_ohm, pulse_off_s=p.pulse_off_s)
+    else:
+        applicator = MicrowaveAntenna(ap.frequency_MHz * 1e6, ap.antenna, ap.gauge,
+                                      ap.active_length_mm * 1e-3)
+        generator = None
+    centre = target + np.asarray(ap.offset_mm) * 1e-3
+    placement = _choose_placement(state, centre, ap.direction, applicator)
+    return ThermalSession(
+        name=scn.name, modality=scn.modality, state=state, table=table, applicator=applicator,
+        placement=placement, duration_s=scn.protocol.duration_min * 60.0, power_W=scn.protocol.power_W,
+        generator=generator, initial_temperature_K=scn.tissue.start_degC + 273.15,
+        backend=scn.numerics.backend, time_step_s=scn.numerics.time_step_s,
+        settings=settings if settings is not None else scn.model_dump(mode="json"),
+    )
+
+
+def _choose_placement(state, centre, direction, applicator):
+    """The requested direction, or the first candidate whose active part avoids large vessels."""
+    from ..geometry import segment_mask
+
+    errors = []
+    for d in [direction, *[c for c in _DIRECTIONS if not np.allclose(unit(c), unit(direction))]]:
+        pl = place_through(centre, d, applicator)
+        tip = np.asarray(pl.tip_m)
+        end = tip + pl.active_length_m * np.asarray(pl.direction)
+        if not (state.grid.contains(tip) and state.grid.contains(end)):
+            errors.append(f"direction {d}: leaves the region of interest")
+            continue
+        m = segment_mask(state.grid, tip, end, pl.radius_m)
+        if np.any(state.label[m] == Label.LARGE_VESSEL):
+            errors.append(f"direction {d}: crosses a large vessel")
+            continue
+        if state.label[state.grid.index_of(tip)] == Label.OUTSIDE:
+            errors.append(f"direction {d}: tip outside the organ")
+            continue
+        return pl
+    raise GeometryError("no insertion direction avoids large vessels: " + "; ".join(errors[:3]))

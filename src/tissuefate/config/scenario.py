@@ -1,0 +1,262 @@
+"""Scenario files: pydantic models of the TOML a user writes, validated at the boundary.
+
+Units in the file are the clinical ones (mm, min, °C, W, MHz, mL/min/100 g); they are converted
+to SI exactly once, in :func:`build_session`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..errors import ConfigError, ResourceError
+
+__all__ = [
+    "Scenario",
+    "load_scenario",
+    "scenario_from_dict",
+    "format_validation_error",
+    "estimate_memory_bytes",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class TissueConfig(_Model):
+    """The tissue: species preset, in vivo or ex vivo, starting temperature, perfusion."""
+
+    species: Literal["human", "porcine", "bovine"] = Field(
+        "human", description="Property preset of liver parenchyma (tissuefate sources lists them).")
+    condition: Literal["in_vivo", "ex_vivo"] = Field(
+        "in_vivo", description="ex_vivo switches blood perfusion and vessel heat sinks off.")
+    initial_temperature_degC: float | None = Field(
+        None, ge=-20.0, le=45.0,
+        description="Tissue temperature at the start [degC]; default 37 in vivo, 20 ex vivo.")
+    perfusion: float | None = Field(
+        None, ge=0.0, description="Parenchymal blood perfusion; unit in perfusion_unit. Default: species preset.")
+    perfusion_unit: Literal["per_s", "mL_per_min_per_100g"] = Field(
+        "per_s", description="Unit of `perfusion`: 1/s, or mL/min/100 g (1 mL/min/100 g = 1.75e-4 1/s).")
+    rf_conductivity_S_per_m: float | None = Field(
+        None, ge=0.05, le=1.0, description="Parenchymal RF conductivity at 37 degC [S/m]; default: preset.")
+
+    @model_validator(mode="after")
+    def _perfusion_magnitude(self):
+        if self.perfusion is None:
+            return self
+        w = self.perfusion_per_s
+        if w > 0.1:
+            raise ValueError(
+                f"perfusion = {self.perfusion} {self.perfusion_unit} is {w:.3g} 1/s, above 0.1 1/s "
+                "(liver is ~0.004-0.02 1/s): did you mean perfusion_unit = 'mL_per_min_per_100g'?"
+            )
+        return self
+
+    @property
+    def perfusion_per_s(self) -> float | None:
+        from ..tissue.properties import PERFUSION_PER_S_PER_ML_MIN_100G
+
+        if self.perfusion is None:
+            return None
+        f = PERFUSION_PER_S_PER_ML_MIN_100G if self.perfusion_unit == "mL_per_min_per_100g" else 1.0
+        return self.perfusion * f
+
+    @property
+    def in_vivo(self) -> bool:
+        return self.condition == "in_vivo"
+
+    @property
+    def start_degC(self) -> float:
+        if self.initial_temperature_degC is not None:
+            return self.initial_temperature_degC
+        return 37.0 if self.in_vivo else 20.0
+
+
+class VesselConfig(_Model):
+    """A straight large vessel through a block (for heat-sink studies)."""
+
+    diameter_mm: float = Field(6.0, ge=3.0, le=25.0, description="Vessel diameter [mm].")
+    distance_mm: float = Field(
+        10.0, ge=0.0, le=40.0,
+        description="Distance from the applicator axis to the vessel wall [mm]; the vessel runs parallel to the applicator.")
+
+
+class AnatomyConfig(_Model):
+    """Where the session happens: the built-in liver phantom or a homogeneous block."""
+
+    kind: Literal["phantom", "block"] = Field(
+        "phantom", description="phantom: synthetic liver with vessels and a tumour; block: homogeneous liver.")
+    seed: int = Field(0, ge=0, description="Random seed of the phantom (vessel tree, tumour shape).")
+    tumour_type: Literal["hcc", "metastasis"] = Field("hcc", description="Histology: encapsulated HCC or metastasis.")
+    tumour_diameter_mm: float | None = Field(
+        20.0, ge=3.0, le=80.0, description="Tumour diameter [mm]; null for a block without tumour.")
+    tumour_location: Literal["central", "near_vessel", "subcapsular"] = Field(
+        "central", description="Phantom only: where the tumour sits.")
+    vessel_distance_mm: float = Field(
+        3.0, ge=0.0, le=20.0, description="near_vessel only: gap between tumour edge and vessel wall [mm].")
+    block_vessel: VesselConfig | None = Field(None, description="Block only: add a straight large vessel.")
+
+
+class GridConfig(_Model):
+    """The simulated region of interest, cropped around the target."""
+
+    spacing_mm: float = Field(1.0, ge=0.25, le=4.0, description="Voxel size [mm].")
+    roi_shape: tuple[int, int, int] = Field(
+        (96, 96, 96), description="Voxels of the region of interest along x, y, z (each 16-512).")
+
+    @model_validator(mode="after")
+    def _shape(self):
+        if any(not 16 <= n <= 512 for n in self.roi_shape):
+            raise ValueError(f"roi_shape = {list(self.roi_shape)}: each entry must be in 16-512 voxels")
+        return self
+
+
+class RFElectrodeConfig(_Model):
+    """A monopolar RF electrode."""
+
+    type: Literal["rf_electrode"] = "rf_electrode"
+    active_length_mm: float = Field(30.0, ge=5.0, le=50.0, description="Exposed tip length [mm].")
+    gauge: Literal[13, 14, 15, 16, 17, 18] = Field(17, description="Needle gauge.")
+    cooled: bool = Field(True, description="Internally cooled (chilled perfusate).")
+    coolant_temperature_degC: float = Field(10.0, ge=0.0, le=37.0, description="Electrode wall temperature if cooled [degC].")
+    direction: tuple[float, float, float] = Field(
+        (0.0, 0.0, 1.0), description="Unit vector from the tip towards the handle (insertion axis).")
+    offset_mm: tuple[float, float, float] = Field(
+        (0.0, 0.0, 0.0), description="Shift of the active centre from the target centre [mm].")
+
+
+class MWAntennaConfig(_Model):
+    """An interstitial microwave antenna."""
+
+    type: Literal["mw_antenna"] = "mw_antenna"
+    frequency_MHz: Literal[915, 2450] = Field(2450, description="Operating frequency [MHz].")
+    antenna: Literal["monopole", "dual-slot"] = Field("monopole", description="Antenna style (SAR pattern shape).")
+    gauge: Literal[13, 14, 15, 16, 17, 18] = Field(14, description="Needle gauge.")
+    active_length_mm: float = Field(20.0, ge=5.0, le=50.0, description="Radiating section length used for placement [mm].")
+    direction: tuple[float, float, float] = Field((0.0, 0.0, 1.0), description="Unit vector from the tip towards the handle.")
+    offset_mm: tuple[float, float, float] = Field((0.0, 0.0, 0.0), description="Shift of the active centre from the target [mm].")
+
+
+class ProtocolConfig(_Model):
+    """Power delivery."""
+
+    duration_min: float = Field(12.0, gt=0.0, le=60.0, description="Treatment time [min].")
+    power_W: float = Field(200.0, gt=0.0, le=400.0, description="Set power (power control) or maximum power (impedance control) [W].")
+    control: Literal["power", "impedance"] = Field(
+        "impedance", description="RFA only: constant power, or impedance control with roll-off pulsing. MWA is always constant power.")
+    impedance_rise_ohm: float = Field(10.0, gt=0.0, le=200.0, description="Impedance control: rise above baseline that triggers a power cut [ohm].")
+    pulse_off_s: float = Field(15.0, ge=0.0, le=120.0, description="Impedance control: off time after a roll-off [s].")
+    ramp_W_per_min: float = Field(120.0, gt=0.0, le=6000.0, description="Impedance control: power ramp [W/min].")
+
+
+class NumericsConfig(_Model):
+    """How the equations are solved."""
+
+    backend: Literal["numba", "numpy", "cupy"] | None = Field(None, description="Kernel backend; default numba.")
+    dtype: Literal["float32", "float64"] = Field("float32", description="Floating-point precision of the fields.")
+    time_step_s: float | None = Field(None, gt=0.0, le=10.0, description="Explicit time step [s]; default: automatic stable step.")
+
+
+class OutputConfig(_Model):
+    """What is written."""
+
+    isotherms_degC: list[float] = Field([50.0, 60.0], description="Peak-temperature isotherms reported and drawn [degC].")
+    fields: bool = Field(True, description="Write fields.nc (NetCDF).")
+
+
+class Scenario(_Model):
+    """One session: modality, tissue, anatomy, grid, applicator, protocol."""
+
+    name: str = Field("session", min_length=1, max_length=80, description="Name used in reports.")
+    description: str = Field("", description="Free text.")
+    modality: Literal["rfa", "mwa"] = Field(description="rfa: radiofrequency; mwa: microwave.")
+    tissue: TissueConfig = TissueConfig()
+    anatomy: AnatomyConfig = AnatomyConfig()
+    grid: GridConfig = GridConfig()
+    applicator: Annotated[RFElectrodeConfig | MWAntennaConfig, Field(discriminator="type")] | None = None
+    protocol: ProtocolConfig = ProtocolConfig()
+    numerics: NumericsConfig = NumericsConfig()
+    output: OutputConfig = OutputConfig()
+
+    @model_validator(mode="after")
+    def _consistency(self):
+        if self.applicator is None:
+            self.applicator = RFElectrodeConfig() if self.modality == "rfa" else MWAntennaConfig()
+        want = "rf_electrode" if self.modality == "rfa" else "mw_antenna"
+        if self.applicator.type != want:
+            raise ValueError(f"applicator.type = {self.applicator.type!r} does not fit modality "
+                             f"{self.modality!r}: use type = {want!r}")
+        if self.anatomy.kind == "phantom" and self.anatomy.tumour_diameter_mm is None:
+            raise ValueError("anatomy.tumour_diameter_mm = null: the phantom needs a tumour (use kind = 'block')")
+        return self
+
+
+def format_validation_error(err: ValidationError, source: str = "") -> str:
+    """One line per problem: ``field = value: what is allowed``."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("function-", "tagged-union")))
+        val = e.get("input")
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check spelling; `tissuefate schema` lists the allowed keys)"
+        if isinstance(val, dict):
+            lines.append(f"{loc}: {msg}" if loc else msg)
+        else:
+            lines.append(f"{loc} = {val!r}: {msg}" if loc else msg)
+    prefix = f"{source}: " if source else ""
+    return prefix + ("\n".join(lines))
+
+
+def scenario_from_dict(data: dict, source: str = "") -> Scenario:
+    """Validate a scenario dict; raise :class:`ConfigError` with a readable message."""
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, source)) from None
+
+
+def load_scenario(path) -> Scenario:
+    """Read and validate a scenario TOML file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"scenario file {str(p)!r} does not exist")
+    try:
+        data = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{p}: not valid TOML: {err}") from None
+    return scenario_from_dict(data, str(p))
+
+
+#: Bytes per voxel of a thermal session: state (8 float fields + label), temperature buffers,
+#: damage fields, property maps, source, and the sparse potential system with its multigrid
+#: hierarchy (~7 nonzeros × 12 B × ~1.6).
+BYTES_PER_VOXEL = 4 * 8 + 1 + 4 * 2 + 4 * 3 + 4 * 4 + 4 + 8 * 7 * 12 * 2 // 8 * 2
+
+
+def estimate_memory_bytes(scn: Scenario) -> int:
+    """A conservative estimate of the peak memory of one session [B]."""
+    n = int(np.prod(scn.grid.roi_shape))
+    item = 2 if scn.numerics.dtype == "float64" else 1
+    return int(n * BYTES_PER_VOXEL * item + 600e6)  # + the whole-organ phantom at build time
+
+
+def check_memory(scn: Scenario) -> None:
+    """Raise :class:`ResourceError` if the session would not fit into available memory."""
+    need = estimate_memory_bytes(scn)
+    try:
+        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return
+    if need > 0.8 * avail:
+        raise ResourceError(
+            f"grid.roi_shape = {list(scn.grid.roi_shape)} needs about {need / 1e9:.1f} GB, "
+            f"more than 80 % of the {avail / 1e9:.1f} GB available: use a smaller roi_shape or a "
+            "larger spacing_mm"
+        )
