@@ -1,0 +1,131 @@
+"""numba kernels (CPU default): the NumPy reference semantics in one fused, parallel pass.
+
+Layout: C-contiguous ``[x, y, z]``; ``prange`` over x-planes, the innermost loop over the
+contiguous z axis on 1-D row views so that LLVM vectorises it. Scalars are cast to the array
+dtype before the call: a float64 scalar inside a float32 loop would promote the whole
+expression and halve the vector width. The kernels are memory-bound (DESIGN.md §5): the
+Pennes step moves 6 arrays × itemsize per voxel (T, k, 1/ρc, perfusion, Q read; out written).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .numpy_kernels import (
+    CEM43_CEILING_K,
+    CEM43_FLOOR_K,
+    CEM43_REFERENCE_K,
+    GAS_CONSTANT_J_PER_MOL_K,
+)
+from .registry import register_kernel
+
+__all__ = ["pennes_step", "arrhenius_step", "apply_dirichlet"]
+
+
+@njit(inline="always", fastmath=True)
+def _conduction(l, t, kc, tc, kxm, txm, kxp, txp, kym, tym, kyp, typ, cx, cy, cz):
+    kk = kc[l]
+    return (
+        cx * ((kk + kxp[l]) * (txp[l] - t) - (kk + kxm[l]) * (t - txm[l]))
+        + cy * ((kk + kyp[l]) * (typ[l] - t) - (kk + kym[l]) * (t - tym[l]))
+        + cz * ((kk + kc[l + 1]) * (tc[l + 1] - t) - (kk + kc[l - 1]) * (t - tc[l - 1]))
+    )
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _pennes(T, out, k, irc, perf, q, t_art, dt, cx, cy, cz):  # pragma: no cover - compiled
+    nx, ny, nz = T.shape
+    for i in prange(nx):
+        if i == 0 or i == nx - 1:
+            out[i] = T[i]
+            continue
+        out[i, 0] = T[i, 0]
+        out[i, ny - 1] = T[i, ny - 1]
+        for j in range(1, ny - 1):
+            tc = T[i, j]
+            kc = k[i, j]
+            txm = T[i - 1, j]
+            txp = T[i + 1, j]
+            tym = T[i, j - 1]
+            typ = T[i, j + 1]
+            kxm = k[i - 1, j]
+            kxp = k[i + 1, j]
+            kym = k[i, j - 1]
+            kyp = k[i, j + 1]
+            ir = irc[i, j]
+            pr = perf[i, j]
+            o = out[i, j]
+            o[0] = tc[0]
+            o[nz - 1] = tc[nz - 1]
+            if q is None:
+                for l in range(1, nz - 1):
+                    t = tc[l]
+                    d = _conduction(l, t, kc, tc, kxm, txm, kxp, txp, kym, tym, kyp, typ,
+                                    cx, cy, cz)
+                    o[l] = t + dt * (ir[l] * d - pr[l] * (t - t_art))
+            else:
+                qr = q[i, j]
+                for l in range(1, nz - 1):
+                    t = tc[l]
+                    d = _conduction(l, t, kc, tc, kxm, txm, kxp, txp, kym, tym, kyp, typ,
+                                    cx, cy, cz)
+                    o[l] = t + dt * (ir[l] * (d + qr[l]) - pr[l] * (t - t_art))
+
+
+@register_kernel("pennes_step", "numba")
+def pennes_step(T, out, k, inv_rho_c, perf, q, T_art, dt, inv_h2):
+    """numba version of :func:`tissuefate.backends.numpy_kernels.pennes_step` (same arguments)."""
+    f = T.dtype.type
+    if min(T.shape) < 3:
+        np.copyto(out, T)
+        return out
+    _pennes(T, out, k, inv_rho_c, perf, q, f(T_art), f(dt),
+            f(0.5 * inv_h2[0]), f(0.5 * inv_h2[1]), f(0.5 * inv_h2[2]))
+    return out
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _arrhenius(T, omega, cem, peak, dt, ln_a, ea_r, thr, floor, cem_dt, ref, ceil, ln2):
+    # pragma: no cover - compiled
+    for n in prange(T.size):
+        t = T[n]
+        if t > peak[n]:
+            peak[n] = t
+        if t > floor:
+            x = min(np.float64(t), ceil) - ref
+            if x < 0.0:
+                x = 2.0 * x
+            cem[n] += cem_dt * math.exp(x * ln2)
+        if t > thr:
+            omega[n] += dt * math.exp(ln_a - ea_r / np.float64(t))
+
+
+@register_kernel("arrhenius_step", "numba")
+def arrhenius_step(T, omega, cem43, peak, dt, A, Ea, T_threshold, cem43_floor_K=CEM43_FLOOR_K):
+    """numba version of :func:`tissuefate.backends.numpy_kernels.arrhenius_step`.
+
+    Exponents are evaluated in float64 (only for voxels above the floors), accumulated in the
+    array dtype.
+    """
+    f = T.dtype.type
+    _arrhenius(T.reshape(-1), omega.reshape(-1), cem43.reshape(-1), peak.reshape(-1),
+               float(dt), math.log(A), Ea / GAS_CONSTANT_J_PER_MOL_K, f(T_threshold),
+               f(cem43_floor_K), dt / 60.0, CEM43_REFERENCE_K, CEM43_CEILING_K, math.log(2.0))
+
+
+@njit(parallel=True, cache=True)
+def _dirichlet(T, idx, values):  # pragma: no cover - compiled
+    for n in prange(idx.size):
+        T[idx[n]] = values[n]
+
+
+@register_kernel("apply_dirichlet", "numba")
+def apply_dirichlet(T, flat_index, values):
+    """numba version of :func:`tissuefate.backends.numpy_kernels.apply_dirichlet`."""
+    if np.ndim(values) == 0:
+        values = np.full(len(flat_index), values, dtype=T.dtype)
+    _dirichlet(T.reshape(-1), flat_index, values)
+    return T

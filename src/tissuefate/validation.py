@@ -1,0 +1,341 @@
+"""``tissuefate validate``: verification against analytic solutions and calibration to published
+ablation zones, one row per check (case, quantity, simulated, reference, tolerance, source, pass).
+
+Fast rows (verification) also run in the test suite; the calibration rows simulate full sessions
+and run from the command line (and in the slow test tier).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["ValidationRow", "run_validation", "write_validation", "CASES"]
+
+
+@dataclass
+class ValidationRow:
+    case: str
+    quantity: str
+    simulated: float
+    reference: float
+    tolerance: str
+    source: str
+    passed: bool
+    kind: str = "verification"  # verification | calibration | prediction
+    note: str = ""
+
+    @property
+    def simulated_str(self) -> str:
+        return f"{self.simulated:.4g}"
+
+    @property
+    def reference_str(self) -> str:
+        return f"{self.reference:.4g}"
+
+
+def _rel(sim, ref, tol, **kw) -> dict:
+    ok = bool(np.isfinite(sim) and abs(sim - ref) <= tol * abs(ref))
+    return dict(simulated=float(sim), reference=float(ref), tolerance=f"±{tol * 100:g} %", passed=ok, **kw)
+
+
+def _abs(sim, ref, tol, unit="", **kw) -> dict:
+    ok = bool(np.isfinite(sim) and abs(sim - ref) <= tol)
+    return dict(simulated=float(sim), reference=float(ref), tolerance=f"±{tol:g} {unit}".strip(), passed=ok, **kw)
+
+
+# --------------------------------------------------------------------------- verification rows
+
+def _uniform_maps(grid, *, k=0.5, rho_c=4.0e6, perf=0.0, dtype=np.float64):
+    from .tissue.maps import ThermalMaps
+
+    shape = grid.shape
+    return ThermalMaps(np.full(shape, k, dtype), np.full(shape, 1.0 / rho_c, dtype), np.full(shape, perf, dtype))
+
+
+def case_heat_kernel() -> list[ValidationRow]:
+    """Gaussian in a uniform medium: variance grows by 2αt per axis."""
+    from .grid import Grid
+    from .physics.bioheat import BioheatModel
+
+    n, h = 48, 1e-3
+    g = Grid.cube(n, h)
+    k, rho_c = 0.5, 4.0e6
+    alpha = k / rho_c
+    model = BioheatModel(g, _uniform_maps(g, k=k, rho_c=rho_c), arterial_K=0.0, backend="numba", dtype=np.float64)
+    x, y, z = g.coordinates_m()
+    s0 = 3e-3
+    T = model.initial(0.0)
+    T[...] = np.exp(-(x**2 + y**2 + z**2) / (2 * s0**2))
+    dt = model.stable_time_step_s(0.5)
+    n_steps = int(round(120.0 / dt))
+    for _ in range(n_steps):
+        T = model.step(T, None, dt)
+    t = n_steps * dt
+    m = T.sum()
+    var = float((T * x**2).sum() / m)
+    ref = s0**2 + 2 * alpha * t
+    return [ValidationRow("heat kernel", "variance along x after 120 s [mm²]", **_rel(var * 1e6, ref * 1e6, 0.01),
+                          source="analytic: σ² = σ0² + 2αt")]
+
+
+def case_pennes_decay() -> list[ValidationRow]:
+    """Steady 1-D Pennes: T − Ta ∝ exp(−x/L), L = √(k/(ω ρb cb))."""
+    from .grid import Grid
+    from .physics.bioheat import BioheatModel
+    from .tissue.properties import BLOOD
+
+    h = 0.5e-3
+    g = Grid((120, 3, 3), (h, h, h))
+    k, rho_c, w = 0.5, 3.8e6, 6.4e-3
+    wb = w * BLOOD["density_kg_per_m3"].value * BLOOD["heat_capacity_J_per_kgK"].value
+    L = math.sqrt(k / wb)
+    maps = _uniform_maps(g, k=k, rho_c=rho_c, perf=wb / rho_c)
+    mask = np.zeros(g.shape, bool)
+    mask[0] = True
+    model = BioheatModel(g, maps, arterial_K=0.0, dirichlet_mask=mask, dirichlet_K=1.0, backend="numba",
+                         dtype=np.float64)
+    # y and z are only 3 voxels: make them periodic-free by fixing the whole cross-section profile
+    T = model.initial(0.0)
+    dt = model.stable_time_step_s(0.9)
+    for _ in range(int(4000.0 / dt)):
+        T = model.step(T, None, dt)
+        T[:, 0, :] = T[:, 1, :]
+        T[:, 2, :] = T[:, 1, :]
+        T[:, :, 0] = T[:, :, 1]
+        T[:, :, 2] = T[:, :, 1]
+    prof = T[:, 1, 1]
+    xs = np.arange(g.shape[0]) * h
+    sel = (xs > 1e-3) & (xs < 3 * L) & (prof > 0)
+    slope = np.polyfit(xs[sel], np.log(prof[sel]), 1)[0]
+    return [ValidationRow("steady 1-D Pennes", "decay length L [mm]", **_rel(-1e3 / slope, L * 1e3, 0.02),
+                          source="analytic: L = √(k/(ω_b ρ_b c_b))")]
+
+
+def case_arrhenius() -> list[ValidationRow]:
+    """Arrhenius damage and CEM43 at constant temperature."""
+    from .physics.damage import DamageAccumulator
+    from .tissue.properties import DAMAGE
+
+    A = DAMAGE["arrhenius_A_per_s"].value
+    Ea = DAMAGE["arrhenius_Ea_J_per_mol"].value
+    T = np.full((4, 4, 4), 273.15 + 55.0)
+    acc = DamageAccumulator(T.shape, np.float64, "numba")
+    for _ in range(300):
+        acc.update(T, 1.0)
+    ref = A * math.exp(-Ea / (8.314462618 * T.flat[0])) * 300.0
+    cem = 300.0 / 60.0 * 0.5 ** (43.0 - 55.0)
+    return [
+        ValidationRow("Arrhenius at 55 °C, 300 s", "Ω", **_rel(float(acc.omega.flat[0]), ref, 1e-6),
+                      source="analytic: Ω = A e^(−Ea/RT) t (COMSOL liver A, Ea [V])"),
+        ValidationRow("CEM43 at 55 °C, 300 s", "CEM43 [min]", **_rel(float(acc.cem43_min.flat[0]), cem, 1e-6),
+                      source="analytic: t·0.5^(43−T) (Sapareto & Dewey 1984)"),
+    ]
+
+
+def case_convergence() -> list[ValidationRow]:
+    """Second-order spatial convergence of the variable-coefficient operator (manufactured)."""
+    from .grid import Grid
+    from .physics.bioheat import BioheatModel
+    from .tissue.maps import ThermalMaps
+
+    errs, hs = [], []
+    for n in (16, 32, 64):
+        h = 1.0 / (n + 1) * 0.02
+        g = Grid((n + 2, 4, 4), (h, h, h))
+        x = (np.arange(n + 2) * h)[:, None, None] * np.ones((1, 4, 4))
+        L = (n + 1) * h
+        kx = 0.5 + 0.2 * np.sin(np.pi * x / L)
+        Tx = np.sin(np.pi * x / L)
+        # analytic d/dx (k dT/dx)
+        dk = 0.2 * np.pi / L * np.cos(np.pi * x / L)
+        dT = np.pi / L * np.cos(np.pi * x / L)
+        d2T = -(np.pi / L) ** 2 * np.sin(np.pi * x / L)
+        exact = dk * dT + kx * d2T
+        maps = ThermalMaps(kx.astype(np.float64), np.ones_like(kx), np.zeros_like(kx))
+        model = BioheatModel(g, maps, arterial_K=0.0, backend="numpy", dtype=np.float64)
+        T = model.initial(0.0)
+        T[...] = Tx
+        dt = 1e-12 * 0 + model.stable_time_step_s(0.1)
+        out = model.step(T.copy(), None, dt)
+        op = (out - Tx) / dt
+        # x-direction only: y, z uniform so their contribution is zero in the interior
+        sl = (slice(2, -2), slice(1, -1), slice(1, -1))
+        errs.append(float(np.max(np.abs(op[sl] - exact[sl]))))
+        hs.append(h)
+    slope = float(np.polyfit(np.log(hs), np.log(errs), 1)[0])
+    return [ValidationRow("bioheat operator convergence", "order (slope of log error vs log h)",
+                          **_abs(slope, 2.0, 0.2), source="finite-volume theory: second order")]
+
+
+def case_potential() -> list[ValidationRow]:
+    from .physics import rf
+
+    rows = []
+    fn = getattr(rf, "validation_rows", None)
+    if fn is not None:
+        for r in fn():
+            rows.append(ValidationRow(**r))
+    return rows
+
+
+# --------------------------------------------------------------------------- calibration rows
+
+def _scenario(**kw):
+    from .config.scenario import scenario_from_dict
+
+    return scenario_from_dict(kw)
+
+
+def _zone(result, key="omega_1"):
+    return result.metrics["zones"][key]
+
+
+def case_cooltip_3cm(progress=None) -> list[ValidationRow]:
+    from .api import simulate
+
+    scn = _scenario(name="cooltip-3cm", modality="rfa", tissue={"species": "porcine"},
+                    anatomy={"kind": "block", "tumour_diameter_mm": None},
+                    grid={"roi_shape": [80, 80, 96]},
+                    applicator={"type": "rf_electrode", "active_length_mm": 30, "gauge": 17},
+                    protocol={"duration_min": 12, "control": "impedance", "power_W": 200})
+    r = simulate(scn, progress=progress)
+    z = _zone(r)
+    src = "Exp Ther Med 3:214, 2012 (literature.md §3) [V]"
+    return [
+        ValidationRow("RFA Cool-tip 3 cm, 12 min, in vivo porcine", "long axis [mm]", **_rel(z["long_axis_mm"], 46.0, 0.15),
+                      source=src, kind="calibration"),
+        ValidationRow("RFA Cool-tip 3 cm, 12 min, in vivo porcine", "short axis [mm]", **_rel(z["short_axis_mm"], 30.2, 0.15),
+                      source=src, kind="calibration"),
+    ]
+
+
+def case_lee2009(progress=None) -> list[ValidationRow]:
+    from .api import simulate
+
+    out = {}
+    for cond in ("ex_vivo", "in_vivo"):
+        scn = _scenario(name=f"lee2009-{cond}", modality="rfa",
+                        tissue={"species": "bovine" if cond == "ex_vivo" else "porcine", "condition": cond},
+                        anatomy={"kind": "block", "tumour_diameter_mm": None},
+                        grid={"roi_shape": [72, 72, 80]},
+                        applicator={"type": "rf_electrode", "active_length_mm": 20, "gauge": 17},
+                        protocol={"duration_min": 12, "control": "impedance", "power_W": 200})
+        out[cond] = _zone(simulate(scn, progress=progress))
+    src = "Lee et al., CVIR 32:1235, 2009 (literature.md §3) [V]"
+    ev, iv = out["ex_vivo"], out["in_vivo"]
+    case = "RFA 2-cm cooled electrode, 12 min (Lee 2009)"
+    return [
+        ValidationRow(case, "ex vivo long axis [mm]", **_rel(ev["long_axis_mm"], 30.1, 0.15), source=src, kind="prediction"),
+        ValidationRow(case, "ex vivo short axis [mm]", **_rel(ev["short_axis_mm"], 26.2, 0.15), source=src, kind="prediction"),
+        ValidationRow(case, "in vivo long axis [mm]", **_rel(iv["long_axis_mm"], 26.2, 0.15), source=src, kind="prediction"),
+        ValidationRow(case, "in vivo short axis [mm]", **_rel(iv["short_axis_mm"], 20.0, 0.15), source=src, kind="prediction"),
+        ValidationRow(case, "in vivo / ex vivo volume", **_abs(iv["volume_mL"] / max(ev["volume_mL"], 1e-9), 0.52, 0.15),
+                      source=src, kind="prediction"),
+    ]
+
+
+def case_mwa_80W(progress=None) -> list[ValidationRow]:
+    from .api import simulate
+
+    scn = _scenario(name="mwa-80W-5min", modality="mwa", tissue={"species": "porcine"},
+                    anatomy={"kind": "block", "tumour_diameter_mm": None},
+                    grid={"roi_shape": [80, 80, 96]},
+                    applicator={"type": "mw_antenna", "frequency_MHz": 2450, "antenna": "monopole"},
+                    protocol={"duration_min": 5, "power_W": 80})
+    z = _zone(simulate(scn, progress=progress))
+    src = "Exp Ther Med 3:214, 2012 (literature.md §3) [V]"
+    case = "MWA 2.45 GHz 80 W, 5 min, in vivo porcine"
+    return [
+        ValidationRow(case, "long axis [mm]", **_rel(z["long_axis_mm"], 44.8, 0.15), source=src, kind="calibration"),
+        ValidationRow(case, "short axis [mm]", **_rel(z["short_axis_mm"], 31.2, 0.15), source=src, kind="calibration"),
+    ]
+
+
+def case_heat_sink(progress=None) -> list[ValidationRow]:
+    """Primavesi 2018: near a central vessel RFA heats far less than peripherally; MWA does not."""
+    from .api import simulate
+
+    contrast = {}
+    for mod in ("rfa", "mwa"):
+        appl = ({"type": "rf_electrode", "active_length_mm": 30} if mod == "rfa"
+                else {"type": "mw_antenna", "frequency_MHz": 2450})
+        scn = _scenario(name=f"heat-sink-{mod}", modality=mod, tissue={"species": "porcine"},
+                        anatomy={"kind": "block", "tumour_diameter_mm": None,
+                                 "block_vessel": {"diameter_mm": 8.0, "distance_mm": 8.0}},
+                        grid={"roi_shape": [80, 80, 96]}, applicator=appl,
+                        protocol={"duration_min": 12 if mod == "rfa" else 5,
+                                  "power_W": 200 if mod == "rfa" else 80})
+        hs = simulate(scn, progress=progress).metrics["heat_sink"]
+        contrast[mod] = hs["peak_temperature_far_degC"] - hs["peak_temperature_near_vessel_degC"]
+    src = "Primavesi et al., Oncol Lett 2018 (literature.md §3) [V]"
+    return [
+        ValidationRow("heat sink, 8-mm vessel 8 mm from axis", "RFA: peripheral − near-vessel peak T [°C]",
+                      simulated=contrast["rfa"], reference=68.7 - 47.1, tolerance="> 5 °C",
+                      passed=bool(contrast["rfa"] > 5.0), source=src, kind="prediction"),
+        ValidationRow("heat sink, 8-mm vessel 8 mm from axis", "MWA: peripheral − near-vessel peak T [°C]",
+                      simulated=contrast["mwa"], reference=50.5 - 50.2, tolerance="< RFA contrast / 2",
+                      passed=bool(contrast["mwa"] < 0.5 * contrast["rfa"]), source=src, kind="prediction"),
+    ]
+
+
+CASES: dict[str, tuple[bool, Callable]] = {
+    # name: (fast, function)
+    "heat_kernel": (True, case_heat_kernel),
+    "pennes_decay": (True, case_pennes_decay),
+    "arrhenius": (True, case_arrhenius),
+    "convergence": (True, case_convergence),
+    "potential": (True, case_potential),
+    "cooltip_3cm": (False, case_cooltip_3cm),
+    "lee2009": (False, case_lee2009),
+    "mwa_80W": (False, case_mwa_80W),
+    "heat_sink": (False, case_heat_sink),
+}
+
+
+def run_validation(*, fast: bool = False, only: list[str] | None = None, progress=None) -> list[ValidationRow]:
+    """Run the checks (all, the fast ones, or those named in ``only``)."""
+    from .errors import ConfigError
+
+    names = list(CASES)
+    if only:
+        bad = [n for n in only if n not in CASES]
+        if bad:
+            raise ConfigError(f"--only {','.join(bad)}: unknown case; choose from {', '.join(CASES)}")
+        names = only
+    elif fast:
+        names = [n for n in names if CASES[n][0]]
+    rows: list[ValidationRow] = []
+    for i, n in enumerate(names):
+        is_fast, fn = CASES[n]
+        if progress:
+            progress(i / len(names), n)
+        rows.extend(fn() if is_fast else fn())
+    if progress:
+        progress(1.0, "done")
+    return rows
+
+
+def write_validation(rows: list[ValidationRow], out_dir) -> None:
+    """Write validation.csv, validation.json and validation.md into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fields = list(asdict(rows[0]).keys()) if rows else []
+    with open(out / "validation.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        for r in rows:
+            w.writerow(asdict(r))
+    (out / "validation.json").write_text(json.dumps([asdict(r) for r in rows], indent=2))
+    lines = ["| case | quantity | simulated | reference | tolerance | source | kind | pass |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.case} | {r.quantity} | {r.simulated_str} | {r.reference_str} | {r.tolerance} | "
+                     f"{r.source} | {r.kind} | {'yes' if r.passed else '**no**'} |")
+    (out / "validation.md").write_text("\n".join(lines) + "\n")
