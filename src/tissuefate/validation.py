@@ -201,7 +201,7 @@ def case_cooltip_3cm(progress=None) -> list[ValidationRow]:
     from .api import simulate
 
     scn = _scenario(name="cooltip-3cm", modality="rfa", tissue={"species": "porcine"},
-                    anatomy={"kind": "block", "tumour_diameter_mm": None},
+                    anatomy={"kind": "block", "tumour_diameter_mm": 0},
                     grid={"roi_shape": [80, 80, 96]},
                     applicator={"type": "rf_electrode", "active_length_mm": 30, "gauge": 17},
                     protocol={"duration_min": 12, "control": "impedance", "power_W": 200})
@@ -223,7 +223,7 @@ def case_lee2009(progress=None) -> list[ValidationRow]:
     for cond in ("ex_vivo", "in_vivo"):
         scn = _scenario(name=f"lee2009-{cond}", modality="rfa",
                         tissue={"species": "bovine" if cond == "ex_vivo" else "porcine", "condition": cond},
-                        anatomy={"kind": "block", "tumour_diameter_mm": None},
+                        anatomy={"kind": "block", "tumour_diameter_mm": 0},
                         grid={"roi_shape": [72, 72, 80]},
                         applicator={"type": "rf_electrode", "active_length_mm": 20, "gauge": 17},
                         protocol={"duration_min": 12, "control": "impedance", "power_W": 200})
@@ -245,7 +245,7 @@ def case_mwa_80W(progress=None) -> list[ValidationRow]:
     from .api import simulate
 
     scn = _scenario(name="mwa-80W-5min", modality="mwa", tissue={"species": "porcine"},
-                    anatomy={"kind": "block", "tumour_diameter_mm": None},
+                    anatomy={"kind": "block", "tumour_diameter_mm": 0},
                     grid={"roi_shape": [80, 80, 96]},
                     applicator={"type": "mw_antenna", "frequency_MHz": 2450, "antenna": "monopole"},
                     protocol={"duration_min": 5, "power_W": 80})
@@ -267,7 +267,7 @@ def case_heat_sink(progress=None) -> list[ValidationRow]:
         appl = ({"type": "rf_electrode", "active_length_mm": 30} if mod == "rfa"
                 else {"type": "mw_antenna", "frequency_MHz": 2450})
         scn = _scenario(name=f"heat-sink-{mod}", modality=mod, tissue={"species": "porcine"},
-                        anatomy={"kind": "block", "tumour_diameter_mm": None,
+                        anatomy={"kind": "block", "tumour_diameter_mm": 0,
                                  "block_vessel": {"diameter_mm": 8.0, "distance_mm": 8.0}},
                         grid={"roi_shape": [80, 80, 96]}, applicator=appl,
                         protocol={"duration_min": 12 if mod == "rfa" else 5,

@@ -42,7 +42,7 @@ def build_anatomy(scn: Scenario):
             r = 0.5 * a.block_vessel.diameter_mm * 1e-3
             centre = perp * (a.block_vessel.distance_mm * 1e-3 + r)
             vessel = (tuple(centre), tuple(d), 2 * r)
-        tum = None if a.tumour_diameter_mm is None else a.tumour_diameter_mm * 1e-3
+        tum = None if a.tumour_diameter_mm == 0 else a.tumour_diameter_mm * 1e-3
         state = block_state(grid, tumour_diameter_m=tum, tumour_type=a.tumour_type, vessel=vessel)
         return state, np.zeros(3)
     from ..anatomy.phantom import PhantomSpec, TumourSpec, build_phantom, crop_roi

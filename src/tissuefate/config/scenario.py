@@ -94,8 +94,8 @@ class AnatomyConfig(_Model):
         "phantom", description="phantom: synthetic liver with vessels and a tumour; block: homogeneous liver.")
     seed: int = Field(0, ge=0, description="Random seed of the phantom (vessel tree, tumour shape).")
     tumour_type: Literal["hcc", "metastasis"] = Field("hcc", description="Histology: encapsulated HCC or metastasis.")
-    tumour_diameter_mm: float | None = Field(
-        20.0, ge=3.0, le=80.0, description="Tumour diameter [mm]; null for a block without tumour.")
+    tumour_diameter_mm: float = Field(
+        20.0, ge=0.0, le=80.0, description="Tumour diameter [mm] (>= 3); 0 for a block without tumour.")
     tumour_location: Literal["central", "near_vessel", "subcapsular"] = Field(
         "central", description="Phantom only: where the tumour sits.")
     vessel_distance_mm: float = Field(
@@ -192,8 +192,11 @@ class Scenario(_Model):
         if self.applicator.type != want:
             raise ValueError(f"applicator.type = {self.applicator.type!r} does not fit modality "
                              f"{self.modality!r}: use type = {want!r}")
-        if self.anatomy.kind == "phantom" and self.anatomy.tumour_diameter_mm is None:
-            raise ValueError("anatomy.tumour_diameter_mm = null: the phantom needs a tumour (use kind = 'block')")
+        d = self.anatomy.tumour_diameter_mm
+        if 0.0 < d < 3.0:
+            raise ValueError(f"anatomy.tumour_diameter_mm = {d}: must be 0 (no tumour) or >= 3 mm")
+        if self.anatomy.kind == "phantom" and d == 0.0:
+            raise ValueError("anatomy.tumour_diameter_mm = 0: the phantom needs a tumour (use kind = 'block')")
         return self
 
 
