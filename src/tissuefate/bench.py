@@ -1,0 +1,241 @@
+"""Kernel benchmarks: voxel updates per second and the fraction of this machine's copy bandwidth.
+
+The explicit steps are memory-bound (DESIGN.md §5), so a kernel is judged against the copy
+bandwidth measured in the same run, on the same threads and the same memory footprint. The
+Pennes step moves 6 arrays per voxel (T, k, 1/ρc, perfusion, Q read; out written): 24 B/voxel in
+float32, 48 B/voxel in float64. Results go to ``tissuefate bench`` and ``docs/performance.md``;
+nothing here is a timed assertion in the test suite.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+from numba import njit, prange
+
+from .backends import available_backends, get_kernel
+
+__all__ = ["measure_copy_bandwidth_GBps", "bench_pennes", "run_benchmarks", "machine_info"]
+
+#: Arrays the Pennes step moves per voxel (5 read, 1 written).
+PENNES_ARRAYS_PER_VOXEL = 6
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _copy(src, dst):  # pragma: no cover - compiled
+    for i in prange(src.size):
+        dst[i] = src[i]
+
+
+def _time(fn, repeats: int, sync=None) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        if sync is not None:
+            sync()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def measure_copy_bandwidth_GBps(nbytes: int, repeats: int = 10, *, backend: str = "numba") -> dict:
+    """Copy bandwidth of this machine [GB/s], counting read + write (2 × ``nbytes`` per copy).
+
+    Parameters
+    ----------
+    nbytes : int
+        Size of the source array [B] (float32 elements). Use a footprint comparable to the
+        kernel you compare against, so that both see the same cache level.
+    repeats : int
+        Timed copies; the best is reported (bandwidth is an upper bound) with the median.
+    backend : {"numba", "numpy", "cupy"}
+        ``numba`` (and ``numpy``) report both a numba parallel copy on numba's thread count and
+        NumPy's single-threaded ``np.copyto``; ``cupy`` times a device-to-device copy.
+
+    Returns
+    -------
+    dict
+        ``GBps`` (the reference figure: numba parallel copy, or the CuPy copy),
+        ``numpy_copyto_GBps``, ``median_GBps``, ``nbytes``.
+    """
+    n = max(int(nbytes) // 4, 1)
+    res: dict = {"nbytes": 4 * n}
+    if backend == "cupy":
+        import cupy as cp
+
+        src = cp.ones(n, dtype=cp.float32)
+        dst = cp.empty_like(src)
+        sync = cp.cuda.Device().synchronize
+        cp.copyto(dst, src)
+        sync()
+        ts = _time(lambda: cp.copyto(dst, src), repeats, sync)
+        res["GBps"] = 2 * src.nbytes / min(ts) / 1e9
+        res["median_GBps"] = 2 * src.nbytes / statistics.median(ts) / 1e9
+        return res
+    src = np.ones(n, dtype=np.float32)
+    dst = np.empty_like(src)
+    _copy(src, dst)  # JIT + first touch
+    ts = _time(lambda: _copy(src, dst), repeats)
+    res["GBps"] = 2 * src.nbytes / min(ts) / 1e9
+    res["median_GBps"] = 2 * src.nbytes / statistics.median(ts) / 1e9
+    np.copyto(dst, src)
+    ts = _time(lambda: np.copyto(dst, src), repeats)
+    res["numpy_copyto_GBps"] = 2 * src.nbytes / min(ts) / 1e9
+    return res
+
+
+def bench_pennes(n: int, backend: str | None = None, dtype="float32", repeats: int = 10) -> dict:
+    """Time one Pennes step on an ``n``³ grid with a source term.
+
+    Parameters
+    ----------
+    n : int
+        Voxels per edge.
+    backend : str, optional
+        Kernel backend (default: the registry's default).
+    dtype : str or dtype
+        ``float32`` or ``float64``.
+    repeats : int
+        Timed steps after a warm-up (JIT compile, first touch); best and median reported.
+
+    Returns
+    -------
+    dict
+        ``gvox_per_s`` (best), ``gvox_per_s_median``, ``GBps`` at 6 arrays × itemsize per voxel,
+        ``copy_GBps`` (measured now on the same footprint) and ``fraction_of_copy``.
+    """
+    from .backends.registry import default_backend
+
+    backend = backend or default_backend()
+    dt = np.dtype(dtype)
+    rng = np.random.default_rng(0)
+    shape = (n, n, n)
+    host = {
+        "T": (310.0 + rng.random(shape)).astype(dt),
+        "k": (0.5 + 0.05 * rng.random(shape)).astype(dt),
+        "irc": np.full(shape, 2.6e-7, dt),
+        "perf": np.full(shape, 3.4e-3, dt),
+        "q": (1e5 * rng.random(shape)).astype(dt),
+    }
+    sync = None
+    if backend == "cupy":
+        import cupy as cp
+
+        arrs = {key: cp.asarray(v) for key, v in host.items()}
+        out = cp.empty_like(arrs["T"])
+        sync = cp.cuda.Device().synchronize
+    else:
+        arrs = host
+        out = np.empty_like(arrs["T"])
+    step = get_kernel("pennes_step", backend)
+    h = 1e-3
+    ih2 = (1 / h**2,) * 3
+
+    def run():
+        step(arrs["T"], out, arrs["k"], arrs["irc"], arrs["perf"], arrs["q"], 310.15, 0.5, ih2)
+
+    for _ in range(2):  # JIT compile and first touch
+        run()
+    if sync:
+        sync()
+    ts = _time(run, repeats, sync)
+    best, med = min(ts), statistics.median(ts)
+    bpv = PENNES_ARRAYS_PER_VOXEL * dt.itemsize
+    # same footprint as the kernel: source + destination = 6 arrays of n³ × itemsize
+    copy = measure_copy_bandwidth_GBps(3 * n**3 * dt.itemsize, repeats,
+                                       backend="cupy" if backend == "cupy" else "numba")
+    gbps = bpv * n**3 / best / 1e9
+    return {
+        "kernel": "pennes_step",
+        "n": n,
+        "backend": backend,
+        "dtype": dt.name,
+        "bytes_per_voxel": bpv,
+        "repeats": repeats,
+        "best_s": best,
+        "median_s": med,
+        "gvox_per_s": n**3 / best / 1e9,
+        "gvox_per_s_median": n**3 / med / 1e9,
+        "GBps": gbps,
+        "copy_GBps": copy["GBps"],
+        "numpy_copyto_GBps": copy.get("numpy_copyto_GBps"),
+        "fraction_of_copy": gbps / copy["GBps"],
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict:
+    """CPU model, core count, numba threads and library versions (and the GPU, if any)."""
+    import numba
+
+    info = {
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "affinity_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "numba_threads": numba.get_num_threads(),
+        "numba_threading_layer": numba.config.THREADING_LAYER,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "platform": platform.platform(),
+    }
+    try:
+        import cupy as cp
+
+        if cp.cuda.runtime.getDeviceCount() > 0:
+            props = cp.cuda.runtime.getDeviceProperties(0)
+            info["gpu"] = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+            info["cupy"] = cp.__version__
+    except Exception:  # noqa: BLE001 - no GPU is the normal case
+        pass
+    return info
+
+
+def run_benchmarks(sizes=(64, 128, 256), backends=None, dtype="float32", repeats: int = 10) -> dict:
+    """Benchmark the Pennes kernel for each size and backend.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Grid edges (n³ voxels).
+    backends : sequence of str, optional
+        Default: every backend that imports here (:func:`available_backends`).
+    dtype : str
+        ``float32`` or ``float64``.
+    repeats : int
+        Timed steps per case.
+
+    Returns
+    -------
+    dict
+        ``machine`` (:func:`machine_info`) and ``results``, one :func:`bench_pennes` dict per
+        (backend, size).
+    """
+    backends = list(backends) if backends is not None else available_backends()
+    results = [bench_pennes(n, b, dtype, repeats) for b in backends for n in sizes]
+    if "numba" in backends:
+        info = machine_info()
+        # threading layer is only known once a parallel kernel has run
+        try:
+            import numba
+
+            info["numba_threading_layer"] = numba.threading_layer()
+        except Exception:  # noqa: BLE001
+            pass
+    else:
+        info = machine_info()
+    return {"machine": info, "dtype": np.dtype(dtype).name, "results": results}

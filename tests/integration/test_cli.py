@@ -1,0 +1,99 @@
+"""The command line end to end (small grids)."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tissuefate.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+TINY_RFA = """
+name = "tiny-rfa"
+modality = "rfa"
+[tissue]
+species = "porcine"
+[anatomy]
+kind = "block"
+tumour_diameter_mm = 12
+[grid]
+spacing_mm = 1.5
+roi_shape = [40, 40, 48]
+[applicator]
+type = "rf_electrode"
+active_length_mm = 20
+[protocol]
+duration_min = 1.5
+control = "impedance"
+power_W = 150
+"""
+
+
+def test_schema_is_json():
+    res = runner.invoke(app, ["schema"])
+    assert res.exit_code == 0
+    assert "modality" in json.loads(res.stdout)["properties"]
+
+
+def test_sources_lists_tags():
+    res = runner.invoke(app, ["sources"])
+    assert res.exit_code == 0 and "Tungjitkusolmun" in res.stdout
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("modality = 'rfa'\n[protocol]\npower_W = -3\n", "protocol.power_W"),
+    ("modality = 'rfa'\nfoo = 1\n", "foo"),
+    ("modality = rfa\n", "not valid TOML"),
+])
+def test_bad_scenario_exits_2_without_output(tmp_path, text, needle):
+    p = tmp_path / "s.toml"
+    p.write_text(text)
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["run", str(p), "--out", str(out), "--quiet"])
+    assert res.exit_code == 2
+    assert needle in res.output
+    assert "Traceback" not in res.output
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out*"))
+
+
+def test_electrode_outside_grid_is_a_clean_error(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text(TINY_RFA.replace('active_length_mm = 20', 'active_length_mm = 20\noffset_mm = [0, 0, 60]'))
+    res = runner.invoke(app, ["run", str(p), "--out", str(tmp_path / "o"), "--quiet"])
+    assert res.exit_code == 2, res.output
+    assert "region of interest" in res.output or "direction" in res.output
+
+
+def test_run_tiny_rfa_writes_everything(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text(TINY_RFA)
+    out = tmp_path / "o"
+    res = runner.invoke(app, ["run", str(p), "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    names = {f.name for f in out.iterdir()}
+    assert {"metrics.json", "fields.nc", "report.html"} <= names
+    assert any(n.endswith(".png") for n in names)
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["zones"]["omega_1"]["volume_mL"] > 0.5
+    assert m["peak_temperature_degC"] > 60
+    # refuses to overwrite
+    res2 = runner.invoke(app, ["run", str(p), "--out", str(out), "--quiet"])
+    assert res2.exit_code == 2 and "exists" in res2.output
+
+
+def test_demo_quick(tmp_path):
+    out = tmp_path / "demo"
+    res = runner.invoke(app, ["demo", "--out", str(out), "--quick"])
+    assert res.exit_code == 0, res.output
+    html = (out / "report.html").read_text()
+    assert "not a medical device" in html
+    assert (out / "rfa" / "metrics.json").exists() and (out / "mwa" / "metrics.json").exists()
+
+
+def test_validate_unknown_case(tmp_path):
+    res = runner.invoke(app, ["validate", "--out", str(tmp_path), "--only", "nonsense"])
+    assert res.exit_code == 2 and "unknown case" in res.output

@@ -1,0 +1,79 @@
+"""Scenario validation: every bad input is a ConfigError naming the field."""
+
+from pathlib import Path
+
+import pytest
+
+from tissuefate.config.docs import scenario_reference_markdown
+from tissuefate.config.scenario import estimate_memory_bytes, load_scenario, scenario_from_dict
+from tissuefate.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_follow_modality():
+    assert scenario_from_dict({"modality": "rfa"}).applicator.type == "rf_electrode"
+    assert scenario_from_dict({"modality": "mwa"}).applicator.type == "mw_antenna"
+
+
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"modality": "laser"}, "modality"),
+        ({"modality": "rfa", "colour": 1}, "colour"),
+        ({"modality": "rfa", "tissue": {"species": "pig"}}, "tissue.species"),
+        ({"modality": "rfa", "grid": {"spacing_mm": 0.001}}, "grid.spacing_mm"),
+        ({"modality": "rfa", "grid": {"roi_shape": [8, 64, 64]}}, "roi_shape"),
+        ({"modality": "rfa", "protocol": {"power_W": -3}}, "protocol.power_W"),
+        ({"modality": "rfa", "protocol": {"duration_min": "long"}}, "protocol.duration_min"),
+        ({"modality": "rfa", "tissue": {"perfusion": 80}}, "perfusion_unit"),
+        ({"modality": "rfa", "applicator": {"type": "mw_antenna"}}, "applicator.type"),
+        ({"modality": "rfa", "applicator": {"type": "rf_electrode", "gauge": 12}}, "gauge"),
+        ({"modality": "mwa", "applicator": {"type": "mw_antenna", "frequency_MHz": 5800}}, "frequency_MHz"),
+        ({"modality": "rfa", "anatomy": {"tumour_diameter_mm": 1.0}}, "tumour_diameter_mm"),
+        ({"modality": "rfa", "anatomy": {"kind": "phantom", "tumour_diameter_mm": 0}}, "tumour_diameter_mm"),
+    ],
+)
+def test_bad_input_names_the_field(data, field):
+    with pytest.raises(ConfigError) as exc:
+        scenario_from_dict(data)
+    assert field in str(exc.value)
+
+
+def test_perfusion_units_convert():
+    s = scenario_from_dict({"modality": "rfa", "tissue": {"perfusion": 100, "perfusion_unit": "mL_per_min_per_100g"}})
+    assert s.tissue.perfusion_per_s == pytest.approx(1.75e-2)
+
+
+def test_ex_vivo_default_start_temperature():
+    s = scenario_from_dict({"modality": "rfa", "tissue": {"condition": "ex_vivo"}})
+    assert s.tissue.start_degC == 20.0 and not s.tissue.in_vivo
+
+
+def test_bad_toml_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_scenario(tmp_path / "nope.toml")
+    p = tmp_path / "bad.toml"
+    p.write_text("modality = rfa\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_scenario(p)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.toml")), ids=lambda p: p.name)
+def test_examples_validate(path):
+    load_scenario(path)
+
+
+def test_memory_estimate_grows_with_grid():
+    small = scenario_from_dict({"modality": "rfa", "grid": {"roi_shape": [32, 32, 32]}})
+    big = scenario_from_dict({"modality": "rfa", "grid": {"roi_shape": [512, 512, 512]}})
+    assert estimate_memory_bytes(big) > 20 * estimate_memory_bytes(small) > 0
+
+
+def test_scenario_docs_up_to_date():
+    doc = (ROOT / "docs" / "scenario.md").read_text()
+    assert doc.strip() == scenario_reference_markdown().strip(), (
+        "docs/scenario.md is stale: regenerate with "
+        "python -c 'from tissuefate.config.docs import scenario_reference_markdown as f; "
+        "open(\"docs/scenario.md\",\"w\").write(f()+\"\\n\")'"
+    )
