@@ -57,16 +57,16 @@ def _metrics_table(rows: list[tuple[str, dict]]) -> Table:
     for name, _ in rows:
         t.add_column(name, justify="right")
     keys = [
-        ("zone Ω≥4.6 long axis (mm)", ("zones", "omega_4.6", "long_axis_mm")),
-        ("zone Ω≥4.6 short axis (mm)", ("zones", "omega_4.6", "short_axis_mm")),
-        ("zone Ω≥4.6 volume (mL)", ("zones", "omega_4.6", "volume_mL")),
-        ("zone Ω≥1 volume (mL)", ("zones", "omega_1", "volume_mL")),
-        ("sphericity Ω≥4.6", ("zones", "omega_4.6", "sphericity")),
-        ("min. ablative margin (mm)", ("margin", "minimal_margin_mm")),
-        ("normal tissue destroyed (mL)", ("normal_tissue_destroyed_mL",)),
+        ("zone Ω≥4.6 long axis (mm)", ("zones", "omega_ge_4.6", "long_axis_mm")),
+        ("zone Ω≥4.6 short axis (mm)", ("zones", "omega_ge_4.6", "short_axis_mm")),
+        ("zone Ω≥4.6 volume (mL)", ("zones", "omega_ge_4.6", "volume_mL")),
+        ("zone Ω≥1 volume (mL)", ("zones", "omega_ge_1", "volume_mL")),
+        ("sphericity Ω≥4.6", ("zones", "omega_ge_4.6", "sphericity")),
+        ("min. ablative margin (mm)", ("margin", "minimal_ablative_margin_mm")),
+        ("normal tissue destroyed (mL)", ("normal_tissue", "destroyed_mL")),
         ("tumour-control probability", ("tumour", "tumour_control_probability")),
-        ("peak temperature (°C)", ("peak_temperature_degC",)),
-        ("delivered energy (kJ)", ("delivered_energy_kJ",)),
+        ("peak temperature (°C)", ("thermal", "peak_temperature_degC")),
+        ("delivered energy (J)", ("delivery", "energy_J")),
     ]
     for label, path in keys:
         vals = []

@@ -78,8 +78,8 @@ def test_run_tiny_rfa_writes_everything(tmp_path):
     assert {"metrics.json", "fields.nc", "report.html"} <= names
     assert any(n.endswith(".png") for n in names)
     m = json.loads((out / "metrics.json").read_text())
-    assert m["zones"]["omega_1"]["volume_mL"] > 0.5
-    assert m["peak_temperature_degC"] > 60
+    assert m["zones"]["omega_ge_1"]["volume_mL"] > 0.5
+    assert m["thermal"]["peak_temperature_degC"] > 60
     # refuses to overwrite
     res2 = runner.invoke(app, ["run", str(p), "--out", str(out), "--quiet"])
     assert res2.exit_code == 2 and "exists" in res2.output

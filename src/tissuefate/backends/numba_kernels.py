@@ -36,7 +36,9 @@ def _conduction(l, t, kc, tc, kxm, txm, kxp, txp, kym, tym, kyp, typ, cx, cy, cz
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def _pennes(T, out, k, irc, perf, q, t_art, dt, cx, cy, cz):  # pragma: no cover - compiled
+def _pennes(T, out, k, irc, perf, q, has_q, t_art, dt, cx, cy, cz):  # pragma: no cover
+    # ``has_q`` is a runtime flag (``q`` is then ``T``, never read) rather than ``q=None``, so
+    # that each dtype compiles once; the branch sits outside the vectorised inner loop.
     nx, ny, nz = T.shape
     for i in prange(nx):
         if i == 0 or i == nx - 1:
@@ -60,19 +62,19 @@ def _pennes(T, out, k, irc, perf, q, t_art, dt, cx, cy, cz):  # pragma: no cover
             o = out[i, j]
             o[0] = tc[0]
             o[nz - 1] = tc[nz - 1]
-            if q is None:
-                for l in range(1, nz - 1):
-                    t = tc[l]
-                    d = _conduction(l, t, kc, tc, kxm, txm, kxp, txp, kym, tym, kyp, typ,
-                                    cx, cy, cz)
-                    o[l] = t + dt * (ir[l] * d - pr[l] * (t - t_art))
-            else:
+            if has_q:
                 qr = q[i, j]
                 for l in range(1, nz - 1):
                     t = tc[l]
                     d = _conduction(l, t, kc, tc, kxm, txm, kxp, txp, kym, tym, kyp, typ,
                                     cx, cy, cz)
                     o[l] = t + dt * (ir[l] * (d + qr[l]) - pr[l] * (t - t_art))
+            else:
+                for l in range(1, nz - 1):
+                    t = tc[l]
+                    d = _conduction(l, t, kc, tc, kxm, txm, kxp, txp, kym, tym, kyp, typ,
+                                    cx, cy, cz)
+                    o[l] = t + dt * (ir[l] * d - pr[l] * (t - t_art))
 
 
 @register_kernel("pennes_step", "numba")
@@ -82,7 +84,7 @@ def pennes_step(T, out, k, inv_rho_c, perf, q, T_art, dt, inv_h2):
     if min(T.shape) < 3:
         np.copyto(out, T)
         return out
-    _pennes(T, out, k, inv_rho_c, perf, q, f(T_art), f(dt),
+    _pennes(T, out, k, inv_rho_c, perf, T if q is None else q, q is not None, f(T_art), f(dt),
             f(0.5 * inv_h2[0]), f(0.5 * inv_h2[1]), f(0.5 * inv_h2[2]))
     return out
 
@@ -116,9 +118,10 @@ def arrhenius_step(T, omega, cem43, peak, dt, A, Ea, T_threshold, cem43_floor_K=
                f(cem43_floor_K), dt / 60.0, CEM43_REFERENCE_K, CEM43_CEILING_K, math.log(2.0))
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _dirichlet(T, idx, values):  # pragma: no cover - compiled
-    for n in prange(idx.size):
+    # serial: Dirichlet voxels are few (vessels, a tip), and a parfor costs compile time
+    for n in range(idx.size):
         T[idx[n]] = values[n]
 
 
@@ -127,5 +130,6 @@ def apply_dirichlet(T, flat_index, values):
     """numba version of :func:`tissuefate.backends.numpy_kernels.apply_dirichlet`."""
     if np.ndim(values) == 0:
         values = np.full(len(flat_index), values, dtype=T.dtype)
-    _dirichlet(T.reshape(-1), flat_index, values)
+    _dirichlet(T.reshape(-1), np.asarray(flat_index, dtype=np.int64),
+               np.asarray(values, dtype=T.dtype))
     return T

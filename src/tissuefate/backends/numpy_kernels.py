@@ -75,7 +75,10 @@ def pennes_step(T, out, k, inv_rho_c, perf, q, T_art, dt, inv_h2):
                     - p_i\,(T^n_i - T_a)\right],\quad p = \frac{\omega_b\rho_b c_b}{\rho c}
 
     with the 7-point flux-form operator
-    :math:`(\nabla_h\cdot k\nabla_h T)_i = \sum_a h_a^{-2}[k_{i+1/2}(T_{i+1}-T_i) - k_{i-1/2}(T_i-T_{i-1})]`.
+
+    .. math:: (\nabla_h\cdot k\nabla_h T)_i = \sum_a h_a^{-2}
+              [k_{i+1/2}(T_{i+1}-T_i) - k_{i-1/2}(T_i-T_{i-1})].
+
     The face conductivity is the arithmetic mean :math:`k_{i+1/2} = (k_i + k_{i+1})/2`: it costs
     no division, is second-order accurate where k is smooth, and tissue conductivities differ
     by well under a factor of 2 (liver, tumour, blood, scar). The harmonic mean would be the

@@ -1,14 +1,15 @@
 r"""Microwave ablation (MWA): a calibrated, parametric heating pattern around the antenna.
 
-**This is a parametric model, not a solution of Maxwell's equations.** The volumetric heating
-around an interstitial antenna is written as the power radiated by a line source along the
-antenna axis, with a prescribed axial profile (where along the antenna the power leaves it),
-cylindrical spreading, and attenuation along each radial ray by the *local*,
-temperature-dependent dielectric properties of the tissue (literature.md §1). The axial profile's
-parameters (gap/slot position, width, shaft-current tail) and the power efficiency are
-:class:`AntennaModel` parameters, to be calibrated against a published ablation zone
-(literature.md §3: in vivo porcine liver, 80 W for 5 min → 44.8 × 31.2 mm, Exp Ther Med 3:214,
-2012) through the full bioheat pipeline.
+**This is a parametric model, not a solution of Maxwell's equations.** The heating around an
+interstitial antenna is written as power leaving the antenna axis with a prescribed axial profile
+(where along the antenna the power leaves it), spreading cylindrically near the antenna and
+spherically further out (a beam that widens axially with distance), and attenuated along radial
+rays by the *local*, temperature-dependent dielectric properties of the tissue (literature.md
+§1): Q = 2α·S, the plane-wave absorption of the local power flux S. The profile's parameters
+(slot position, width, beam spread, shaft-current tail) and the power efficiency are
+:class:`AntennaModel` parameters with physically motivated starting values, to be calibrated
+against a published ablation zone (literature.md §3: in vivo porcine liver, 80 W for 5 min →
+44.8 × 31.2 mm, Exp Ther Med 3:214, 2012) through the full bioheat pipeline.
 
 What the model represents
     * frequency (915 MHz or 2.45 GHz) through the tissue's dielectric properties and hence the
@@ -29,8 +30,11 @@ What it cannot represent
       and the detuning of the antenna as the tissue around it dries (folded into the efficiency);
     * azimuthal asymmetry of the propagation path: attenuation is averaged over rings around the
       antenna axis (the local absorption keeps its full 3-D resolution);
+    * the extra path of slanted rays (the optical depth is taken perpendicular to the antenna;
+      ``beam_spread`` absorbs the difference);
     * the irreversible change of the 915 MHz properties above 60 °C (held at their 60 °C value),
-      and water vaporisation at 915 MHz.
+      hence no dehydration effect at 915 MHz; at 2.45 GHz the Ji & Brace sigmoids include it.
+      Latent heat of vaporisation and shaft cooling belong to the bioheat model, not here.
 
 MWA depends less on perfusion and large vessels than RFA because power is deposited directly in a
 volume of tissue rather than conducted from a small electrode (literature.md §3, Primavesi 2018);
@@ -74,7 +78,10 @@ _BODY_DEGC = 37.0  # Gabriel 1996 values are taken as the 37 °C values
 #: TODO(lead): move these two entries into tissue.properties.DIELECTRIC.
 DIELECTRIC_915_LIMITS = {
     "linear_law_max_K": Param(
-        333.15, "K", "Chin & Sherar, Phys Med Biol 2001 (reversible below 60 degC)", "V",
+        333.15,
+        "K",
+        "Chin & Sherar, Phys Med Biol 2001 (reversible below 60 degC)",
+        "V",
         "properties held at their 60 degC value above; irreversible change not modelled",
     ),
     "linear_law_min_K": Param(273.15, "K", "model scope (no frozen tissue in MWA)", "E"),
@@ -174,8 +181,20 @@ def dielectric_properties(T_K, frequency_Hz, tumour_fraction=None, *, ji_brace_a
     1.24
     """
     f = _check_frequency(frequency_Hz)
+    if tumour_fraction is not None:
+        tf = np.asarray(tumour_fraction)
+        if not np.all((tf >= 0) & (tf <= 1)):
+            raise ConfigError(
+                "tumour_fraction: every value must lie in [0, 1] (a fraction of the voxel); "
+                f"got min {np.min(tf)!r}, max {np.max(tf)!r}"
+            )
+    return _dielectric(T_K, f, tumour_fraction, ji_brace_absolute)
+
+
+def _dielectric(T_K, f, tumour_fraction, ji_brace_absolute=False):
+    """:func:`dielectric_properties` without argument checks (hot path)."""
     T = np.asarray(T_K)
-    dt = T.dtype if np.issubdtype(T.dtype, np.floating) else np.dtype(np.float64)
+    dt = T.dtype if T.dtype in (np.float32, np.float64) else np.dtype(np.float64)
     Tc = T.astype(dt, copy=False) - dt.type(_KELVIN)
     D = DIELECTRIC
     if f == 2.45e9:
@@ -201,8 +220,6 @@ def dielectric_properties(T_K, frequency_Hz, tumour_fraction=None, *, ji_brace_a
         )
     if tumour_fraction is not None:
         tf = np.asarray(tumour_fraction, dtype=dt)
-        if tf.size and (np.nanmin(tf) < 0 or np.nanmax(tf) > 1 or not np.all(np.isfinite(tf))):
-            raise ConfigError("tumour_fraction: must lie in [0, 1] (a fraction of the voxel)")
         eps = eps * (dt.type(1.0) + dt.type(D["tumour_eps_ratio"].value - 1.0) * tf)
         sig = sig * (dt.type(1.0) + dt.type(D["tumour_sigma_ratio"].value - 1.0) * tf)
     return np.asarray(eps, dtype=dt), np.asarray(sig, dtype=dt)
@@ -265,26 +282,61 @@ def attenuation_per_m(eps_r, sigma_S_per_m, frequency_Hz):
 # ---------------------------------------------------------------------------------------------
 
 _E_SLOT = (
-    "typical single-slot/monopole designs radiate from a gap ~0.5 wavelength in tissue "
-    "(~9 mm at 2.45 GHz, ~24 mm at 915 MHz) behind the tip; zone centre 1-1.5 cm back from the tip"
+    "monopole/slot designs radiate from a gap about half a wavelength in tissue behind the tip "
+    "(lambda/2 ~ 9 mm at 2.45 GHz); 2.45 GHz zone centres lie 1-1.5 cm behind the tip; 915 MHz "
+    "values are the 2.45 GHz ones x1.6 (lambda/2 ~ 24 mm there), uncalibrated"
 )
-_E_WIDTH = "axial spread of the radiated power ~ a quarter to half wavelength in tissue"
+_E_WIDTH = "axial spread of the power leaving the antenna, ~ a quarter to half wavelength in tissue"
+_E_SPREAD = (
+    "angular spread of the radiated power: axial sd = beam_spread x rho; 0.85 matches the "
+    "half-power beamwidth of a short dipole (cos^2 of the angle from broadside, half power at "
+    "45 deg)"
+)
 _E_TAIL = "backward shaft-current heating of unchoked antennas (tear-drop zones, aspect ~0.6-0.7)"
-_E_CHOKE = "a choke or dual slot suppresses most of the shaft current (more spherical zones)"
+_E_CHOKE = "a choke or dual slot suppresses most of the shaft current (near-spherical zones)"
 _E_EFF = (
-    "power reaching tissue / generator power: cable losses plus reflection; typical clinical "
-    "systems 0.6-0.85 (order of magnitude, not a published value for this case)"
+    "power absorbed in tissue / generator power: cable losses in the shaft plus reflection; "
+    "order of magnitude 0.6-0.85, not a published value for the calibration case"
 )
-_E_RHOMIN = "about the antenna's outer radius (14G-ish, ~1 mm); below it the line source is cut off"
+_E_RHOMIN = "about the antenna's outer radius (~1 mm); the 1/rho singularity is cut there"
 
-# Defaults per (antenna type, frequency): slot distance, axial width (Gaussian sd), tail
-# fraction, tail length, efficiency, rho_min; all starting values [E] (see _CAL_NOTE).
+# Starting values per (antenna type, frequency): slot distance [m], axial width [m], beam spread
+# [1], tail fraction [1], tail length [m], efficiency [1], rho_min [m]; all tagged E (_CAL_NOTE).
+# Shapes were chosen with a crude Pennes + Arrhenius run (1 mm grid, porcine in vivo, 80 W, 5 min,
+# no vaporisation, no shaft cooling): monopole W/L ~0.72 with the zone centre ~15 mm behind the
+# tip, dual-slot W/L ~1.0. That run needed efficiency ~0.3 to reach 44.8 x 31.2 mm: the missing
+# heat sinks (water vaporisation, coolant) are the bioheat model's business, so efficiency keeps
+# its physical value here. 915 MHz: lengths x1.6 (longer wavelength in tissue), not calibrated.
 _DEFAULTS = {
-    ("monopole", 2.45e9): (10e-3, 5e-3, 0.35, 12e-3, 0.75, 1.0e-3),
-    ("dual-slot", 2.45e9): (9e-3, 4e-3, 0.05, 6e-3, 0.75, 1.0e-3),
-    ("monopole", 915e6): (16e-3, 9e-3, 0.35, 20e-3, 0.75, 1.0e-3),
-    ("dual-slot", 915e6): (14e-3, 7e-3, 0.05, 10e-3, 0.75, 1.0e-3),
+    ("monopole", 2.45e9): (9e-3, 5e-3, 0.85, 0.45, 12e-3, 0.75, 1.0e-3),
+    ("dual-slot", 2.45e9): (9e-3, 5e-3, 0.85, 0.05, 6e-3, 0.75, 1.0e-3),
+    ("monopole", 915e6): (14e-3, 8e-3, 0.85, 0.45, 19e-3, 0.75, 1.0e-3),
+    ("dual-slot", 915e6): (14e-3, 8e-3, 0.85, 0.05, 10e-3, 0.75, 1.0e-3),
 }
+
+
+def _spread_profile(d, s, w: float, a: float, L: float):
+    r"""Axial profile :math:`g` (offset ``d = u - u_s``) convolved with a Gaussian of sd ``s``.
+
+    Closed forms: Gaussian ⊛ Gaussian; half-Gaussian ⊛ Gaussian (a product of Gaussians and a
+    normal cdf); exponential tail ⊛ Gaussian (the exponentially modified Gaussian, written with
+    ``erfcx`` so that it never overflows).
+    """
+    from scipy.special import erfcx, ndtr
+
+    d = np.asarray(d, dtype=float)
+    s = np.maximum(np.asarray(s, dtype=float), 1e-12)
+    sig = np.sqrt(w * w + s * s)
+    core = (w / sig) * np.exp(-0.5 * (d / sig) ** 2)
+    if a == 0.0:
+        return core
+    half = core * ndtr(d * w / (s * sig))
+    B = (d - s * s / L) / s
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        pos = np.exp(np.minimum(0.5 * (s / L) ** 2 - d / L, 0.0)) * ndtr(B)
+        neg = 0.5 * erfcx(-B / math.sqrt(2.0)) * np.exp(-0.5 * (d / s) ** 2)
+    tail = np.where(B >= 0, pos, neg)
+    return core - a * half + a * tail
 
 
 @dataclass(frozen=True)
@@ -300,13 +352,17 @@ class AntennaModel:
     ----------
     antenna_type : {"monopole", "dual-slot"}
         ``"monopole"``: monopole / single-slot style, tear-drop pattern with a backward tail along
-        the shaft. ``"dual-slot"``: dual-slot / choked style, compact and more spherical.
+        the shaft. ``"dual-slot"``: dual-slot / choked style, compact and near spherical.
     frequency_Hz : float
         915e6 or 2.45e9 [Hz].
     slot_distance_m : Param
         Axial distance from the tip to the centre of the radiating gap/slot(s) [m].
     axial_width_m : Param
-        Standard deviation of the Gaussian axial profile [m].
+        Standard deviation of the Gaussian axial profile at the antenna [m].
+    beam_spread : Param
+        Growth of the axial spread with distance from the antenna [1]: the profile at radius ρ is
+        blurred by a Gaussian of sd ``beam_spread`` × ρ. 0 gives pure cylindrical spreading from
+        a line source; ~1 makes a compact source spread spherically far from the antenna.
     tail_fraction : Param
         Relative amplitude of the backward (towards the handle) exponential tail [1], in [0, 1).
     tail_length_m : Param
@@ -314,22 +370,26 @@ class AntennaModel:
     efficiency : Param
         Absorbed power / generator power [1], in (0, 1].
     rho_min_m : Param
-        Radius below which the cylindrical 1/ρ spreading is cut off [m] (antenna radius).
+        Radius below which the 1/ρ spreading is cut off [m] (antenna radius).
 
     Notes
     -----
-    Axial profile (power radiated per unit length of antenna, up to a constant), with u the
+    Axial profile at the antenna (power radiated per unit length, up to a constant), with u the
     distance from the tip towards the handle, :math:`u_s` the slot distance, w the width, a the
     tail fraction and L the tail length:
 
     .. math:: g(u) = e^{-(u-u_s)^2/2w^2} \quad (u \le u_s),\qquad
               g(u) = (1-a)\,e^{-(u-u_s)^2/2w^2} + a\,e^{-(u-u_s)/L} \quad (u > u_s).
 
+    At distance ρ from the axis the power has spread to :math:`G(u;\rho) = (g * N_{\kappa\rho})(u)`
+    (κ = ``beam_spread``, :math:`N_s` a unit Gaussian of sd s), which keeps
+    :math:`\int G\,du = \int g\,du` at every ρ.
+
     Examples
     --------
     >>> m = AntennaModel.default("monopole", 2.45e9)
     >>> m.slot_distance_m.value, m.efficiency.tag
-    (0.01, 'E')
+    (0.009, 'E')
     >>> m.with_values(efficiency=0.8).efficiency.value
     0.8
     """
@@ -338,6 +398,7 @@ class AntennaModel:
     frequency_Hz: float
     slot_distance_m: Param
     axial_width_m: Param
+    beam_spread: Param
     tail_fraction: Param
     tail_length_m: Param
     efficiency: Param
@@ -349,12 +410,13 @@ class AntennaModel:
                 f"antenna_type = {self.antenna_type!r}: must be one of {list(ANTENNA_TYPES)}"
             )
         object.__setattr__(self, "frequency_Hz", _check_frequency(self.frequency_Hz))
-        checks = {
+        checks = {  # name: (low, high, unit, low allowed)
             "slot_distance_m": (0.0, 0.1, "m", True),
             "axial_width_m": (1e-4, 0.1, "m", False),
+            "beam_spread": (0.0, 5.0, "1", True),
             "tail_fraction": (0.0, 0.999, "1", True),
             "tail_length_m": (1e-4, 0.2, "m", False),
-            "efficiency": (1e-3, 1.0, "1", False),
+            "efficiency": (0.0, 1.0, "1", False),
             "rho_min_m": (1e-5, 0.01, "m", False),
         }
         for name, (lo, hi, unit, lo_ok) in checks.items():
@@ -365,10 +427,12 @@ class AntennaModel:
             v = float(p.value)
             ok = math.isfinite(v) and (v >= lo if lo_ok else v > lo) and v <= hi
             if not ok:
+                mm = ""
+                if unit == "m" and v > hi:
+                    mm = " (did you give millimetres instead of metres?)"
                 raise ConfigError(
                     f"AntennaModel.{name} = {v!r} {unit}: must be {'>=' if lo_ok else '>'} {lo:g} "
-                    f"and <= {hi:g} {unit}"
-                    + (" (did you give millimetres instead of metres?)" if unit == "m" and v > hi else "")
+                    f"and <= {hi:g} {unit}{mm}"
                 )
 
     @classmethod
@@ -379,13 +443,14 @@ class AntennaModel:
                 f"antenna_type = {antenna_type!r}: must be one of {list(ANTENNA_TYPES)}"
             )
         f = _check_frequency(frequency_Hz)
-        slot, width, tail, tail_len, eff, rmin = _DEFAULTS[(antenna_type, f)]
+        slot, width, spread, tail, tail_len, eff, rmin = _DEFAULTS[(antenna_type, f)]
         tail_src = _E_TAIL if antenna_type == "monopole" else _E_CHOKE
         return cls(
             antenna_type=antenna_type,
             frequency_Hz=f,
             slot_distance_m=Param(slot, "m", _E_SLOT, "E", _CAL_NOTE),
             axial_width_m=Param(width, "m", _E_WIDTH, "E", _CAL_NOTE),
+            beam_spread=Param(spread, "1", _E_SPREAD, "E", _CAL_NOTE),
             tail_fraction=Param(tail, "1", tail_src, "E", _CAL_NOTE),
             tail_length_m=Param(tail_len, "m", tail_src, "E", _CAL_NOTE),
             efficiency=Param(eff, "1", _E_EFF, "E", _CAL_NOTE),
@@ -409,30 +474,42 @@ class AntennaModel:
         return replace(self, **kw)
 
     def params(self) -> list[tuple[str, Param]]:
-        """(name, Param) pairs, for printing sources."""
+        """(dotted name, Param) pairs, for printing sources."""
         prefix = f"mwa.{self.antenna_type}.{self.frequency_Hz / 1e6:g}MHz"
-        return [(f"{prefix}.{f.name}", getattr(self, f.name)) for f in fields(self)
-                if isinstance(getattr(self, f.name), Param)]
+        return [
+            (f"{prefix}.{f.name}", getattr(self, f.name))
+            for f in fields(self)
+            if isinstance(getattr(self, f.name), Param)
+        ]
 
-    def axial_profile(self, u_m):
-        """Axial profile g(u) [1] (peak 1 at the slot), ``u_m`` from the tip towards the handle."""
-        u = np.asarray(u_m, dtype=float)
+    def axial_profile(self, u_m, rho_m=0.0):
+        """Axial profile G(u; ρ) [1] (peak 1 at the slot when ρ = 0).
+
+        Parameters
+        ----------
+        u_m : array_like
+            Distance from the tip towards the handle [m].
+        rho_m : array_like
+            Distance from the antenna axis [m] (broadcast against ``u_m``).
+        """
+        return _spread_profile(
+            np.asarray(u_m, dtype=float) - self.slot_distance_m.value,
+            self.beam_spread.value * np.asarray(rho_m, dtype=float),
+            self.axial_width_m.value,
+            self.tail_fraction.value,
+            self.tail_length_m.value,
+        )
+
+    def axial_extent_m(self, rho_m: float = 0.0, rel: float = 1e-6) -> tuple[float, float]:
+        """Range of u [m] outside which G(u; ρ) < ``rel`` (a bound, not tight)."""
         us, w = self.slot_distance_m.value, self.axial_width_m.value
         a, L = self.tail_fraction.value, self.tail_length_m.value
-        d = u - us
-        gauss = np.exp(-0.5 * (d / w) ** 2)
-        tail = np.exp(-np.clip(d, 0.0, None) / L)
-        return np.where(d <= 0, gauss, (1.0 - a) * gauss + a * tail)
-
-    def axial_extent_m(self, rel: float = 1e-6) -> tuple[float, float]:
-        """Range of u where g(u) exceeds ``rel`` [m]."""
-        us, w = self.slot_distance_m.value, self.axial_width_m.value
-        a, L = self.tail_fraction.value, self.tail_length_m.value
+        sd = math.hypot(w, self.beam_spread.value * rho_m)
         k = math.sqrt(-2.0 * math.log(rel))
-        back = us + k * w
+        back = us + k * sd
         if a > 0:
-            back = max(back, us + L * math.log(a / rel))
-        return us - k * w, back
+            back = max(back, us + L * math.log(a / rel) + k * sd)
+        return us - k * sd, back
 
 
 # ---------------------------------------------------------------------------------------------
@@ -460,36 +537,50 @@ class MicrowaveSource:
         Voxels outside the organ (air, peritoneum): no absorption, no attenuation; the power is
         normalised over the remaining voxels.
     renormalise : bool
-        ``True`` (default): Σ Q dV over the grid equals efficiency × power exactly, i.e. the power
-        the pattern would deposit beyond the box or in outside voxels is redistributed over the
-        tissue in proportion to Q. ``False``: the infinite-medium normalisation is kept and that
-        power is lost (see :attr:`captured_fraction`).
+        ``True`` (default): Σ Q dV over the grid equals efficiency × power, i.e. the power the
+        pattern would deposit beyond the box or in outside voxels is redistributed over the tissue
+        in proportion to Q. ``False``: the infinite-medium normalisation is kept and that power is
+        lost (see :attr:`captured_fraction`).
 
     Attributes
     ----------
     captured_fraction : float
         After an update: the fraction of the infinite-medium pattern that falls on tissue voxels
-        of the grid (≈1 for a box several penetration depths larger than the zone). Accurate to a
-        few per cent (voxel sampling of the 1/ρ singularity near the axis).
+        of the grid (≈1 for a box several penetration depths larger than the zone; accurate to
+        about a per cent, the voxel sampling of the 1/ρ singularity near the axis). A
+        ``RuntimeWarning`` is issued once when it drops below 0.8.
 
     Notes
     -----
     With u the axial coordinate from the tip and ρ the distance from the antenna axis, the power
-    radiated per unit length is :math:`P'(u) \propto g(u)` (:class:`AntennaModel`). It spreads
-    cylindrically and is attenuated along each radial ray, so the power flux density is
+    leaving the antenna per unit length is :math:`\propto g(u)`; at radius ρ it has spread
+    axially to :math:`G(u;\rho)` (:class:`AntennaModel`). It spreads around the axis and is
+    attenuated along radial rays, so the power flux density is
 
-    .. math:: S(\rho, u) = \frac{P'(u)}{2\pi\max(\rho, \rho_{min})}
+    .. math:: S(\rho, u) = \frac{G(u;\rho)}{2\pi\max(\rho, \rho_{min})}
               \exp\!\Big(-\int_0^\rho 2\bar\alpha(\rho', u)\,d\rho'\Big),
 
     and the absorbed power density is :math:`Q = 2\alpha(\mathbf x)\,S`, with α the local
     attenuation constant (:func:`attenuation_per_m` of :func:`dielectric_properties` at the
     voxel's temperature and tumour fraction) and :math:`\bar\alpha` its average over the ring
-    (ρ, u) (``np.bincount`` on a cylindrical (u, ρ) table with bins of one grid spacing, then a
-    cumulative sum along ρ; the optical depth is interpolated back bilinearly, exactly piecewise
-    linear in ρ). In homogeneous tissue :math:`2\alpha S = \sigma |E|^2` (up to the plane-wave
-    impedance), the familiar SAR·ρ; written as :math:`2\alpha S` the absorption conserves energy
-    along each ray when the properties vary with temperature. Finally
-    :math:`\sum Q\,\Delta V = \eta P` (efficiency η, generator power P).
+    (ρ, u): ``np.bincount`` on a cylindrical (u, ρ) table with bins of one grid spacing, a
+    cumulative sum along ρ, and bilinear interpolation back to the voxels (exactly piecewise
+    linear in ρ). In homogeneous tissue :math:`2\alpha S = \sigma|E|^2` for a plane wave, the
+    usual SAR·ρ; written as :math:`2\alpha S` the absorption conserves the power along each ray
+    when the properties vary with temperature (a σ|E|² form with |E|² from the attenuated flux
+    would not, because the wave impedance changes with ε_r). The optical depth is taken along
+    the perpendicular to the antenna; the longer path of slanted rays is absorbed into the
+    calibrated ``beam_spread``. Finally :math:`\sum Q\,\Delta V = \eta P` (efficiency η,
+    generator power P).
+
+    Examples
+    --------
+    >>> from tissuefate.grid import Grid
+    >>> g = Grid.cube(32, 2e-3)
+    >>> src = MicrowaveSource(g, (0, 0, -0.01), (0, 0, 1), AntennaModel.default(), 60.0)
+    >>> q = src.heating_W_per_m3(np.full(g.shape, 310.15, dtype=np.float32))
+    >>> q.dtype, round(float(q.sum()) * g.voxel_volume_m3, 3)
+    (dtype('float32'), 45.0)
     """
 
     def __init__(
@@ -505,7 +596,10 @@ class MicrowaveSource:
         renormalise: bool = True,
     ):
         if not isinstance(model, AntennaModel):
-            raise ConfigError(f"model = {model!r}: must be an AntennaModel (AntennaModel.default(...))")
+            raise ConfigError(
+                f"model = {model!r}: must be an AntennaModel, "
+                "e.g. AntennaModel.default('monopole', 2.45e9)"
+            )
         tip = np.asarray(tip_m, dtype=float).reshape(-1)
         if tip.shape != (3,) or not np.all(np.isfinite(tip)):
             raise ConfigError(f"tip_m = {tip_m!r}: must be three finite coordinates in metres")
@@ -518,8 +612,8 @@ class MicrowaveSource:
             )
         if not grid.contains(tip):
             raise GeometryError(
-                f"tip_m = {tip.tolist()} m lies outside the grid box "
-                f"(origin {grid.origin_m}, extent {grid.extent_m} m): move the antenna or enlarge the grid"
+                f"tip_m = {tip.tolist()} m lies outside the grid box (origin {grid.origin_m}, "
+                f"extent {grid.extent_m} m): move the antenna or enlarge the grid"
             )
         self.grid = grid
         self.tip_m = tip
@@ -530,11 +624,14 @@ class MicrowaveSource:
         self.captured_fraction = float("nan")
         self._warned = False
         shape = grid.shape
+        self._tf = None
         if tumour_fraction is not None:
             tf = np.asarray(tumour_fraction)
-            if tf.shape != shape:
+            if tf.shape not in ((), shape):
                 raise ConfigError(f"tumour_fraction has shape {tf.shape}, grid is {shape}")
-        self.tumour_fraction = tumour_fraction
+            dielectric_properties(310.15, model.frequency_Hz, tf)  # range check, once
+            self._tf = tf
+        self._tissue = None
         if outside_mask is not None:
             om = np.asarray(outside_mask, dtype=bool)
             if om.shape != shape:
@@ -542,8 +639,6 @@ class MicrowaveSource:
             if om.all():
                 raise ConfigError("outside_mask covers the whole grid: no tissue to heat")
             self._tissue = ~om
-        else:
-            self._tissue = None
         self._build_geometry()
 
     # -- power ----------------------------------------------------------------------------------
@@ -559,15 +654,16 @@ class MicrowaveSource:
         except (TypeError, ValueError):
             p = float("nan")
         if not (math.isfinite(p) and 0.0 <= p <= 500.0):
+            hint = f" Did you mean {abs(p):g}?" if math.isfinite(p) and -500 <= p < 0 else ""
             raise ConfigError(
-                f"power_W = {value!r} W: must be >= 0 and <= 500 W (clinical generators give "
-                "up to ~150 W)" + (f". Did you mean {abs(p):g}?" if math.isfinite(p) and p < 0 else "")
+                f"power_W = {value!r} W: must be >= 0 and <= 500 W (clinical generators give up "
+                f"to ~150 W).{hint}"
             )
         self._power_W = p
 
     @property
     def absorbed_power_W(self) -> float:
-        """Power deposited in tissue, efficiency × generator power [W] (infinite medium)."""
+        """Power deposited in tissue, efficiency × generator power [W]."""
         return self.model.efficiency.value * self._power_W
 
     # -- geometry (once) ------------------------------------------------------------------------
@@ -578,28 +674,31 @@ class MicrowaveSource:
         t, d = self.tip_m, self.direction
         px, py, pz = x - t[0], y - t[1], z - t[2]
         u = px * d[0] + py * d[1] + pz * d[2]
-        rho2 = px * px + py * py + pz * pz - u * u
-        rho = np.sqrt(np.maximum(rho2, 0.0))
+        rho = np.sqrt(np.maximum(px * px + py * py + pz * pz - u * u, 0.0))
+        rho_max = float(rho.max())
 
-        u_lo, u_hi = float(u.min()), float(u.max())
-        a_lo, a_hi = m.axial_extent_m()
-        # Table rows cover the grid and the whole axial profile (rows without voxels hold
-        # the 37 °C liver value) so that the infinite-medium total is known.
-        t_lo = min(u_lo, a_lo) - h
-        t_hi = max(u_hi, a_hi) + h
+        # Table rows cover the grid and the whole spread profile out to the grid's largest radius
+        # (rows without voxels hold the 37 °C liver value) so that the infinite-medium total
+        # is known.
+        a_lo, a_hi = m.axial_extent_m(rho_max)
+        t_lo = min(float(u.min()), a_lo) - h
+        t_hi = max(float(u.max()), a_hi) + h
         nu = int(math.ceil((t_hi - t_lo) / h)) + 1
-        nr = int(math.floor(float(rho.max()) / h)) + 2
-        self._h, self._nu, self._nr, self._u0 = h, nu, nr, t_lo
+        nr = int(math.floor(rho_max / h)) + 2
+        self._h, self._nu, self._nr = h, nu, nr
 
-        # Bins for the ring average: nearest row in u, annulus [jh, (j+1)h) in rho.
+        # Ring-average bins: nearest row in u, annulus [j h, (j+1) h) in rho.
         su = (u - t_lo) / h
         ku = np.clip(np.floor(su).astype(np.intp), 0, nu - 1)
         jr = np.minimum(np.floor(rho / h).astype(np.intp), nr - 1)
         self._bin = (ku * nr + jr).ravel()
-        w_tis = None if self._tissue is None else self._tissue.ravel().astype(np.float64)
         self._count_all = np.bincount(self._bin, minlength=nu * nr).reshape(nu, nr)
-        self._count_tis = (self._count_all if w_tis is None else
-                           np.bincount(self._bin, weights=w_tis, minlength=nu * nr).reshape(nu, nr))
+        if self._tissue is None:
+            self._count_tis = self._count_all
+        else:
+            self._count_tis = np.bincount(
+                self._bin, weights=self._tissue.ravel().astype(np.float64), minlength=nu * nr
+            ).reshape(nu, nr)
 
         # Bilinear interpolation of the optical-depth table tau[row, node] (node j at rho = j h,
         # row k centred at u = t_lo + (k + 1/2) h).
@@ -608,23 +707,28 @@ class MicrowaveSource:
         wu = np.clip(s - k0, 0.0, 1.0)
         wr = np.clip(rho / h - jr, 0.0, 1.0)
         n1 = nr + 1
-        self._idx = (k0 * n1 + jr).ravel()
         self._n1 = n1
+        self._idx = (k0 * n1 + jr).ravel()
         f32 = np.float32
         self._c00 = ((1 - wu) * (1 - wr)).astype(f32).ravel()
         self._c01 = ((1 - wu) * wr).astype(f32).ravel()
         self._c10 = (wu * (1 - wr)).astype(f32).ravel()
         self._c11 = (wu * wr).astype(f32).ravel()
+        del s, k0, wu, wr, su, ku, jr
 
-        # Static factor g(u) / (2 pi max(rho, rho_min)).
+        # Static factor G(u; rho) / (2 pi max(rho, rho_min)).
         rmin = m.rho_min_m.value
-        geom = m.axial_profile(u) / (2.0 * math.pi * np.maximum(rho, rmin))
+        geom = m.axial_profile(u, rho) / (2.0 * math.pi * np.maximum(rho, rmin))
         self._geom = geom.astype(f32).ravel()
+        del geom, u, rho, px, py, pz
 
-        # For the infinite-medium total: profile per row and the ring radii of the table.
-        self._row_u = t_lo + (np.arange(nu) + 0.5) * h
-        self._row_g = m.axial_profile(self._row_u)
-        self._nodes = np.arange(nr + 1) * h
+        # Infinite-medium total: G at the ring mid-radii of every row, ring radii.
+        row_u = t_lo + (np.arange(nu) + 0.5) * h
+        nodes = np.arange(nr + 1) * h
+        self._lo = nodes[:-1]
+        mid = nodes[:-1] + 0.5 * h
+        self._G_mid = m.axial_profile(row_u[:, None], mid[None, :])
+        self._G_end = m.axial_profile(row_u, nodes[-1])
         eps0, sig0 = dielectric_properties(310.15, m.frequency_Hz)
         self._alpha_ref = float(attenuation_per_m(eps0, sig0, m.frequency_Hz))
 
@@ -649,10 +753,9 @@ class MicrowaveSource:
         dt = T.dtype if T.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         T = T.astype(dt, copy=False)
         if self._power_W == 0.0:
-            self.captured_fraction = float("nan")
             return np.zeros(self.grid.shape, dtype=dt)
         f = self.model.frequency_Hz
-        eps, sig = dielectric_properties(T, f, self.tumour_fraction)
+        eps, sig = _dielectric(T, f, self._tf)
         alpha = attenuation_per_m(eps, sig, f).ravel()
         del eps, sig
         if self._tissue is not None:
@@ -660,37 +763,37 @@ class MicrowaveSource:
 
         tau_nodes = self._optical_depth_table(alpha)
         tn = tau_nodes.astype(dt).ravel()
-        i = self._idx
-        n1 = self._n1
-        tau = self._c00 * tn[i]
-        tau += self._c01 * tn[i + 1]
-        tau += self._c10 * tn[i + n1]
-        tau += self._c11 * tn[i + n1 + 1]
-        np.negative(tau, out=tau)
-        np.exp(tau, out=tau)
-        q = tau
+        i, n1 = self._idx, self._n1
+        q = self._c00 * tn[i]
+        q += self._c01 * tn[i + 1]
+        q += self._c10 * tn[i + n1]
+        q += self._c11 * tn[i + n1 + 1]
+        np.negative(q, out=q)
+        np.exp(q, out=q)
         q *= alpha
-        q *= self._geom
-        raw = float(np.sum(q, dtype=np.float64)) * 2.0 * self.grid.voxel_volume_m3
+        q *= self._geom  # q = alpha G e^-tau / (2 pi rho) = Q_raw / 2
+        raw = 2.0 * float(np.sum(q, dtype=np.float64)) * self.grid.voxel_volume_m3
 
         total = self._infinite_total(tau_nodes)
         self.captured_fraction = raw / total if total > 0 else float("nan")
         if self.captured_fraction < 0.8 and not self._warned:
             self._warned = True
+            rest = (
+                "is redistributed over the tissue (renormalise=True)"
+                if self.renormalise
+                else "is lost (renormalise=False)"
+            )
             warnings.warn(
                 f"MicrowaveSource: only {self.captured_fraction:.0%} of the heating pattern falls "
-                "on tissue inside the grid; "
-                + ("the rest is redistributed over the tissue (renormalise=True). "
-                   if self.renormalise else "the rest is lost (renormalise=False). ")
-                + "Enlarge the region of interest around the antenna.",
+                f"on tissue inside the grid; the rest {rest}. Enlarge the region of interest "
+                "around the antenna.",
                 RuntimeWarning,
                 stacklevel=2,
             )
         norm = raw if self.renormalise else total
-        if raw <= 0:
+        if not norm > 0:
             return np.zeros(self.grid.shape, dtype=dt)
-        q *= dt.type(2.0 * self.absorbed_power_W / norm * self.grid.voxel_volume_m3
-                     / self.grid.voxel_volume_m3)
+        q *= dt.type(2.0 * self.absorbed_power_W / norm)
         return q.reshape(self.grid.shape).astype(dt, copy=False)
 
     def _optical_depth_table(self, alpha_flat) -> np.ndarray:
@@ -698,42 +801,35 @@ class MicrowaveSource:
         nu, nr, h = self._nu, self._nr, self._h
         s = np.bincount(self._bin, weights=alpha_flat, minlength=nu * nr).reshape(nu, nr)
         ct = self._count_tis
-        with np.errstate(invalid="ignore", divide="ignore"):
-            a = np.where(ct > 0, s / np.where(ct > 0, ct, 1.0), 0.0)
-        # Bins holding no voxel at all (gaps near the axis, rows beyond the grid): take the value
-        # of the nearest inner bin of the row; rows with no voxel: 37 °C liver.
+        a = np.where(ct > 0, s / np.where(ct > 0, ct, 1.0), 0.0)
+        # Bins holding no voxel at all (gaps near the axis, beyond the grid's edge, rows beyond
+        # the grid): the value of the nearest inner bin of the row, else 37 °C liver.
         empty = self._count_all == 0
         if empty.any():
-            idx = np.where(~empty, np.arange(nr)[None, :], 0)
-            np.maximum.accumulate(idx, axis=1, out=idx)
-            filled = np.take_along_axis(a, idx, axis=1)
-            first_empty = empty[np.arange(nu), idx[:, 0]] if nr else empty[:, 0]
+            last = np.where(empty, -1, np.arange(nr)[None, :])
+            np.maximum.accumulate(last, axis=1, out=last)
+            filled = np.take_along_axis(a, np.maximum(last, 0), axis=1)
+            filled[last < 0] = self._alpha_ref
             a = np.where(empty, filled, a)
-            # leading empty bins (no non-empty bin at or before them) and empty rows
-            lead = empty & (np.take_along_axis(empty, idx, axis=1))
-            a = np.where(lead, self._alpha_ref, a)
-            del first_empty
         self._alpha_bins = a
         tau = np.zeros((nu, nr + 1))
-        np.cumsum(2.0 * a * h, axis=1, out=tau[:, 1:])
+        np.cumsum(2.0 * h * a, axis=1, out=tau[:, 1:])
         return tau
 
     def _infinite_total(self, tau_nodes) -> float:
-        r"""∫ Q_raw dV in an infinite medium continuing the table's last ring outward.
+        r"""∫ Q_raw dV in an infinite medium that continues the table's last ring outward.
 
-        Per row: :math:`\int 2\alpha e^{-\tau}\,\rho/\max(\rho,\rho_{min})\,d\rho` with α piecewise
-        constant per ring (exact for rings beyond ρ_min, midpoint rule inside it), plus the flux
-        that leaves the table's last node (absorbed further out).
+        Per ring: :math:`G\int 2\alpha e^{-\tau}\rho/\max(\rho,\rho_{min})\,d\rho` with α constant
+        in the ring (exact beyond ρ_min, midpoint rule inside it), plus the flux that leaves the
+        table's last node (absorbed further out).
         """
         h = self._h
         a = self._alpha_bins
         rmin = self.model.rho_min_m.value
-        lo, hi = self._nodes[:-1], self._nodes[1:]
-        e_lo, e_hi = np.exp(-tau_nodes[:, :-1]), np.exp(-tau_nodes[:, 1:])
-        outer = e_lo - e_hi
-        mid = 0.5 * (lo + hi)
-        tau_mid = tau_nodes[:, :-1] + a * h
-        inner = 2.0 * a * np.exp(-tau_mid) * h * np.minimum(mid / rmin, 1.0)
-        per_ring = np.where(lo[None, :] >= rmin, outer, inner)
-        per_row = per_ring.sum(axis=1) + e_hi[:, -1]
-        return float(np.sum(self._row_g * per_row) * h)
+        e = np.exp(-tau_nodes)
+        outer = e[:, :-1] - e[:, 1:]
+        mid = self._lo + 0.5 * h
+        inner = 2.0 * h * a * np.exp(-(tau_nodes[:, :-1] + a * h)) * np.minimum(mid / rmin, 1.0)
+        per_ring = np.where(self._lo[None, :] + h <= rmin, inner, outer)
+        total = np.sum(self._G_mid * per_ring) + np.sum(self._G_end * e[:, -1])
+        return float(total * h)

@@ -236,10 +236,10 @@ def network_to_csr(gx, gy, gz, g0, act) -> sp.csr_matrix:
 class _Level:
     __slots__ = ("gx", "gy", "gz", "g0", "act", "x", "b")
 
-    def __init__(self, gx, gy, gz, g0, act):
+    def __init__(self, gx, gy, gz, g0, act, dtype):
         self.gx, self.gy, self.gz, self.g0, self.act = gx, gy, gz, g0, act
-        self.x = np.zeros(g0.shape)
-        self.b = np.zeros(g0.shape)
+        self.x = np.zeros(g0.shape, dtype)
+        self.b = np.zeros(g0.shape, dtype)
 
 
 def _coarse_shape(shape):
@@ -258,9 +258,14 @@ class GeometricMultigrid:
     active : ndarray of uint8
         1 for unknowns, 0 for fixed voxels.
     smoothing_sweeps : int
-        Red–black sweep pairs before and after the coarse correction.
+        Red–black sweep pairs before and after the coarse correction (2: V(2,2), which halves
+        the PCG iterations of V(1,1) at 64³–128³ for less than twice the work).
     coarsest_voxels : int
         Stop coarsening at or below this many voxels (or when a dimension drops below 4).
+    dtype : {numpy.float32, numpy.float64}
+        Precision of the hierarchy. float32 halves the memory traffic of the memory-bound
+        cycle; the outer Krylov solver stays float64 and uses the flexible (Polak–Ribière)
+        β, which tolerates the slightly non-symmetric rounding (see :func:`pcg`).
 
     Examples
     --------
@@ -271,18 +276,21 @@ class GeometricMultigrid:
     >>> act = np.ones((n, n, n), np.uint8)
     >>> mg = GeometricMultigrid(gx, gy, gz, g0, act)
     >>> b = np.ones((n, n, n))
-    >>> x, its = pcg(lambda v: network_matvec(gx, gy, gz, g0, act, v), b, np.zeros_like(b),
-    ...              mg.precondition, rtol=1e-8)
-    >>> bool(np.abs(network_matvec(gx, gy, gz, g0, act, x) - b).max() < 1e-6)
+    >>> x, its = pcg(mg.matvec, b, np.zeros_like(b), mg.precondition, rtol=1e-8)
+    >>> bool(np.abs(mg.matvec(x) - b).max() < 1e-6)
     True
     """
 
-    def __init__(self, gx, gy, gz, g0, active, *, smoothing_sweeps: int = 1,
-                 coarsest_voxels: int = 512):
+    def __init__(self, gx, gy, gz, g0, active, *, smoothing_sweeps: int = 2,
+                 coarsest_voxels: int = 512, dtype=np.float32):
         t0 = time.perf_counter()
         self.smoothing_sweeps = int(smoothing_sweeps)
+        self.dtype = np.dtype(dtype)
         act = np.ascontiguousarray(active, dtype=np.uint8)
-        self.levels = [_Level(gx, gy, gz, g0, act)]
+        self._fine = (gx, gy, gz, g0, act)
+        dt = self.dtype
+        self.levels = [_Level(*(np.ascontiguousarray(a, dtype=dt) for a in (gx, gy, gz, g0)),
+                              act, dt)]
         while True:
             f = self.levels[-1]
             shape = f.g0.shape
@@ -290,11 +298,12 @@ class GeometricMultigrid:
                 break
             cs = _coarse_shape(shape)
             c = _Level(
-                np.zeros((cs[0] - 1, cs[1], cs[2])),
-                np.zeros((cs[0], cs[1] - 1, cs[2])),
-                np.zeros((cs[0], cs[1], cs[2] - 1)),
-                np.zeros(cs),
+                np.zeros((cs[0] - 1, cs[1], cs[2]), dt),
+                np.zeros((cs[0], cs[1] - 1, cs[2]), dt),
+                np.zeros((cs[0], cs[1], cs[2] - 1), dt),
+                np.zeros(cs, dt),
                 np.zeros(cs, np.uint8),
+                dt,
             )
             _coarsen(f.gx, f.gy, f.gz, f.g0, f.act, c.gx, c.gy, c.gz, c.g0, c.act, 0.5)
             self.levels.append(c)
@@ -309,13 +318,13 @@ class GeometricMultigrid:
         return [lv.g0.shape for lv in self.levels]
 
     def matvec(self, x: np.ndarray) -> np.ndarray:
-        f = self.levels[0]
-        return network_matvec(f.gx, f.gy, f.gz, f.g0, f.act, x)
+        """``A x`` with the (float64) fine network the hierarchy was built from."""
+        return network_matvec(*self._fine, x)
 
     def _cycle(self, lvl: int) -> None:
         L = self.levels[lvl]
         if lvl == len(self.levels) - 1:
-            sol = self._coarse_lu.solve(L.b.ravel())
+            sol = self._coarse_lu.solve(L.b.ravel().astype(np.float64))
             L.x[...] = sol.reshape(L.x.shape) * (L.act != 0)
             return
         args = (L.gx, L.gy, L.gz, L.g0, L.act, L.x, L.b)
@@ -337,7 +346,44 @@ class GeometricMultigrid:
         L.b[...] = r.reshape(L.b.shape)
         L.x[...] = 0.0
         self._cycle(0)
-        return L.x.copy().reshape(r.shape)
+        return L.x.astype(np.float64).reshape(r.shape)
+
+
+@nb.njit(parallel=True, cache=True)
+def _dot(a, b):  # pragma: no cover - compiled
+    s = 0.0
+    for i in nb.prange(a.shape[0]):
+        s += a[i] * b[i]
+    return s
+
+
+@nb.njit(parallel=True, cache=True)
+def _update_xr(x, r, p, q, alpha):  # pragma: no cover - compiled
+    """x += α p; r −= α q; returns ‖r‖²."""
+    s = 0.0
+    for i in nb.prange(x.shape[0]):
+        x[i] += alpha * p[i]
+        ri = r[i] - alpha * q[i]
+        r[i] = ri
+        s += ri * ri
+    return s
+
+
+@nb.njit(parallel=True, cache=True)
+def _dot2(r, z, zold):  # pragma: no cover - compiled
+    """(r·z, r·zold)."""
+    s = 0.0
+    t = 0.0
+    for i in nb.prange(r.shape[0]):
+        s += r[i] * z[i]
+        t += r[i] * zold[i]
+    return s, t
+
+
+@nb.njit(parallel=True, cache=True)
+def _update_p(p, z, beta):  # pragma: no cover - compiled
+    for i in nb.prange(p.shape[0]):
+        p[i] = z[i] + beta * p[i]
 
 
 def pcg(matvec, b, x0, precond, *, rtol: float = 1e-6, maxiter: int = 500,
@@ -345,13 +391,21 @@ def pcg(matvec, b, x0, precond, *, rtol: float = 1e-6, maxiter: int = 500,
     r"""Preconditioned conjugate gradients stopping at ``‖b − A x‖₂ ≤ rtol·‖b‖₂``.
 
     The tolerance is relative to ``‖b‖``, not to the initial residual, so that a warm start
-    from a nearby solution needs fewer iterations.
+    from a nearby solution needs fewer iterations. β is the flexible (Polak–Ribière) choice
+    ``β = rₖ₊₁·(zₖ₊₁ − zₖ) / rₖ·zₖ``, equal to Fletcher–Reeves for an exactly symmetric
+    preconditioner and robust when the preconditioner is applied in float32. The vector
+    updates are fused numba loops (no temporaries).
 
     Parameters
     ----------
-    matvec, precond : callables ``v -> A v`` and ``r -> M⁻¹ r`` (``M`` symmetric positive definite)
+    matvec, precond : callables ``v -> A v`` and ``r -> M⁻¹ r`` (``M`` symmetric positive
+        definite), called with arrays shaped like ``b``.
     b, x0 : ndarray
         Right-hand side and initial guess (``x0`` is not modified).
+    maxiter : int
+    raise_on_failure : bool
+        Raise :class:`~tissuefate.errors.NumericalError` when ``maxiter`` is reached; otherwise
+        return the iterate with ``iterations = -maxiter``.
 
     Returns
     -------
@@ -359,34 +413,42 @@ def pcg(matvec, b, x0, precond, *, rtol: float = 1e-6, maxiter: int = 500,
     iterations : int
         Preconditioner applications after the initial residual (0 if ``x0`` already converged).
     """
-    x = np.array(x0, dtype=np.float64, copy=True)
-    bn = float(np.linalg.norm(b))
-    tol = rtol * (bn if bn > 0 else 1.0)
-    r = b - matvec(x)
-    if float(np.linalg.norm(r)) <= tol:
-        return x, 0
-    z = precond(r)
+    shape = b.shape
+    b = np.ascontiguousarray(b, dtype=np.float64).ravel()
+    x = np.array(x0, dtype=np.float64, copy=True).ravel()
+
+    def A(v):
+        return np.ascontiguousarray(matvec(v.reshape(shape)), dtype=np.float64).ravel()
+
+    def M(v):
+        return np.ascontiguousarray(precond(v.reshape(shape)), dtype=np.float64).ravel()
+
+    bn = np.sqrt(_dot(b, b))
+    tol2 = (rtol * (bn if bn > 0 else 1.0)) ** 2
+    r = b - A(x)
+    rr = _dot(r, r)
+    if rr <= tol2:
+        return x.reshape(shape), 0
+    z = M(r)
     p = z.copy()
-    rz = float(np.vdot(r, z))
+    rz = _dot(r, z)
     for it in range(1, maxiter + 1):
-        q = matvec(p)
-        pq = float(np.vdot(p, q))
+        q = A(p)
+        pq = _dot(p, q)
         if not pq > 0:
             raise NumericalError(f"PCG broke down at iteration {it} (pᵀAp = {pq}): "
                                  "the operator or preconditioner is not positive definite")
-        alpha = rz / pq
-        x += alpha * p
-        r -= alpha * q
-        if float(np.linalg.norm(r)) <= tol:
-            return x, it
-        z = precond(r)
-        rz_new = float(np.vdot(r, z))
-        p *= rz_new / rz
-        p += z
+        rr = _update_xr(x, r, p, q, rz / pq)
+        if rr <= tol2:
+            return x.reshape(shape), it
+        zold = z
+        z = M(r)
+        rz_new, rz_old = _dot2(r, z, zold)
+        _update_p(p, z, (rz_new - rz_old) / rz)
         rz = rz_new
     if raise_on_failure:
         raise NumericalError(
             f"PCG did not reach rtol = {rtol:g} in {maxiter} iterations "
-            f"(residual {np.linalg.norm(r) / max(bn, 1e-300):.2e} of ‖b‖)"
+            f"(residual {np.sqrt(rr) / max(bn, 1e-300):.2e} of ‖b‖)"
         )
-    return x, -maxiter
+    return x.reshape(shape), -maxiter

@@ -85,13 +85,15 @@ def _fill_applicator(mask: np.ndarray, applicator: np.ndarray | None) -> np.ndar
     if applicator is None or not applicator.any() or not mask.any():
         return mask
     out = mask.copy()
+    bb = ndimage.find_objects(mask.astype(np.uint8))[0]  # holes lie inside the bounding box
+    sub, app = mask[bb], applicator[bb]
     for ax in range(3):
         # a structure flat along ``ax`` fills holes plane by plane
         st = np.zeros((3, 3, 3), dtype=bool)
         idx = [slice(None)] * 3
         idx[ax] = 1
         st[tuple(idx)] = ndimage.generate_binary_structure(2, 1)
-        out |= applicator & ndimage.binary_fill_holes(mask, structure=st)
+        out[bb] |= app & ndimage.binary_fill_holes(sub, structure=st)
     return out
 
 
@@ -138,7 +140,7 @@ def select_zone(
     pts = None
     for seed in seeds_m:
         idx = grid.index_of(seed)
-        if all(0 <= i < s for i, s in zip(idx, grid.shape)) and lab[idx] > 0:
+        if all(0 <= i < s for i, s in zip(idx, grid.shape, strict=True)) and lab[idx] > 0:
             keep.add(int(lab[idx]))
             continue
         if pts is None:
@@ -216,7 +218,8 @@ def zone_geometry(zone: np.ndarray, grid: Grid, axis_direction) -> dict:
     dict
         ``empty``, ``n_voxels``, ``volume_mL``, ``long_axis_mm``, ``short_axis_mm``,
         ``short_axis_min_mm``, ``aspect_ratio`` (short / long), ``sphericity``,
-        ``centroid_mm``. An empty zone gives zeros, ``None`` sphericity and ``empty: True``.
+        ``centroid_mm``, ``touches_roi_boundary`` (sizes are then lower bounds).
+        An empty zone gives zeros, ``None`` sphericity and ``empty: True``.
 
     Examples
     --------
@@ -240,6 +243,7 @@ def zone_geometry(zone: np.ndarray, grid: Grid, axis_direction) -> dict:
             "aspect_ratio": 0.0,
             "sphericity": None,
             "centroid_mm": None,
+            "touches_roi_boundary": False,
         }
     h = np.asarray(grid.spacing_m)
     # extents are reached on the surface: caliper over boundary voxels only
@@ -263,7 +267,15 @@ def zone_geometry(zone: np.ndarray, grid: Grid, axis_direction) -> dict:
         "aspect_ratio": round(short_m / long_m, 4),
         "sphericity": _round(sphericity(zone, grid.spacing_m), 4),
         "centroid_mm": [round(float(c) * _MM_PER_M, 3) for c in centroid],
+        "touches_roi_boundary": _touches_boundary(zone),
     }
+
+
+def _touches_boundary(mask: np.ndarray) -> bool:
+    """Whether ``mask`` reaches a face of the grid (its size is then cut by the ROI)."""
+    return bool(
+        any(np.take(mask, i, axis=ax).any() for ax in range(3) for i in (0, mask.shape[ax] - 1))
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -274,7 +286,7 @@ def zone_geometry(zone: np.ndarray, grid: Grid, axis_direction) -> dict:
 def _bbox_pad(mask: np.ndarray) -> tuple[slice, ...]:
     idx = np.argwhere(mask)
     lo, hi = idx.min(axis=0), idx.max(axis=0) + 1
-    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
 
 
 def ablative_margin(zone: np.ndarray, tumour: np.ndarray, grid: Grid) -> dict:
@@ -368,7 +380,10 @@ def _sig(x, digits=6):
 
 
 def _downsample(traces: dict[str, np.ndarray]) -> dict:
-    """Traces on ≤ 200 common, uniformly spaced samples (first and last kept); ``*_K`` → ``*_degC``."""
+    """Traces on ≤ 200 common, uniformly spaced samples (first and last kept).
+
+    Temperatures ``*_K`` become ``*_degC``.
+    """
     arrays = {}
     for k, v in traces.items():
         a = np.asarray(v)
@@ -390,13 +405,23 @@ def _downsample(traces: dict[str, np.ndarray]) -> dict:
     return out
 
 
-_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # NumPy < 2 has only trapz
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # noqa: NPY201 (NumPy < 2 lacks trapezoid)
 
 
-def _count_rolloffs(flag: np.ndarray) -> int:
-    f = np.asarray(flag) != 0
-    if f.size == 0:
+def _count_rolloffs(trace: np.ndarray) -> int:
+    """Roll-off episodes in ``traces["rolloff"]``.
+
+    A non-decreasing trace is a running count of roll-offs (what the RF generator records):
+    its maximum. Any other trace is a flag, nonzero while in roll-off: its rising edges (a run
+    starting in roll-off counts one). A 0/1 flag that only rises once reads 1 either way.
+    """
+    a = np.asarray(trace, dtype=float)
+    a = a[np.isfinite(a)]
+    if a.size == 0:
         return 0
+    if np.all(np.diff(a) >= 0):
+        return int(round(float(a.max())))
+    f = a != 0
     return int(f[0]) + int(np.count_nonzero(f[1:] & ~f[:-1]))
 
 
@@ -407,7 +432,9 @@ def _thermal_summary(result: SessionResult, tissue: np.ndarray) -> dict:
     i = np.unravel_index(int(np.argmax(sel)), sel.shape)
     out: dict = {
         "peak_temperature_degC": _round(float(sel[i]) - _K0, 3) if np.isfinite(sel[i]) else None,
-        "peak_temperature_location_mm": [round(float(c) * _MM_PER_M, 3) for c in result.grid.world_of(i)],
+        "peak_temperature_location_mm": [
+            round(float(c) * _MM_PER_M, 3) for c in result.grid.world_of(i)
+        ],
         "max_final_temperature_degC": _round(float(np.max(result.final_temperature_K)) - _K0, 3),
     }
     if "max_temperature_K" in tr and len(tr["max_temperature_K"]):
@@ -441,7 +468,10 @@ def _impedance_summary(result: SessionResult) -> dict:
     out: dict = {"present": bool(z.size)}
     if z.size:
         out.update(
-            initial_ohm=_sig(z[0]), min_ohm=_sig(z.min()), max_ohm=_sig(z.max()), final_ohm=_sig(z[-1])
+            initial_ohm=_sig(z[0]),
+            min_ohm=_sig(z.min()),
+            max_ohm=_sig(z.max()),
+            final_ohm=_sig(z[-1]),
         )
     else:
         out.update(initial_ohm=None, min_ohm=None, max_ohm=None, final_ohm=None)
@@ -498,10 +528,13 @@ def session_metrics(
     if vessel_distance_mm <= 0 or heat_sink_adjacent_mm <= 0 or heat_sink_window_mm <= 0:
         raise ConfigError(
             f"vessel_distance_mm = {vessel_distance_mm}, heat_sink_adjacent_mm = "
-            f"{heat_sink_adjacent_mm}, heat_sink_window_mm = {heat_sink_window_mm}: all must be > 0 mm"
+            f"{heat_sink_adjacent_mm}, heat_sink_window_mm = {heat_sink_window_mm}: "
+            "all must be > 0 mm"
         )
     if not result.placements:
-        raise ConfigError(f"session {result.name!r} has no applicator placement: cannot measure zones")
+        raise ConfigError(
+            f"session {result.name!r} has no applicator placement: cannot measure zones"
+        )
     g = result.grid
     st = result.state
     omega = np.asarray(result.omega, dtype=np.float64)
@@ -527,10 +560,11 @@ def session_metrics(
     crit += [("peak_temperature", float(x), peak >= float(x) + _K0) for x in isotherms_degC]
     for kind, thr, m in crit:
         key = zone_key(kind, thr)
-        zone, ncomp = select_zone(m, g, seeds, applicator=applicator)
+        filled = _fill_applicator(m, applicator)
+        zone, ncomp = select_zone(filled, g, seeds)
         masks[key] = zone
         geo = zone_geometry(zone, g, axis)
-        total = int(_fill_applicator(m, applicator).sum())
+        total = int(filled.sum())
         zones[key] = {
             "criterion": kind,
             "threshold": thr,
@@ -551,9 +585,9 @@ def session_metrics(
     normal_w = normal_w.astype(np.float64)
     survival = np.exp(-omega)
     normal = {
-        "destroyed_mL": _round(float(normal_w[omega >= om_c].sum()) * dv / _M3_PER_ML),
-        "killed_expected_mL": _round(float((normal_w * (1.0 - survival)).sum()) * dv / _M3_PER_ML),
-        "viable_before_mL": _round(float(normal_w.sum()) * dv / _M3_PER_ML),
+        "destroyed_mL": _sig(float(normal_w[omega >= om_c].sum()) * dv / _M3_PER_ML),
+        "killed_expected_mL": _sig(float((normal_w * (1.0 - survival)).sum()) * dv / _M3_PER_ML),
+        "viable_before_mL": _sig(float(normal_w.sum()) * dv / _M3_PER_ML),
     }
 
     # ---- tumour and clonogens
@@ -564,8 +598,8 @@ def session_metrics(
     n_surv = n0 * survival
     s_total = float(n_surv.sum())
     tumour = {
-        "initial_volume_mL": _round(float(tum.sum()) * dv / _M3_PER_ML),
-        "viable_volume_mL": _round(float((tum * survival).sum()) * dv / _M3_PER_ML),
+        "initial_volume_mL": _sig(float(tum.sum()) * dv / _M3_PER_ML),
+        "viable_volume_mL": _sig(float((tum * survival).sum()) * dv / _M3_PER_ML),
         "initial_clonogens": _sig(float(n0.sum())),
         "surviving_clonogens": _sig(s_total),
         "log10_surviving_clonogens": _round(math.log10(s_total), 4) if s_total > 0 else None,
@@ -589,26 +623,27 @@ def session_metrics(
     via = tum * survival
     heat["near_vessel"] = {
         "surviving_clonogens": _sig(float(n_surv[near].sum())),
-        "viable_tumour_volume_mL": _round(float(via[near].sum()) * dv / _M3_PER_ML),
+        "viable_tumour_volume_mL": _sig(float(via[near].sum()) * dv / _M3_PER_ML),
     }
     heat["elsewhere"] = {
         "surviving_clonogens": _sig(float(n_surv[~near].sum())),
-        "viable_tumour_volume_mL": _round(float(via[~near].sum()) * dv / _M3_PER_ML),
+        "viable_tumour_volume_mL": _sig(float(via[~near].sum()) * dv / _M3_PER_ML),
     }
     heat["surviving_clonogens_near_vessel_fraction"] = (
         _round(float(n_surv[near].sum()) / s_total) if s_total > 0 else None
     )
-    gaps = {}
-    for key in (zone_key("omega", om1), irreversible_key):
-        zm = masks[key]
-        if dvess is None or not zm.any():
-            gaps[key] = None
-        else:
-            # centre-to-centre distance minus one voxel: 0 when the zone touches a vessel voxel
-            gaps[key] = round(max(float(dvess[zm].min()) - float(h.min()), 0.0) * _MM_PER_M, 3)
-    heat["zone_gap_to_large_vessel_mm"] = gaps
+    for key, zm in masks.items():
+        # centre-to-centre distance minus one voxel: 0 when the zone touches a vessel voxel
+        gap = None
+        if dvess is not None and zm.any():
+            gap = round(max(float(dvess[zm].min()) - float(h.min()), 0.0) * _MM_PER_M, 3)
+        zones[key]["gap_to_large_vessel_mm"] = gap
+    heat["zone_gap_to_large_vessel_mm"] = zones[irreversible_key]["gap_to_large_vessel_mm"]
     heat["peak_temperature_contrast"] = _heat_sink_contrast(
-        result, peak, dvess, tissue & ~vessels,
+        result,
+        peak,
+        dvess,
+        tissue & ~vessels,
         adjacent_m=heat_sink_adjacent_mm / _MM_PER_M,
         elsewhere_m=vessel_distance_mm / _MM_PER_M,
         window_m=heat_sink_window_mm / _MM_PER_M,
@@ -647,7 +682,9 @@ def session_metrics(
     }
 
 
-def _heat_sink_contrast(result, peak_K, dvess_m, tissue, *, adjacent_m, elsewhere_m, window_m) -> dict:
+def _heat_sink_contrast(
+    result, peak_K, dvess_m, tissue, *, adjacent_m, elsewhere_m, window_m
+) -> dict:
     """Mean peak temperature next to large vessels vs. distance-matched tissue away from them.
 
     Tissue within ``window_m`` of an active segment is binned by its distance r to the

@@ -208,9 +208,9 @@ def run_session(session: ThermalSession, progress: ProgressFn | None = None) -> 
                 last_rec = t
         T = model.step(T, q, dt)
         energy += p * dt
-        if i % 4 == 0 or i == n_steps - 1:
+        if float(T.max()) > cap:
             over = T > cap
-            if over.any():
+            if True:
                 vaporised_J += float(((T[over] - cap) / maps.inv_rho_c[over]).sum(dtype=np.float64) * dV)
                 T[over] = cap
         dmg.update(T, dt)

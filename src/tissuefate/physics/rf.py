@@ -1,0 +1,901 @@
+r"""Quasi-static electric potential of radiofrequency ablation (and, later, IRE).
+
+At 460–500 kHz the tissue is resistive and the potential obeys
+
+.. math:: \nabla\cdot(\sigma\nabla\varphi) = 0, \qquad Q = \sigma\,|\nabla\varphi|^2\ [\mathrm{W/m^3}]
+
+with the electrode's active voxels held at ``φ = V``. The equation is linear in ``V``, so it is
+solved once for ``V = 1`` and scaled: ``φ ∝ V``, ``Q ∝ V²``, the power ``P = V²/Z`` with the
+impedance ``Z = 1/P(V=1)``.
+
+Discretisation (cell-centred finite volumes on the voxel grid)
+-------------------------------------------------------------
+- Unknowns are the voxel-centre potentials of every voxel that is not a fixed-potential voxel.
+- Two neighbouring voxels are joined by the face conductance
+  ``G = A/h · 2σ₁σ₂/(σ₁+σ₂)`` (harmonic mean: two half-cells in series), so conductivity jumps
+  (desiccated shell, vessels, tumour) are handled without smearing.
+- Electrode voxels are perfect conductors at ``φ = 1``: the face between a tissue voxel and an
+  electrode voxel has conductance ``2σA/h`` (the harmonic mean with σ → ∞).
+- Return electrode: the dispersive ground pads of a clinical RFA are far away; here the return is
+  modelled as ``φ = 0`` on the faces of the region-of-interest box (``ground="box-faces"``), again
+  through a half-cell ``2σA/h``. This is an approximation: it overestimates the current by the
+  resistance of the tissue outside the box (the far field decays as 1/r, so for a box edge
+  several times the electrode length the error in the lesion region is a few per cent; the
+  impedance then lacks the body's series resistance, typically added by the caller as a
+  constant). ``ground="side-faces"`` grounds the x and y faces only (the z faces are insulated,
+  e.g. for a long electrode through the box), ``ground="none"`` needs a ``ground_mask`` (a
+  second electrode at 0 V, as in bipolar RFA or IRE). ``face_potential`` replaces the zero face
+  value by any function (used by the analytic verification tests).
+- Non-conducting voxels (the insulated shaft, ``σ = 0`` in
+  :func:`tissuefate.tissue.rf_conductivity_map`, frozen tissue) are not eliminated: σ is raised
+  to ``SIGMA_FLOOR_REL × max σ`` (1e-6), so such a voxel carries at most a millionth of the
+  current of tissue — an insulator to solver precision — and the sparsity pattern never
+  depends on σ.
+- Joule heating is conservative: the power dissipated in every face, ``G (φ_i − φ_j)²``, is split
+  between the two half-cells in proportion to their resistances (``σ_j/(σ_i+σ_j)`` to voxel i),
+  and faces to an electrode or to a Dirichlet box face deposit all of it in the tissue voxel.
+  Hence ``Σ Q dV`` equals the power delivered through the electrode ``Σ G (1 − φ_i)`` up to the
+  solver residual.
+
+Solvers
+-------
+``method="gmg"`` (default, see ``benchmarks/bench_potential.py`` and the numbers in
+``docs/performance.md``): PCG preconditioned by the geometric multigrid V-cycle of
+:mod:`tissuefate.physics.multigrid` (numba, red–black Gauss–Seidel). Its setup is a few
+coarsening passes, so it is rebuilt for every new σ.
+
+``method="pyamg"``: PCG preconditioned by a pyamg smoothed-aggregation V-cycle on the CSR matrix
+over the unknown voxels. Setup is expensive, so the hierarchy is kept across σ changes: for a new
+σ only the finest-level matrix is replaced (the coarse levels stay those of the old σ, which
+keeps the preconditioner symmetric positive definite), and the hierarchy is rebuilt at the next
+solve once the iteration count exceeds ``max(1.5 × n₀, n₀ + 3)``, ``n₀`` being the count of the
+first solve after the last rebuild, or immediately if PCG fails to converge.
+
+Both are warm-started from the last potential; the stopping rule is
+``‖b − Aφ‖ ≤ rtol ‖b‖`` (relative to the right-hand side, so warm starts save iterations).
+When to re-solve at all is the caller's decision; :func:`needs_resolve` is the suggested policy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numba as nb
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import ConfigError, GeometryError, NumericalError
+from ..grid import Grid
+from ..tissue.properties import RF
+from .multigrid import GeometricMultigrid, network_matvec, pcg
+
+__all__ = [
+    "PotentialSolver",
+    "rf_conductivity",
+    "update_desiccated",
+    "needs_resolve",
+    "BODY_TEMPERATURE_K",
+    "SIGMA_FLOOR_REL",
+]
+
+#: Reference temperature of σ37 [K] (37 °C).
+BODY_TEMPERATURE_K = 310.15
+#: Conductivities below this fraction of the largest σ are raised to it (insulators).
+SIGMA_FLOOR_REL = 1e-6
+
+_METHODS = ("auto", "pyamg", "gmg")
+_GROUNDS = ("box-faces", "side-faces", "none")
+_DEFAULT_METHOD = "gmg"
+_FACE_NAMES = ("x-low", "x-high", "y-low", "y-high", "z-low", "z-high")
+
+# voxel kinds
+_UNKNOWN, _ELECTRODE, _GROUND = 0, 1, 2
+
+
+# --------------------------------------------------------------------------------------------
+# temperature dependence
+
+
+def rf_conductivity(
+    sigma37_S_per_m,
+    T_K,
+    desiccated=None,
+    *,
+    coeff_per_K: float | None = None,
+    desiccation_factor: float | None = None,
+    desiccation_temperature_K: float | None = None,
+) -> np.ndarray:
+    r"""RF electrical conductivity at temperature ``T_K`` [S/m].
+
+    Parameters
+    ----------
+    sigma37_S_per_m : array_like
+        Conductivity at 37 °C [S/m] (:func:`tissuefate.tissue.rf_conductivity_map`).
+    T_K : array_like
+        Temperature [K].
+    desiccated : array_like of bool, optional
+        Voxels that have reached the desiccation temperature at any time of the session (kept
+        by the caller, see :func:`update_desiccated`; irreversible within a session).
+    coeff_per_K, desiccation_factor, desiccation_temperature_K : float, optional
+        Default to ``tissue.properties.RF`` (Berjano 2006, [R]): +1.5 %/K, ×1e-2, 100 °C.
+
+    Returns
+    -------
+    ndarray
+        float32 if both inputs are float32, else float64.
+
+    Notes
+    -----
+    .. math:: \sigma = \sigma_{37}\,\max\bigl(0,\ 1 + c\,(\min(T, T_d) - 310.15\,\mathrm{K})\bigr)
+              \times \begin{cases} f_d & \text{desiccated} \\ 1 & \text{otherwise}\end{cases}
+
+    The linear rise stops at ``T_d`` (100 °C); below about −30 °C the law would turn negative and
+    is clipped at 0 (the solver treats σ = 0 as an insulator).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = rf_conductivity(np.array([0.333, 0.333]), np.array([310.15, 320.15]))
+    >>> [round(float(v), 4) for v in s / 0.333]
+    [1.0, 1.15]
+    >>> float(rf_conductivity(0.333, 373.15, True) / rf_conductivity(0.333, 373.15, False))
+    0.01
+    """
+    c = RF["sigma_temp_coeff_per_K"].value if coeff_per_K is None else float(coeff_per_K)
+    f = RF["desiccation_factor"].value if desiccation_factor is None else float(desiccation_factor)
+    Td = (RF["desiccation_temperature_K"].value if desiccation_temperature_K is None
+          else float(desiccation_temperature_K))
+    if not (0.0 <= f <= 1.0):
+        raise ConfigError(f"desiccation_factor = {f}: must be in [0, 1] (Berjano 2006: 1e-4 to 1e-2)")
+    s37 = np.asarray(sigma37_S_per_m)
+    T = np.asarray(T_K)
+    dtype = np.float32 if (s37.dtype == np.float32 and T.dtype == np.float32) else np.float64
+    s37 = s37.astype(dtype, copy=False)
+    T = T.astype(dtype, copy=False)
+    factor = 1.0 + dtype(c) * (np.minimum(T, dtype(Td)) - dtype(BODY_TEMPERATURE_K))
+    sigma = s37 * np.maximum(factor, dtype(0.0))
+    if desiccated is not None:
+        sigma = np.where(np.asarray(desiccated, dtype=bool), sigma * dtype(f), sigma)
+    return np.asarray(sigma, dtype=dtype)
+
+
+def update_desiccated(desiccated, T_K, *, desiccation_temperature_K: float | None = None):
+    """Desiccation state after a step: voxels already desiccated stay so; voxels at or above the
+    desiccation temperature (default ``RF["desiccation_temperature_K"]``, 100 °C) join.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> update_desiccated(np.array([True, False, False]), np.array([300.0, 373.2, 350.0]))
+    array([ True,  True, False])
+    """
+    Td = (RF["desiccation_temperature_K"].value if desiccation_temperature_K is None
+          else float(desiccation_temperature_K))
+    T = np.asarray(T_K)
+    if desiccated is None:
+        return T >= Td
+    d = np.asarray(desiccated, dtype=bool)
+    if d.shape != T.shape:
+        raise ConfigError(f"desiccated.shape = {d.shape} differs from T_K.shape = {T.shape}")
+    return d | (T >= Td)
+
+
+def needs_resolve(sigma_old, sigma_new, rel_tol: float = 0.02) -> bool:
+    """Whether the potential must be re-solved after σ changed from ``sigma_old`` to ``sigma_new``.
+
+    Policy: re-solve when the conductivity of any voxel changed by more than ``rel_tol`` of its
+    old value (2 % ≈ 1.3 K of heating at +1.5 %/K; any newly desiccated voxel triggers it).
+    Power and heating depend on σ smoothly, so an error of order ``rel_tol`` in the σ used for
+    the last solve bounds the relative error of ``Q`` in the voxels that changed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = np.full(4, 0.333)
+    >>> needs_resolve(s, s * 1.01), needs_resolve(s, s * 1.03)
+    (False, True)
+    """
+    a = np.asarray(sigma_old)
+    b = np.asarray(sigma_new)
+    if a.shape != b.shape:
+        raise ConfigError(f"sigma_new.shape = {b.shape} differs from sigma_old.shape = {a.shape}")
+    if not rel_tol >= 0:
+        raise ConfigError(f"rel_tol = {rel_tol}: must be >= 0")
+    return bool(np.any(np.abs(b - a) > rel_tol * np.abs(a)))
+
+
+# --------------------------------------------------------------------------------------------
+# kernels
+
+
+@nb.njit(parallel=True, cache=True)
+def _assemble(sig, kind, fixv, hx, hy, hz, dflag, fxl, fxh, fyl, fyh, fzl, fzh,
+              gx, gy, gz, g0, b):  # pragma: no cover - compiled
+    """Face conductances, conductances to fixed potentials and right-hand side (see module)."""
+    nx, ny, nz = sig.shape
+    ax = hy * hz / hx
+    ay = hx * hz / hy
+    az = hx * hy / hz
+    for i in nb.prange(nx):
+        for j in range(ny):
+            for k in range(nz):
+                s = sig[i, j, k]
+                if kind[i, j, k] != 0:
+                    g0[i, j, k] = 0.0
+                    b[i, j, k] = 0.0
+                    if i < nx - 1:
+                        gx[i, j, k] = 0.0
+                    if j < ny - 1:
+                        gy[i, j, k] = 0.0
+                    if k < nz - 1:
+                        gz[i, j, k] = 0.0
+                    continue
+                d0 = 0.0
+                r = 0.0
+                # x
+                if i == 0:
+                    if dflag[0]:
+                        g = 2.0 * s * ax
+                        d0 += g
+                        r += g * fxl[j, k]
+                elif kind[i - 1, j, k] != 0:
+                    g = 2.0 * s * ax
+                    d0 += g
+                    r += g * fixv[i - 1, j, k]
+                if i == nx - 1:
+                    if dflag[1]:
+                        g = 2.0 * s * ax
+                        d0 += g
+                        r += g * fxh[j, k]
+                elif kind[i + 1, j, k] != 0:
+                    g = 2.0 * s * ax
+                    d0 += g
+                    r += g * fixv[i + 1, j, k]
+                    gx[i, j, k] = 0.0
+                else:
+                    s2 = sig[i + 1, j, k]
+                    gx[i, j, k] = ax * 2.0 * s * s2 / (s + s2)
+                # y
+                if j == 0:
+                    if dflag[2]:
+                        g = 2.0 * s * ay
+                        d0 += g
+                        r += g * fyl[i, k]
+                elif kind[i, j - 1, k] != 0:
+                    g = 2.0 * s * ay
+                    d0 += g
+                    r += g * fixv[i, j - 1, k]
+                if j == ny - 1:
+                    if dflag[3]:
+                        g = 2.0 * s * ay
+                        d0 += g
+                        r += g * fyh[i, k]
+                elif kind[i, j + 1, k] != 0:
+                    g = 2.0 * s * ay
+                    d0 += g
+                    r += g * fixv[i, j + 1, k]
+                    gy[i, j, k] = 0.0
+                else:
+                    s2 = sig[i, j + 1, k]
+                    gy[i, j, k] = ay * 2.0 * s * s2 / (s + s2)
+                # z
+                if k == 0:
+                    if dflag[4]:
+                        g = 2.0 * s * az
+                        d0 += g
+                        r += g * fzl[i, j]
+                elif kind[i, j, k - 1] != 0:
+                    g = 2.0 * s * az
+                    d0 += g
+                    r += g * fixv[i, j, k - 1]
+                if k == nz - 1:
+                    if dflag[5]:
+                        g = 2.0 * s * az
+                        d0 += g
+                        r += g * fzh[i, j]
+                elif kind[i, j, k + 1] != 0:
+                    g = 2.0 * s * az
+                    d0 += g
+                    r += g * fixv[i, j, k + 1]
+                    gz[i, j, k] = 0.0
+                else:
+                    s2 = sig[i, j, k + 1]
+                    gz[i, j, k] = az * 2.0 * s * s2 / (s + s2)
+                g0[i, j, k] = d0
+                b[i, j, k] = r
+
+
+@nb.njit(inline="always")
+def _face_heat(s, s2, area_over_h, dphi):  # pragma: no cover - compiled
+    # power of the face G dphi^2, G = A/h 2 s s2/(s+s2); the share of the half-cell of
+    # conductivity s is its resistance fraction s2/(s+s2).
+    t = s + s2
+    return area_over_h * 2.0 * s * s2 * s2 / (t * t) * dphi * dphi
+
+
+@nb.njit(parallel=True, cache=True)
+def _joule(sig, kind, fixv, phi, hx, hy, hz, dflag, fxl, fxh, fyl, fyh, fzl, fzh,
+           q):  # pragma: no cover - compiled
+    """Dissipated power per voxel [W] into ``q``; returns the current leaving the electrode
+    voxels (kind 1) [A]."""
+    nx, ny, nz = sig.shape
+    ax = hy * hz / hx
+    ay = hx * hz / hy
+    az = hx * hy / hz
+    cur = 0.0
+    for i in nb.prange(nx):
+        for j in range(ny):
+            for k in range(nz):
+                if kind[i, j, k] != 0:
+                    q[i, j, k] = 0.0
+                    continue
+                s = sig[i, j, k]
+                p = phi[i, j, k]
+                w = 0.0
+                c = 0.0
+                # ---- x
+                if i == 0:
+                    if dflag[0]:
+                        dv = p - fxl[j, k]
+                        w += 2.0 * s * ax * dv * dv
+                elif kind[i - 1, j, k] != 0:
+                    dv = p - fixv[i - 1, j, k]
+                    w += 2.0 * s * ax * dv * dv
+                    if kind[i - 1, j, k] == 1:
+                        c -= 2.0 * s * ax * dv
+                else:
+                    w += _face_heat(s, sig[i - 1, j, k], ax, p - phi[i - 1, j, k])
+                if i == nx - 1:
+                    if dflag[1]:
+                        dv = p - fxh[j, k]
+                        w += 2.0 * s * ax * dv * dv
+                elif kind[i + 1, j, k] != 0:
+                    dv = p - fixv[i + 1, j, k]
+                    w += 2.0 * s * ax * dv * dv
+                    if kind[i + 1, j, k] == 1:
+                        c -= 2.0 * s * ax * dv
+                else:
+                    w += _face_heat(s, sig[i + 1, j, k], ax, p - phi[i + 1, j, k])
+                # ---- y
+                if j == 0:
+                    if dflag[2]:
+                        dv = p - fyl[i, k]
+                        w += 2.0 * s * ay * dv * dv
+                elif kind[i, j - 1, k] != 0:
+                    dv = p - fixv[i, j - 1, k]
+                    w += 2.0 * s * ay * dv * dv
+                    if kind[i, j - 1, k] == 1:
+                        c -= 2.0 * s * ay * dv
+                else:
+                    w += _face_heat(s, sig[i, j - 1, k], ay, p - phi[i, j - 1, k])
+                if j == ny - 1:
+                    if dflag[3]:
+                        dv = p - fyh[i, k]
+                        w += 2.0 * s * ay * dv * dv
+                elif kind[i, j + 1, k] != 0:
+                    dv = p - fixv[i, j + 1, k]
+                    w += 2.0 * s * ay * dv * dv
+                    if kind[i, j + 1, k] == 1:
+                        c -= 2.0 * s * ay * dv
+                else:
+                    w += _face_heat(s, sig[i, j + 1, k], ay, p - phi[i, j + 1, k])
+                # ---- z
+                if k == 0:
+                    if dflag[4]:
+                        dv = p - fzl[i, j]
+                        w += 2.0 * s * az * dv * dv
+                elif kind[i, j, k - 1] != 0:
+                    dv = p - fixv[i, j, k - 1]
+                    w += 2.0 * s * az * dv * dv
+                    if kind[i, j, k - 1] == 1:
+                        c -= 2.0 * s * az * dv
+                else:
+                    w += _face_heat(s, sig[i, j, k - 1], az, p - phi[i, j, k - 1])
+                if k == nz - 1:
+                    if dflag[5]:
+                        dv = p - fzh[i, j]
+                        w += 2.0 * s * az * dv * dv
+                elif kind[i, j, k + 1] != 0:
+                    dv = p - fixv[i, j, k + 1]
+                    w += 2.0 * s * az * dv * dv
+                    if kind[i, j, k + 1] == 1:
+                        c -= 2.0 * s * az * dv
+                else:
+                    w += _face_heat(s, sig[i, j, k + 1], az, p - phi[i, j, k + 1])
+                q[i, j, k] = w
+                cur += c
+    return cur
+
+
+@nb.njit(parallel=True, cache=True)
+def _csr_counts(kind, counts):  # pragma: no cover - compiled
+    nx, ny, nz = kind.shape
+    for i in nb.prange(nx):
+        for j in range(ny):
+            for k in range(nz):
+                if kind[i, j, k] != 0:
+                    continue
+                n = 1
+                if i > 0 and kind[i - 1, j, k] == 0:
+                    n += 1
+                if i < nx - 1 and kind[i + 1, j, k] == 0:
+                    n += 1
+                if j > 0 and kind[i, j - 1, k] == 0:
+                    n += 1
+                if j < ny - 1 and kind[i, j + 1, k] == 0:
+                    n += 1
+                if k > 0 and kind[i, j, k - 1] == 0:
+                    n += 1
+                if k < nz - 1 and kind[i, j, k + 1] == 0:
+                    n += 1
+                counts[i, j, k] = n
+
+
+@nb.njit(parallel=True, cache=True)
+def _csr_fill(gx, gy, gz, g0, kind, idx, indptr, indices, data):  # pragma: no cover
+    """CSR rows over the unknown voxels in C order; columns sorted (x−, y−, z−, diag, z+, y+, x+)."""
+    nx, ny, nz = kind.shape
+    for i in nb.prange(nx):
+        for j in range(ny):
+            for k in range(nz):
+                if kind[i, j, k] != 0:
+                    continue
+                row = idx[i, j, k]
+                p = indptr[row]
+                d = g0[i, j, k]
+                if i > 0 and kind[i - 1, j, k] == 0:
+                    g = gx[i - 1, j, k]
+                    indices[p] = idx[i - 1, j, k]
+                    data[p] = -g
+                    d += g
+                    p += 1
+                if j > 0 and kind[i, j - 1, k] == 0:
+                    g = gy[i, j - 1, k]
+                    indices[p] = idx[i, j - 1, k]
+                    data[p] = -g
+                    d += g
+                    p += 1
+                if k > 0 and kind[i, j, k - 1] == 0:
+                    g = gz[i, j, k - 1]
+                    indices[p] = idx[i, j, k - 1]
+                    data[p] = -g
+                    d += g
+                    p += 1
+                pd = p
+                p += 1
+                if k < nz - 1 and kind[i, j, k + 1] == 0:
+                    g = gz[i, j, k]
+                    indices[p] = idx[i, j, k + 1]
+                    data[p] = -g
+                    d += g
+                    p += 1
+                if j < ny - 1 and kind[i, j + 1, k] == 0:
+                    g = gy[i, j, k]
+                    indices[p] = idx[i, j + 1, k]
+                    data[p] = -g
+                    d += g
+                    p += 1
+                if i < nx - 1 and kind[i + 1, j, k] == 0:
+                    g = gx[i, j, k]
+                    indices[p] = idx[i + 1, j, k]
+                    data[p] = -g
+                    d += g
+                    p += 1
+                indices[pd] = row
+                data[pd] = d
+
+
+# --------------------------------------------------------------------------------------------
+# pyamg V-cycle (public hierarchy attributes only; pyamg's own aspreconditioner() computes two
+# extra residual norms per application)
+
+
+def _amg_cycle(ml, lvl, x, b):
+    lev = ml.levels[lvl]
+    A = lev.A
+    lev.presmoother(A, x, b)
+    cb = lev.R @ (b - A @ x)
+    if lvl == len(ml.levels) - 2:
+        cx = np.asarray(ml.coarse_solver(ml.levels[-1].A, cb)).reshape(cb.shape)
+    else:
+        cx = np.zeros_like(cb)
+        _amg_cycle(ml, lvl + 1, cx, cb)
+    x += lev.P @ cx
+    lev.postsmoother(A, x, b)
+
+
+def _amg_hierarchy(A):
+    import pyamg
+
+    return pyamg.smoothed_aggregation_solver(
+        A,
+        symmetry="hermitian",
+        strength=("symmetric", {"theta": 0.0}),
+        smooth=("jacobi", {"omega": 4.0 / 3.0}),
+        presmoother=("gauss_seidel", {"sweep": "symmetric"}),
+        postsmoother=("gauss_seidel", {"sweep": "symmetric"}),
+        improve_candidates=None,
+        max_coarse=500,
+        keep=False,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# solver
+
+
+class PotentialSolver:
+    r"""Solver of ``∇·(σ∇φ) = 0`` with the electrode at 1 V on a fixed grid and electrode.
+
+    Parameters
+    ----------
+    grid : Grid
+        The region-of-interest grid.
+    electrode_mask : ndarray of bool, shape ``grid.shape``
+        Active (uninsulated) electrode voxels, held at φ = 1 V. It must not touch a grounded
+        box face.
+    method : {"auto", "gmg", "pyamg"}
+        Preconditioner of the CG solver (see module notes); ``"auto"`` picks ``"gmg"``.
+    rtol : float
+        Stopping rule ``‖b − Aφ‖₂ ≤ rtol ‖b‖₂``.
+    ground : {"box-faces", "side-faces", "none"}
+        Where φ = 0 (or ``face_potential``) holds: all six box faces, the four x/y faces (z faces
+        insulated), or nowhere (then ``ground_mask`` is required).
+    face_potential : callable, optional
+        ``f(x_m, y_m, z_m) -> φ`` at the centres of the Dirichlet box faces, for V = 1 (it scales
+        with V like everything else). Default 0.
+    ground_mask : ndarray of bool, optional
+        Voxels of a second electrode held at φ = 0 (bipolar RFA, IRE).
+    maxiter : int
+        PCG iteration limit (a :class:`~tissuefate.errors.NumericalError` beyond it).
+
+    Attributes
+    ----------
+    last_iterations : int
+        PCG iterations of the last :meth:`solve`.
+    last_solve_s, last_setup_s : float
+        Wall time of the last solve (setup included) and of its preconditioner setup [s].
+    n_setups, n_solves : int
+        Preconditioner (re)builds and solves so far.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tissuefate.grid import Grid
+    >>> from tissuefate.geometry import sphere_mask
+    >>> g = Grid.cube(16, 1e-3)
+    >>> solver = PotentialSolver(g, sphere_mask(g, (0, 0, 0), 2e-3))
+    >>> sigma = np.full(g.shape, 0.333)
+    >>> phi = solver.solve(sigma)
+    >>> bool(phi.max() == 1.0 and phi.min() > 0.0)
+    True
+    >>> q = solver.joule_heating_W_per_m3(sigma, phi)
+    >>> P = solver.power_W(sigma, phi)
+    >>> bool(abs(q.sum() * g.voxel_volume_m3 - P) < 1e-4 * P)
+    True
+    """
+
+    #: Rebuild the pyamg hierarchy once iterations exceed max(factor × n₀, n₀ + slack).
+    AMG_REBUILD_FACTOR = 1.5
+    AMG_REBUILD_SLACK = 3
+
+    def __init__(
+        self,
+        grid: Grid,
+        electrode_mask,
+        *,
+        method: str = "auto",
+        rtol: float = 1e-6,
+        ground: str = "box-faces",
+        face_potential: Callable | None = None,
+        ground_mask=None,
+        maxiter: int = 500,
+    ):
+        if not isinstance(grid, Grid):
+            raise ConfigError(f"grid = {type(grid).__name__}: must be a tissuefate.grid.Grid")
+        if method not in _METHODS:
+            raise ConfigError(f"method = {method!r}: must be one of {list(_METHODS)}")
+        if ground not in _GROUNDS:
+            raise ConfigError(f"ground = {ground!r}: must be one of {list(_GROUNDS)}")
+        if not (0.0 < float(rtol) <= 1e-2):
+            raise ConfigError(f"rtol = {rtol}: must be in (0, 1e-2]; 1e-6 is the default")
+        self.grid = grid
+        self.method = _DEFAULT_METHOD if method == "auto" else method
+        self.rtol = float(rtol)
+        self.ground = ground
+        self.maxiter = int(maxiter)
+        mask = self._check_mask(electrode_mask, "electrode_mask")
+        kind = np.zeros(grid.shape, np.uint8)
+        kind[mask] = _ELECTRODE
+        if ground_mask is not None:
+            gm = self._check_mask(ground_mask, "ground_mask")
+            if np.any(gm & mask):
+                raise GeometryError(
+                    f"ground_mask and electrode_mask share {int(np.sum(gm & mask))} voxels: "
+                    "the two electrodes must not overlap"
+                )
+            kind[gm] = _GROUND
+        elif ground == "none":
+            raise ConfigError(
+                'ground = "none" needs a ground_mask (a return electrode); otherwise use '
+                '"box-faces"'
+            )
+        self._dflag = np.array(
+            [ground != "none"] * 4 + [ground == "box-faces"] * 2, dtype=np.bool_
+        )
+        for f in range(6):
+            ax, side = divmod(f, 2)
+            sl = [slice(None)] * 3
+            sl[ax] = -1 if side else 0
+            if self._dflag[f] and np.any(kind[tuple(sl)] != 0):
+                raise GeometryError(
+                    f"electrode voxels touch the grounded {_FACE_NAMES[f]} face of the "
+                    f"{grid.shape} box (axis {'xyz'[ax]}, index {grid.shape[ax] - 1 if side else 0}): "
+                    "enlarge the region of interest or move the applicator away from the edge"
+                )
+        self._kind = kind
+        self._fixv = (kind == _ELECTRODE).astype(np.float64)
+        self._faces = self._face_values(face_potential)
+        self._active = (kind == _UNKNOWN).astype(np.uint8)
+        self.n_unknowns = int(self._active.sum())
+        if self.n_unknowns == 0:
+            raise GeometryError("the electrodes fill the whole grid: nothing to solve for")
+        self._phi: np.ndarray | None = None
+        self._ml = None
+        self._ml_ref_iters: int | None = None
+        self._ml_rebuild = False
+        self._csr_struct = None
+        self.last_iterations = 0
+        self.last_solve_s = 0.0
+        self.last_setup_s = 0.0
+        self.n_setups = 0
+        self.n_solves = 0
+
+    # ---------------------------------------------------------------- validation
+
+    def _check_mask(self, m, name) -> np.ndarray:
+        if m is None:
+            raise GeometryError(f"{name} is None: pass a boolean array of shape {self.grid.shape}")
+        m = np.asarray(m)
+        if m.shape != self.grid.shape:
+            raise GeometryError(
+                f"{name}.shape = {m.shape} differs from grid.shape = {self.grid.shape}: "
+                "rasterise the electrode on the solver's grid"
+            )
+        if m.dtype != np.bool_:
+            if not np.all((m == 0) | (m == 1)):
+                raise ConfigError(f"{name} must be boolean (or 0/1); got dtype {m.dtype}")
+            m = m.astype(bool)
+        if not m.any():
+            raise GeometryError(
+                f"{name} has no voxels: the electrode lies outside the grid or is thinner than "
+                "a voxel (segment_mask raises thin needles to half a voxel)"
+            )
+        return m
+
+    def _face_values(self, fn):
+        g = self.grid
+        nx, ny, nz = g.shape
+        shapes = [(ny, nz), (ny, nz), (nx, nz), (nx, nz), (nx, ny), (nx, ny)]
+        if fn is None:
+            return tuple(np.zeros(s) for s in shapes)
+        out = []
+        x, y, z = (g.axis_m(a) for a in range(3))
+        for f in range(6):
+            ax, side = divmod(f, 2)
+            edge = (g.origin_m[ax] - 0.5 * g.spacing_m[ax] if side == 0
+                    else g.origin_m[ax] + (g.shape[ax] - 0.5) * g.spacing_m[ax])
+            c = [x, y, z]
+            c[ax] = np.array([edge])
+            X, Y, Z = np.meshgrid(*c, indexing="ij")
+            v = np.asarray(fn(X, Y, Z), dtype=np.float64)
+            v = np.broadcast_to(v, X.shape).squeeze(axis=ax)
+            if not np.all(np.isfinite(v)):
+                raise ConfigError(f"face_potential is not finite on the {_FACE_NAMES[f]} face")
+            out.append(np.ascontiguousarray(v.reshape(shapes[f])))
+        return tuple(out)
+
+    def _sigma(self, sigma) -> tuple[np.ndarray, bool]:
+        s = np.asarray(sigma)
+        if s.shape != self.grid.shape:
+            raise ConfigError(
+                f"sigma_S_per_m.shape = {s.shape} differs from grid.shape = {self.grid.shape}"
+            )
+        is32 = s.dtype == np.float32
+        s = np.ascontiguousarray(s, dtype=np.float64)
+        tissue = s[self._kind == _UNKNOWN]
+        if not np.all(np.isfinite(tissue)):
+            raise ConfigError("sigma_S_per_m has NaN or infinite values in tissue voxels")
+        lo = float(tissue.min())
+        if lo < 0:
+            raise ConfigError(f"sigma_S_per_m has a negative value ({lo:g} S/m): must be >= 0")
+        hi = float(tissue.max())
+        if hi <= 0:
+            raise ConfigError("sigma_S_per_m is zero in every tissue voxel: no current can flow")
+        floor = SIGMA_FLOOR_REL * hi
+        if lo < floor:
+            s = np.maximum(s, floor)
+        return s, is32
+
+    def _network(self, sigma):
+        s, is32 = self._sigma(sigma)
+        nx, ny, nz = s.shape
+        gx = np.empty((nx - 1, ny, nz))
+        gy = np.empty((nx, ny - 1, nz))
+        gz = np.empty((nx, ny, nz - 1))
+        g0 = np.empty(s.shape)
+        b = np.empty(s.shape)
+        hx, hy, hz = self.grid.spacing_m
+        _assemble(s, self._kind, self._fixv, hx, hy, hz, self._dflag, *self._faces,
+                  gx, gy, gz, g0, b)
+        return s, is32, (gx, gy, gz, g0), b
+
+    # ---------------------------------------------------------------- matrix
+
+    def _csr(self, net) -> sp.csr_matrix:
+        if self._csr_struct is None:
+            counts = np.zeros(self.grid.shape, np.int64)
+            _csr_counts(self._kind, counts)
+            rows = counts[self._active != 0]
+            indptr = np.zeros(self.n_unknowns + 1, np.int64)
+            np.cumsum(rows, out=indptr[1:])
+            idx = np.full(self.grid.shape, -1, np.int64)
+            idx[self._active != 0] = np.arange(self.n_unknowns)
+            dt = np.int32 if indptr[-1] < 2**31 - 1 else np.int64
+            self._csr_struct = (idx, indptr.astype(dt), np.empty(int(indptr[-1]), dt))
+        idx, indptr, indices = self._csr_struct
+        data = np.empty(indices.shape[0])
+        gx, gy, gz, g0 = net
+        _csr_fill(gx, gy, gz, g0, self._kind, idx, indptr, indices, data)
+        n = self.n_unknowns
+        A = sp.csr_matrix((data, indices, indptr), shape=(n, n))
+        A.has_sorted_indices = True
+        return A
+
+    def assemble(self, sigma_S_per_m) -> tuple[sp.csr_matrix, np.ndarray]:
+        """The system ``A φ_u = b`` over the unknown voxels (C order of the grid) for V = 1.
+
+        ``A`` is symmetric positive definite [S]; ``b`` [A] holds the currents injected by the
+        fixed potentials.
+        """
+        _, _, net, b = self._network(sigma_S_per_m)
+        return self._csr(net), b[self._active != 0]
+
+    # ---------------------------------------------------------------- solve
+
+    def solve(self, sigma_S_per_m) -> np.ndarray:
+        """Potential φ [V] for 1 V on the electrode, warm-started from the previous solve.
+
+        Parameters
+        ----------
+        sigma_S_per_m : ndarray, shape ``grid.shape``
+            Electrical conductivity [S/m] (float32 or float64; the value in electrode voxels is
+            ignored).
+
+        Returns
+        -------
+        ndarray of float64, shape ``grid.shape``
+            1 in electrode voxels, 0 in ground-electrode voxels.
+        """
+        t0 = time.perf_counter()
+        _, _, net, b = self._network(sigma_S_per_m)
+        self.last_setup_s = 0.0
+        if self.method == "gmg":
+            phi = self._solve_gmg(net, b)
+        else:
+            phi = self._solve_amg(net, b)
+        phi[self._kind == _ELECTRODE] = 1.0
+        phi[self._kind == _GROUND] = 0.0
+        self._phi = phi
+        self.n_solves += 1
+        self.last_solve_s = time.perf_counter() - t0
+        return phi.copy()
+
+    def _x0(self):
+        if self._phi is None:
+            return np.zeros(self.grid.shape)
+        return self._phi * self._active
+
+    def _solve_gmg(self, net, b):
+        ts = time.perf_counter()
+        mg = GeometricMultigrid(*net, self._active)
+        self.last_setup_s = time.perf_counter() - ts
+        self.n_setups += 1
+        gx, gy, gz, g0 = net
+        act = self._active
+
+        def matvec(v):
+            return network_matvec(gx, gy, gz, g0, act, v)
+
+        x, its = pcg(matvec, b, self._x0(), mg.precondition, rtol=self.rtol, maxiter=self.maxiter)
+        self.last_iterations = its
+        return x
+
+    def _solve_amg(self, net, b_full):
+        A = self._csr(net)
+        u = self._active != 0
+        b = b_full[u]
+        x0 = self._x0()[u]
+        fresh = self._ml is None or self._ml_rebuild
+        if fresh:
+            self._build_amg(A)
+        else:
+            self._ml.levels[0].A = A
+        x, its = self._amg_pcg(A, b, x0)
+        if its < 0 and not fresh:
+            # the old hierarchy no longer preconditions well enough: rebuild, continue from x
+            self._build_amg(A)
+            fresh = True
+            x, its = self._amg_pcg(A, b, x)
+        if its < 0:
+            raise NumericalError(
+                f"RF potential: PCG (pyamg) did not reach rtol = {self.rtol:g} in "
+                f"{self.maxiter} iterations"
+            )
+        if fresh or self._ml_ref_iters is None:
+            self._ml_ref_iters = its
+            self._ml_rebuild = False
+        elif its > max(self.AMG_REBUILD_FACTOR * self._ml_ref_iters,
+                       self._ml_ref_iters + self.AMG_REBUILD_SLACK):
+            self._ml_rebuild = True
+        self.last_iterations = its
+        phi = np.zeros(self.grid.shape)
+        phi[u] = x
+        return phi
+
+    def _build_amg(self, A):
+        ts = time.perf_counter()
+        self._ml = _amg_hierarchy(A)
+        self.last_setup_s += time.perf_counter() - ts
+        self.n_setups += 1
+        self._ml_ref_iters = None
+        self._ml_rebuild = False
+
+    def _amg_pcg(self, A, b, x0):
+        ml = self._ml
+
+        def precond(r):
+            z = np.zeros_like(r)
+            _amg_cycle(ml, 0, z, r)
+            return z
+
+        return pcg(lambda v: A @ v, b, x0, precond, rtol=self.rtol, maxiter=self.maxiter,
+                   raise_on_failure=False)
+
+    # ---------------------------------------------------------------- outputs
+
+    def _joule(self, sigma, phi):
+        s, is32 = self._sigma(sigma)
+        phi = np.ascontiguousarray(phi, dtype=np.float64)
+        if phi.shape != self.grid.shape:
+            raise ConfigError(f"phi.shape = {phi.shape} differs from grid.shape = {self.grid.shape}")
+        q = np.empty(s.shape)
+        hx, hy, hz = self.grid.spacing_m
+        cur = _joule(s, self._kind, self._fixv, phi, hx, hy, hz, self._dflag, *self._faces, q)
+        return q, float(cur), is32
+
+    def joule_heating_W_per_m3(self, sigma_S_per_m, phi) -> np.ndarray:
+        r"""Joule heating ``Q = σ|∇φ|²`` [W/m³] for V = 1 (multiply by V² for another voltage).
+
+        Computed from face currents, so that ``Σ Q dV`` equals :meth:`power_W` (with grounded
+        faces) to solver tolerance. Zero in electrode voxels. float32 if σ was float32.
+        """
+        q, _, is32 = self._joule(sigma_S_per_m, phi)
+        q /= self.grid.voxel_volume_m3
+        return q.astype(np.float32) if is32 else q
+
+    def electrode_current_A(self, sigma_S_per_m, phi) -> float:
+        """Current leaving the 1 V electrode [A] (= power [W] and 1/impedance [S] at V = 1)."""
+        return self._joule(sigma_S_per_m, phi)[1]
+
+    def power_W(self, sigma_S_per_m, phi) -> float:
+        """Power delivered through the electrode at V = 1 [W] (= 1/impedance; ×V² for V)."""
+        return self.electrode_current_A(sigma_S_per_m, phi)
+
+    def impedance_ohm(self, sigma_S_per_m, phi) -> float:
+        """Electrode-to-ground impedance ``Z = V²/P`` [Ω]."""
+        p = self.power_W(sigma_S_per_m, phi)
+        if not p > 0:
+            raise NumericalError(f"electrode power {p:g} W at 1 V: the electrode carries no current")
+        return 1.0 / p

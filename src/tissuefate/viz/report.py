@@ -1,0 +1,381 @@
+"""Self-contained HTML reports (inline CSS, figures as base64 data URIs, no external links)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .. import __version__
+from ..therapy.result import SessionResult
+from ..tissue.properties import all_params
+
+__all__ = ["DISCLAIMER", "key_metric_rows", "session_report_html", "comparison_report_html"]
+
+DISCLAIMER = (
+    "Research software, not a medical device. No treatment guidance. "
+    "Simulated results depend on model assumptions listed below."
+)
+
+#: The assumptions every thermal session rests on (shown in each report).
+ASSUMPTIONS = (
+    "Tissue heating follows the Pennes bioheat equation; perfusion shuts down as damage rises.",
+    "Large vessels (calibre ≥ 3 mm) hold blood at arterial temperature (heat sinks).",
+    "Cell death follows a single-term Arrhenius integral Ω (survival exp(−Ω)), integrated above "
+    "43 °C only; it overstates death at 43–55 °C (Pearce 2015).",
+    "Ω ≥ 1 (63 % kill) and Ω ≥ 4.6 (99 % kill) are conventions for the coagulation and "
+    "irreversible zones; visible zone edges in the literature lie at 33–95 °C depending on "
+    "modality (Mertyna 2009).",
+    "Tumour control: clonogens per voxel = tumour fraction × cell density × clonogenic fraction × "
+    "voxel volume, Poisson survival; the clonogenic fraction is an order-of-magnitude estimate.",
+    "Property values are literature values for liver tagged by evidence (table below); tumour "
+    "perfusion has no verified value and uses stand-ins.",
+)
+
+_CSS = """
+body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;color:#222;max-width:1150px;
+margin:1.5em auto;padding:0 1em;line-height:1.4}
+h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;border-bottom:1px solid #ddd;
+padding-bottom:.2em;margin-top:1.6em}
+.disclaimer{border:2px solid #b2182b;background:#fdf1f1;padding:.7em 1em;border-radius:4px;
+font-weight:600;margin:1em 0}
+table{border-collapse:collapse;font-size:.88em;margin:.5em 0}
+th,td{border:1px solid #d6d6d6;padding:.25em .6em;text-align:left;vertical-align:top}
+th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
+figure{margin:1em 0}figure img{max-width:100%;border:1px solid #e3e3e3}
+figcaption{font-size:.85em;color:#555}
+pre{background:#f7f7f7;padding:.7em;font-size:.8em;overflow-x:auto;border:1px solid #e3e3e3}
+.meta{color:#666;font-size:.85em}.tag{font-family:monospace}
+"""
+
+
+def _e(x) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _num(x, nd=1) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "—"
+    return f"{x:.{nd}f}"
+
+
+def _sci(x) -> str:
+    if x is None:
+        return "—"
+    if x == 0:
+        return "0"
+    return f"{x:.3g}"
+
+
+def _prob(x) -> str:
+    if x is None:
+        return "—"
+    if 0 < x < 5e-4 or x == 0:
+        return "< 0.001"
+    return f"{x:.3f}"
+
+
+def _zone_axes(z: Mapping) -> str:
+    if z.get("empty"):
+        return "empty"
+    clipped = " (cut by ROI edge)" if z.get("touches_roi_boundary") else ""
+    return f"{_num(z['long_axis_mm'])} × {_num(z['short_axis_mm'])} mm{clipped}"
+
+
+def key_metric_rows(metrics: Mapping, *, brief: bool = False) -> list[tuple[str, str]]:
+    """Human-readable (label, value) rows of the key outcomes in ``metrics``.
+
+    ``brief`` keeps the rows that fit under a figure (the irreversible zone, margin, tumour
+    control, normal tissue, peak temperature and energy).
+    """
+    rows: list[tuple[str, str]] = []
+    zones = metrics.get("zones", {})
+    order = ["omega_ge_4.6"] if brief else list(zones)
+    for key in order:
+        z = zones.get(key)
+        if z is None:
+            continue
+        name = (
+            f"Ω ≥ {z['threshold']:g}"
+            if z["criterion"] == "omega"
+            else f"peak T ≥ {z['threshold']:g} °C"
+        )
+        rows.append((f"{name}: long × short axis", _zone_axes(z)))
+        rows.append((f"{name}: volume", f"{_num(z['volume_mL'], 2)} mL"))
+        if not brief or z["criterion"] == "omega":
+            rows.append((f"{name}: sphericity", _num(z.get("sphericity"), 2)))
+    mg = metrics.get("margin", {})
+    if not mg.get("tumour_present"):
+        rows.append(("Minimal ablative margin", "no tumour"))
+    elif mg.get("minimal_ablative_margin_mm") is None:
+        rows.append(("Minimal ablative margin", "no ablation zone"))
+    else:
+        cov = mg.get("tumour_volume_covered_fraction", 0.0) * 100
+        if mg.get("tumour_covered"):
+            note = "covered" if brief else "tumour covered"
+        else:
+            note = f"{cov:.0f} % covered" if brief else f"{cov:.0f} % of tumour covered"
+        rows.append(
+            ("Minimal ablative margin", f"{mg['minimal_ablative_margin_mm']:+.1f} mm ({note})")
+        )
+    t = metrics.get("tumour", {})
+    if t:
+        rows.append(("Viable tumour left", f"{_sci(t.get('viable_volume_mL'))} mL"))
+        if not brief:
+            rows.append(("Surviving clonogens (expected)", _sci(t.get("surviving_clonogens"))))
+        rows.append(("Tumour-control probability", _prob(t.get("tumour_control_probability"))))
+    nt = metrics.get("normal_tissue", {})
+    if nt:
+        rows.append(("Normal tissue destroyed (Ω ≥ 4.6)", f"{_num(nt.get('destroyed_mL'), 2)} mL"))
+    th = metrics.get("thermal", {})
+    if th:
+        rows.append(("Peak tissue temperature", f"{_num(th.get('peak_temperature_degC'))} °C"))
+    dl = metrics.get("delivery", {})
+    e = dl.get("energy_J")
+    rows.append(("Delivered energy", "not recorded" if e is None else f"{e / 1e3:.1f} kJ"))
+    if not brief:
+        imp = metrics.get("impedance", {})
+        if imp.get("present"):
+            rows.append(
+                (
+                    "Impedance initial → final",
+                    f"{_num(imp['initial_ohm'])} → {_num(imp['final_ohm'])} Ω",
+                )
+            )
+            rows.append(
+                ("Impedance min – max", f"{_num(imp['min_ohm'])} – {_num(imp['max_ohm'])} Ω")
+            )
+            if imp.get("n_rolloffs") is not None:
+                rows.append(("Impedance roll-offs", str(imp["n_rolloffs"])))
+        hs = metrics.get("heat_sink", {})
+        if hs.get("large_vessels_present"):
+            frac = hs.get("surviving_clonogens_near_vessel_fraction")
+            rows.append(
+                (
+                    f"Surviving clonogens within {hs['vessel_distance_mm']:g} mm of large vessels",
+                    "—" if frac is None else f"{frac * 100:.0f} %",
+                )
+            )
+            rows.append(
+                (
+                    "Irreversible zone gap to large vessel",
+                    f"{_num(hs.get('zone_gap_to_large_vessel_mm'))} mm",
+                )
+            )
+            c = hs.get("peak_temperature_contrast", {})
+            if c.get("difference_degC") is not None:
+                rows.append(
+                    (
+                        "Peak T next to vessels vs. elsewhere",
+                        f"{_num(c['near_vessel_mean_degC'])} vs "
+                        f"{_num(c['elsewhere_mean_degC'])} °C",
+                    )
+                )
+    return rows
+
+
+def _img(path: Path, caption: str) -> str:
+    path = Path(path)
+    mime = {
+        ".png": "image/png",
+        ".jpg": "image/jpeg",
+        ".jpeg": "image/jpeg",
+        ".svg": "image/svg+xml",
+    }.get(path.suffix.lower(), "application/octet-stream")
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (
+        f'<figure><img alt="{_e(caption)}" src="data:{mime};base64,{data}">'
+        f"<figcaption>{_e(caption)}</figcaption></figure>"
+    )
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence], num_cols: Sequence[int] = ()) -> str:
+    out = ["<table><thead><tr>", *(f"<th>{_e(h)}</th>" for h in header), "</tr></thead><tbody>"]
+    for r in rows:
+        out.append("<tr>")
+        for i, c in enumerate(r):
+            cls = ' class="num"' if i in num_cols else ""
+            out.append(f"<td{cls}>{_e(c)}</td>")
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _zones_table(metrics: Mapping) -> str:
+    rows = []
+    for key, z in metrics.get("zones", {}).items():
+        rows.append(
+            [
+                key,
+                "empty"
+                if z.get("empty")
+                else ("cut by ROI edge" if z.get("touches_roi_boundary") else ""),
+                _num(z.get("long_axis_mm")),
+                _num(z.get("short_axis_mm")),
+                _num(z.get("short_axis_min_mm")),
+                _num(z.get("volume_mL"), 2),
+                _num(z.get("sphericity"), 3),
+                _num(z.get("aspect_ratio"), 3),
+            ]
+        )
+    return _table(
+        [
+            "zone",
+            "",
+            "long axis [mm]",
+            "short axis [mm]",
+            "min. short axis [mm]",
+            "volume [mL]",
+            "sphericity",
+            "short/long",
+        ],
+        rows,
+        num_cols=range(2, 8),
+    )
+
+
+def _provenance() -> str:
+    rows = []
+    for name, p in all_params():
+        rows.append([name, f"{p.value:g}", p.unit, p.source, p.tag, p.note])
+    return _table(
+        ["parameter", "value", "unit", "source", "evidence tag", "note"], rows, num_cols=(1,)
+    )
+
+
+def _page(title: str, body: list[str]) -> str:
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title>"
+        f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
+def _common_tail(hypotheses: Sequence[str]) -> list[str]:
+    body = ["<h2>Model assumptions</h2><ul>", *(f"<li>{_e(a)}</li>" for a in ASSUMPTIONS), "</ul>"]
+    if hypotheses:
+        body.append(
+            "<p><strong>Active hypotheses (claims without measured evidence):</strong> "
+            + _e(", ".join(hypotheses))
+            + ". Results that depend on them are hypothetical.</p>"
+        )
+    else:
+        body.append("<p>Active hypotheses: none (no unproven claim enters these results).</p>")
+    body += [
+        "<h2>Provenance of parameters</h2>",
+        '<p class="meta">Evidence tags: V checked against abstract, full text or model file; '
+        "R standard value not re-checked; C computed from published parameters; "
+        "E order-of-magnitude estimate; cal calibrated by tissuefate; "
+        "ABSENT no published value (stand-in used).</p>",
+        _provenance(),
+        f'<p class="meta">tissuefate {_e(__version__)} · metrics schema version '
+        f"{_e(_schema_version())}</p>",
+    ]
+    return body
+
+
+def _schema_version() -> int:
+    from ..therapy.outcomes import SCHEMA_VERSION
+
+    return SCHEMA_VERSION
+
+
+def _metrics_of(result: SessionResult) -> Mapping:
+    if result.metrics:
+        return result.metrics
+    from ..therapy.outcomes import session_metrics
+
+    return session_metrics(result)
+
+
+def _settings_json(result: SessionResult) -> str:
+    def default(o):
+        return o.tolist() if hasattr(o, "tolist") else str(o)
+
+    return json.dumps(result.settings, indent=2, sort_keys=True, default=default)
+
+
+def session_report_html(result: SessionResult, figures: Mapping[str, Path]) -> str:
+    """A self-contained HTML report of one session.
+
+    Parameters
+    ----------
+    result : SessionResult
+        Its ``metrics`` are used (computed if empty).
+    figures : mapping of caption → path
+        Image files to embed (as base64 data URIs), in order.
+
+    Returns
+    -------
+    str
+        The HTML document: title, disclaimer, key metrics, figures, zones, settings, model
+        assumptions, active hypotheses, parameter provenance and the tissuefate version.
+    """
+    m = _metrics_of(result)
+    title = f"tissuefate — {result.modality.upper()} session “{result.name}”"
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="meta">Simulated single session · tissuefate {_e(__version__)}</p>',
+        f'<div class="disclaimer">{_e(DISCLAIMER)}</div>',
+        "<h2>Key outcomes</h2>",
+        _table(["outcome", "value"], key_metric_rows(m), num_cols=(1,)),
+    ]
+    if figures:
+        body.append("<h2>Figures</h2>")
+        body += [_img(p, name) for name, p in figures.items()]
+    body += [
+        "<h2>Ablation zones</h2>",
+        _zones_table(m),
+        "<h2>Settings</h2>",
+        f"<pre>{_e(_settings_json(result))}</pre>",
+    ]
+    body += _common_tail(m.get("hypotheses_active", []))
+    return _page(title, body)
+
+
+def comparison_report_html(results: Sequence[SessionResult], figures: Mapping[str, Path]) -> str:
+    """A self-contained HTML report comparing sessions side by side (the demo).
+
+    Parameters
+    ----------
+    results : sequence of SessionResult
+    figures : mapping of caption → path
+        Image files to embed, in order.
+    """
+    results = list(results)
+    ms = [_metrics_of(r) for r in results]
+    title = "tissuefate — session comparison: " + " vs ".join(
+        f"{r.modality.upper()} “{r.name}”" for r in results
+    )
+    labels: list[str] = []
+    values: list[dict[str, str]] = []
+    for m in ms:
+        rows = key_metric_rows(m)
+        values.append(dict(rows))
+        labels += [k for k, _ in rows if k not in labels]
+    header = ["outcome", *(f"{r.modality.upper()} — {r.name}" for r in results)]
+    table_rows = [[lab, *(v.get(lab, "—") for v in values)] for lab in labels]
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        '<p class="meta">Simulated sessions on the same anatomy · '
+        f"tissuefate {_e(__version__)}</p>",
+        f'<div class="disclaimer">{_e(DISCLAIMER)}</div>',
+        "<h2>Key outcomes side by side</h2>",
+        _table(header, table_rows, num_cols=range(1, len(header))),
+    ]
+    if figures:
+        body.append("<h2>Figures</h2>")
+        body += [_img(p, name) for name, p in figures.items()]
+    for r, m in zip(results, ms, strict=True):
+        body += [
+            f"<h2>{_e(r.modality.upper())} — {_e(r.name)}: zones and settings</h2>",
+            _zones_table(m),
+            f"<details><summary>settings</summary><pre>{_e(_settings_json(r))}</pre></details>",
+        ]
+    hyps = sorted({h for m in ms for h in m.get("hypotheses_active", [])})
+    body += _common_tail(hyps)
+    return _page(title, body)

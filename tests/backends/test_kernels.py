@@ -1,0 +1,139 @@
+"""Every registered backend against the NumPy reference, with a dtype tolerance table.
+
+CuPy runs only where it imports and sees a GPU; elsewhere its cases are skipped (not hidden).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tissuefate.backends import get_kernel
+from tissuefate.grid import Grid
+from tissuefate.physics.bioheat import BioheatModel
+from tissuefate.physics.damage import DamageAccumulator
+from tissuefate.tissue.maps import ThermalMaps
+from tissuefate.tissue.properties import DAMAGE
+
+#: Agreement with the reference. float32 Pennes: fastmath reassociation and FMA change the last
+#: bits of T ≈ 310 K, whose ulp is 3e-5 K, so ≈ 4 ulp absolute. Damage exponents are evaluated
+#: in float64 by every backend and rounded once into the field: a few float32 ulp relative.
+TOL = {
+    np.float32: {"T": dict(rtol=0, atol=1.2e-4), "damage": dict(rtol=4e-7, atol=0)},
+    np.float64: {"T": dict(rtol=0, atol=1e-10), "damage": dict(rtol=1e-12, atol=0)},
+}
+DTYPES = [np.float32, np.float64]
+
+
+@pytest.fixture(params=["numba", pytest.param("cupy", marks=pytest.mark.gpu)])
+def backend(request):
+    """A non-reference backend and (to_device, to_host) converters; skips absent ones."""
+    name = request.param
+    if name == "cupy":
+        cp = pytest.importorskip("cupy")
+        try:
+            if cp.cuda.runtime.getDeviceCount() < 1:
+                pytest.skip("CuPy is installed but sees no GPU")
+        except cp.cuda.runtime.CUDARuntimeError:
+            pytest.skip("CuPy is installed but sees no GPU")
+        return name, cp.asarray, cp.asnumpy
+    return name, np.asarray, np.asarray
+
+
+def _fields(shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "T": (300.0 + 80.0 * rng.random(shape)).astype(dtype),
+        "k": (0.4 + 0.3 * rng.random(shape)).astype(dtype),
+        "irc": (2.2e-7 + 8e-8 * rng.random(shape)).astype(dtype),
+        "perf": (6e-3 * rng.random(shape)).astype(dtype),
+        "q": (1e7 * rng.random(shape)).astype(dtype),
+    }
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("with_q", [True, False])
+@pytest.mark.parametrize("shape", [(9, 12, 17), (3, 3, 3), (2, 5, 5)])
+def test_pennes_step_matches_reference(backend, dtype, with_q, shape):
+    name, dev, host = backend
+    f = _fields(shape, dtype)
+    q = f["q"] if with_q else None
+    args = (310.15, 0.37, (1 / 0.8e-3**2, 1 / 1e-3**2, 1 / 1.3e-3**2))
+    ref = np.full(shape, np.nan, dtype)
+    get_kernel("pennes_step", "numpy")(f["T"], ref, f["k"], f["irc"], f["perf"], q, *args)
+    out = dev(np.full(shape, np.nan, dtype))
+    get_kernel("pennes_step", name)(dev(f["T"]), out, dev(f["k"]), dev(f["irc"]), dev(f["perf"]),
+                                    None if q is None else dev(q), *args)
+    out = host(out)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, ref, **TOL[dtype]["T"])
+    # box faces copied exactly
+    for face in (out[0], out[-1], out[:, 0], out[:, -1], out[:, :, 0], out[:, :, -1]):
+        assert np.isfinite(face).all()
+    np.testing.assert_array_equal(out[0], f["T"][0])
+    np.testing.assert_array_equal(out[:, :, -1], f["T"][:, :, -1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_arrhenius_step_matches_reference(backend, dtype):
+    name, dev, host = backend
+    shape = (6, 7, 8)
+    rng = np.random.default_rng(1)
+    T = (300.0 + 80.0 * rng.random(shape)).astype(dtype)
+    T[0, 0, :3] = [310.15, 316.15, 320.0]  # the floor, 43 °C exactly, just above
+    start = [(rng.random(shape) * s).astype(dtype) for s in (2.0, 50.0, 330.0)]
+    args = (0.4, DAMAGE["arrhenius_A_per_s"].value, DAMAGE["arrhenius_Ea_J_per_mol"].value,
+            DAMAGE["arrhenius_threshold_K"].value)
+    ref = [a.copy() for a in start]
+    get_kernel("arrhenius_step", "numpy")(T, *ref, *args)
+    got = [dev(a.copy()) for a in start]
+    get_kernel("arrhenius_step", name)(dev(T), *got, *args)
+    got = [host(a) for a in got]
+    for g, r in zip(got[:2], ref[:2], strict=True):
+        np.testing.assert_allclose(g, r, **TOL[dtype]["damage"])
+    np.testing.assert_array_equal(got[2], ref[2])
+    assert (ref[0] > start[0]).any() and (ref[1] > start[1]).any()  # the test exercises updates
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_apply_dirichlet_matches_reference(backend, dtype):
+    name, dev, host = backend
+    T = np.zeros((5, 6, 7), dtype)
+    idx = np.array([0, 17, 100, 209], dtype=np.int64)
+    vals = np.array([1.0, 2.0, 3.0, 4.0], dtype)
+    ref = get_kernel("apply_dirichlet", "numpy")(T.copy(), idx, vals)
+    got = host(get_kernel("apply_dirichlet", name)(dev(T.copy()), dev(idx), dev(vals)))
+    np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_model_matches_reference_over_steps(backend, dtype):
+    """BioheatModel + DamageAccumulator, 20 steps with a vessel, source and perfusion shutdown."""
+    name, dev, host = backend
+    grid = Grid.cube(14, 1e-3)
+    f = _fields(grid.shape, dtype, seed=4)
+    maps = ThermalMaps(f["k"], f["irc"], f["perf"])
+    vessel = np.zeros(grid.shape, bool)
+    vessel[7, :, 3] = True
+    q = np.zeros(grid.shape, dtype)
+    q[5:9, 5:9, 5:9] = 3e7
+    results = {}
+    for b in ("numpy", name):
+        model = BioheatModel(grid, maps, arterial_K=310.15, dirichlet_mask=vessel, backend=b,
+                             dtype=dtype)
+        dmg = DamageAccumulator(grid.shape, dtype, b)
+        T = model.initial(310.15)
+        qb = q if b == "numpy" else dev(q)
+        for i in range(20):
+            T = model.step(T, qb, model.stable_time_step_s())
+            dmg.update(T, model.stable_time_step_s())
+            if i == 10:
+                model.set_perfusion_factor(np.exp(-dmg.omega) if b == "numpy"
+                                           else dev(np.exp(-host(dmg.omega))))
+        results[b] = (host(T), host(dmg.omega), host(dmg.cem43_min))
+    ref, got = results["numpy"], results[name]
+    assert ref[0].max() > 330.0  # heated well above the damage threshold
+    np.testing.assert_allclose(got[0], ref[0], rtol=0, atol=20 * TOL[dtype]["T"]["atol"])
+    for g, r in zip(got[1:], ref[1:], strict=True):
+        np.testing.assert_allclose(g, r, rtol=1e3 * TOL[dtype]["damage"]["rtol"],
+                                   atol=1e-30)
