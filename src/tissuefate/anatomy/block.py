@@ -71,12 +71,18 @@ def block_state(
             d = unit(direction)
             diameter = float(diameter)
         except (TypeError, ValueError) as e:
-            raise ConfigError(f"block_state vessel = {vessel!r}: must be (point_m, direction, "
-                              f"diameter_m) ({e})") from None
-        if not (np.all(np.isfinite(point)) and np.isfinite(diameter)) or diameter <= 0 \
-                or diameter > 0.05:
-            raise ConfigError(f"block_state vessel diameter_m = {diameter} m: must be > 0 and "
-                              "<= 0.05 m (metres, not millimetres)")
+            raise ConfigError(
+                f"block_state vessel = {vessel!r}: must be (point_m, direction, diameter_m) ({e})"
+            ) from None
+        if (
+            not (np.all(np.isfinite(point)) and np.isfinite(diameter))
+            or diameter <= 0
+            or diameter > 0.05
+        ):
+            raise ConfigError(
+                f"block_state vessel diameter_m = {diameter} m: must be > 0 and "
+                "<= 0.05 m (metres, not millimetres)"
+            )
         half = float(np.linalg.norm(grid.extent_m)) + float(np.linalg.norm(point - centre))
         dist = distance_to_segment_m(grid, point - half * d, point + half * d)
         label[dist <= 0.5 * diameter + 1e-12] = Label.LARGE_VESSEL
@@ -88,17 +94,21 @@ def block_state(
         if not np.isfinite(D) or D <= 0 or D > min(grid.extent_m):
             raise ConfigError(
                 f"block_state tumour_diameter_m = {tumour_diameter_m} m: must be > 0 and <= "
-                f"{min(grid.extent_m):g} m (the block's smallest edge)")
+                f"{min(grid.extent_m):g} m (the block's smallest edge)"
+            )
         if D < 2 * h:
-            raise ConfigError(f"block_state tumour_diameter_m = {D} m: below two voxels "
-                              f"({2 * h:g} m); use a finer grid")
+            raise ConfigError(
+                f"block_state tumour_diameter_m = {D} m: below two voxels "
+                f"({2 * h:g} m); use a finer grid"
+            )
         c = centre if tumour_centre_m is None else np.asarray(tumour_centre_m, float)
         lo = np.asarray(grid.origin_m) - 0.5 * np.asarray(grid.spacing_m)
         hi = lo + np.asarray(grid.extent_m)
         if c.shape != (3,) or np.any(c - D / 2 < lo - 1e-12) or np.any(c + D / 2 > hi + 1e-12):
             raise GeometryError(
                 f"block_state tumour_centre_m = {tuple(c.tolist())} m: a {D * 1e3:g} mm tumour "
-                f"there leaves the block ({tuple(lo.tolist())} .. {tuple(hi.tolist())} m)")
+                f"there leaves the block ({tuple(lo.tolist())} .. {tuple(hi.tolist())} m)"
+            )
         body = sphere_mask(grid, c, 0.5 * D) & (label == Label.PARENCHYMA)
         label[body] = Label.TUMOUR
         tumour_id[body] = 1

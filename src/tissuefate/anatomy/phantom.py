@@ -10,8 +10,8 @@ Model
 lies at negative x.
 
 **Organ.** An implicit surface: the smooth union (polynomial smooth-min, blend radius 20 mm) of
-a large right-lobe ellipsoid (≈ 14 × 14 × 12 cm) and a flatter left-lobe ellipsoid
-(≈ 12 × 10 × 6 cm), cut by a smooth, tilted plane that flattens the inferior (visceral)
+a large right-lobe ellipsoid (≈ 15 × 14 × 12 cm) and a flatter left-lobe ellipsoid
+(≈ 10 × 9 × 5 cm), cut by a smooth, tilted plane that flattens the inferior (visceral)
 surface, plus a seeded low-frequency deformation (four plane waves, wavelengths 70–140 mm,
 total amplitude ≤ 3 mm). Axes and centres are jittered by a few per cent per seed. The
 result spans ≈ 20 × 15 × 12 cm with a volume of ≈ 1.2–1.8 L at ``organ_scale = 1``.
@@ -19,14 +19,18 @@ result spans ≈ 20 × 15 × 12 cm with a volume of ≈ 1.2–1.8 L at ``organ_s
 **Vessels.** A portal venous tree (trunk 13 mm at the hilum, first split into right and left
 portal veins) and three hepatic venous trees (right, middle, left: 11, 10 and 9 mm at the
 inferior vena cava), grown by :func:`tissuefate.anatomy.vessels.grow_tree` with Murray's law
-down to ≈ 1.5 mm, plus the intrahepatic part of the inferior vena cava (20 mm). Vessels of
-calibre ≥ 3 mm are ``LARGE_VESSEL`` (heat sinks), thinner ones ``SMALL_VESSEL``.
+down to 1.3–2 mm, plus the intrahepatic part of the inferior vena cava (20 mm). Vessels of
+calibre ≥ 3 mm are ``LARGE_VESSEL`` (heat sinks), thinner ones ``SMALL_VESSEL``. The segment
+geometry does not depend on the voxel size (except through central tumours, below).
 
 **Tumours.** A :class:`TumourSpec` gives the type (encapsulated ``"hcc"`` or ``"metastasis"``),
 the diameter and the location:
 
-- ``"central"``: deep in the right lobe, edge > 15 mm below the surface and > 10 mm from every
-  large vessel;
+- ``"central"``: deep in the right lobe (x < -10 mm, right of the portal fissure), edge > 15 mm
+  below the surface and > 10 mm from every large vessel. A Murray tree is dense at the
+  centimetre scale (≈ 300 segments ≥ 3 mm), so such a spot rarely exists by chance: central
+  tumours are placed *before* the trees grow, and vessels ≥ 3 mm grow around them (the tumour
+  displaced them — a mass effect);
 - ``"near_vessel"``: edge at ``vessel_distance_mm`` (0 = abutting) from a large vessel of
   calibre ≥ ``vessel_min_diameter_mm``;
 - ``"subcapsular"``: edge ``surface_distance_mm`` (≤ 5 mm) below the organ surface, fully inside;
@@ -44,12 +48,15 @@ nearest outside voxel centre) - spacing``; ``nearest_large_vessel_m`` is ``min o
 voxels of (distance to the vessel axis - vessel radius) - spacing / 2``.
 
 Randomness: ``SeedSequence(seed)`` is spawned into independent streams for the organ, the
-portal tree, the hepatic trees and each tumour, so adding a tumour leaves the vessels unchanged.
+portal tree, the hepatic trees and each tumour, so adding a near-vessel, subcapsular or
+explicit tumour leaves the vessels unchanged (a central one reshapes them, see above).
 
 Simplifications
 ---------------
 No hepatic artery, bile ducts, gallbladder, ligaments or Couinaud segments; the organ is a
-smooth blob, not a segmented liver; trees do not avoid each other; tumour perfusion and
+smooth blob, not a segmented liver; trees do not avoid each other; the IVC is a straight
+cylinder kept only where it lies inside the organ; the capsule is a uniform shell (no
+pseudocapsule gaps); tumour perfusion and
 histology are carried by the material table, not by the phantom; the returned
 :class:`~tissuefate.tissue.state.TissueState` carries a single ``tumour_type`` (that of the
 first tumour) — per-tumour identity is in ``state.meta["tumour_id"]``.
@@ -95,16 +102,32 @@ TUMOUR_LOCATIONS = ("central", "near_vessel", "subcapsular", "explicit")
 
 #: Sourced numbers of the phantom (tags as in ``shared/data/literature.md``).
 PHANTOM_PARAMS: dict[str, Param] = {
-    "liver_volume_m3": Param(1.5e-3, "m^3", "adult liver 1.2-1.8 L, ~20 x 15 x 12 cm (anatomy texts)",
-                             "R", "target of the organ shape at organ_scale = 1"),
-    "hcc_capsule_thickness_m": Param(1e-3, "m", "fibrous capsule of encapsulated HCC, order 1 mm",
-                                     "E", "default of TumourSpec.capsule_thickness_mm"),
+    "liver_volume_m3": Param(
+        1.5e-3,
+        "m^3",
+        "adult liver 1.2-1.8 L, ~20 x 15 x 12 cm (anatomy texts)",
+        "R",
+        "target of the organ shape at organ_scale = 1",
+    ),
+    "hcc_capsule_thickness_m": Param(
+        1e-3,
+        "m",
+        "fibrous capsule of encapsulated HCC, order 1 mm",
+        "E",
+        "default of TumourSpec.capsule_thickness_mm",
+    ),
     "central_min_depth_m": Param(15e-3, "m", "tissuefate definition of a central tumour", "E"),
     "central_min_vessel_gap_m": Param(10e-3, "m", "tissuefate definition of a central tumour", "E"),
-    "subcapsular_max_depth_m": Param(5e-3, "m", "tissuefate definition of a subcapsular tumour",
-                                     "E"),
-    "tumour_irregularity": Param(0.08, "1", "low-order shape perturbation; estimate", "E",
-                                 "amplitude of each Legendre mode relative to the radius"),
+    "subcapsular_max_depth_m": Param(
+        5e-3, "m", "tissuefate definition of a subcapsular tumour", "E"
+    ),
+    "tumour_irregularity": Param(
+        0.08,
+        "1",
+        "low-order shape perturbation; estimate",
+        "E",
+        "amplitude of each Legendre mode relative to the radius",
+    ),
 }
 
 _MM = 1e-3
@@ -162,31 +185,45 @@ class TumourSpec:
             raise ConfigError(f"{where}.type = {self.type!r}: must be one of {TUMOUR_TYPES}")
         if self.location not in TUMOUR_LOCATIONS:
             raise ConfigError(
-                f"{where}.location = {self.location!r}: must be one of {TUMOUR_LOCATIONS}")
+                f"{where}.location = {self.location!r}: must be one of {TUMOUR_LOCATIONS}"
+            )
         _check_range(f"{where}.diameter_mm", self.diameter_mm, 0.0, 100.0, "mm", lo_open=True)
         _check_range(f"{where}.vessel_distance_mm", self.vessel_distance_mm, 0.0, 20.0, "mm")
-        _check_range(f"{where}.vessel_min_diameter_mm", self.vessel_min_diameter_mm, 3.0, 25.0,
-                     "mm")
-        _check_range(f"{where}.surface_distance_mm", self.surface_distance_mm, 0.0,
-                     PHANTOM_PARAMS["subcapsular_max_depth_m"].value / _MM, "mm")
+        _check_range(
+            f"{where}.vessel_min_diameter_mm", self.vessel_min_diameter_mm, 3.0, 25.0, "mm"
+        )
+        _check_range(
+            f"{where}.surface_distance_mm",
+            self.surface_distance_mm,
+            0.0,
+            PHANTOM_PARAMS["subcapsular_max_depth_m"].value / _MM,
+            "mm",
+        )
         _check_range(f"{where}.irregularity", self.irregularity, 0.0, 0.2, "(fraction of radius)")
         if self.capsule_thickness_mm is not None:
             _check_range(f"{where}.capsule_thickness_mm", self.capsule_thickness_mm, 0.0, 5.0, "mm")
             if self.type == "metastasis" and self.capsule_thickness_mm > 0:
                 raise ConfigError(
                     f"{where}.capsule_thickness_mm = {self.capsule_thickness_mm} mm: a metastasis "
-                    "has no capsule; use 0 or type='hcc'")
+                    "has no capsule; use 0 or type='hcc'"
+                )
         if self.location == "explicit":
             if self.position_mm is None:
-                raise ConfigError(f"{where}.position_mm is required when location = 'explicit' "
-                                  "(centre in phantom world coordinates, mm)")
+                raise ConfigError(
+                    f"{where}.position_mm is required when location = 'explicit' "
+                    "(centre in phantom world coordinates, mm)"
+                )
             p = np.asarray(self.position_mm, dtype=float)
             if p.shape != (3,) or not np.all(np.isfinite(p)):
-                raise ConfigError(f"{where}.position_mm = {self.position_mm}: must be three "
-                                  "finite numbers (x, y, z) in mm")
+                raise ConfigError(
+                    f"{where}.position_mm = {self.position_mm}: must be three "
+                    "finite numbers (x, y, z) in mm"
+                )
         elif self.position_mm is not None:
-            raise ConfigError(f"{where}.position_mm = {self.position_mm} mm is only used with "
-                              f"location = 'explicit', not {self.location!r}")
+            raise ConfigError(
+                f"{where}.position_mm = {self.position_mm} mm is only used with "
+                f"location = 'explicit', not {self.location!r}"
+            )
 
     @property
     def capsule_m(self) -> float:
@@ -224,8 +261,11 @@ class PhantomSpec:
     organ_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
-                or self.seed < 0:
+        if (
+            isinstance(self.seed, bool)
+            or not isinstance(self.seed, (int, np.integer))
+            or self.seed < 0
+        ):
             raise ConfigError(f"PhantomSpec.seed = {self.seed!r}: must be an integer >= 0")
         _check_range("PhantomSpec.spacing_mm", self.spacing_mm, 0.5, 4.0, "mm")
         _check_range("PhantomSpec.organ_scale", self.organ_scale, 0.7, 1.3, "")
@@ -285,7 +325,7 @@ class TumourInfo:
     capsule_thickness_m: float = 0.0
 
 
-@dataclass
+@dataclass(repr=False)
 class Phantom:
     """A built phantom.
 
@@ -307,10 +347,22 @@ class Phantom:
     tumours: list[TumourInfo]
     vessels: list[VesselSegment]
 
+    def __repr__(self) -> str:
+        tumours = ", ".join(
+            f"{t.type} {t.diameter_m * 1e3:g} mm {t.location}" for t in self.tumours
+        )
+        return (
+            f"Phantom(seed={self.spec.seed}, grid={self.grid.shape} at "
+            f"{self.spec.spacing_mm:g} mm, {self.organ_volume_m3 * 1e3:.2f} L, "
+            f"{len(self.vessels)} vessel segments, tumours=[{tumours}])"
+        )
+
     @property
     def organ_volume_m3(self) -> float:
         """Volume of all non-outside voxels [m³]."""
-        return float(np.count_nonzero(self.state.label != Label.OUTSIDE)) * self.grid.voxel_volume_m3
+        return (
+            float(np.count_nonzero(self.state.label != Label.OUTSIDE)) * self.grid.voxel_volume_m3
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,9 +408,9 @@ class OrganShape:
         mm = _MM * scale
         self.scale = scale
         self.c_right = np.array([-30.0, 0.0, -5.0]) * mm + rng.uniform(-3, 3, 3) * mm
-        self.a_right = np.array([72.0, 72.0, 58.0]) * mm * rng.uniform(0.96, 1.04, 3)
-        self.c_left = np.array([45.0, -12.0, 12.0]) * mm + rng.uniform(-3, 3, 3) * mm
-        self.a_left = np.array([58.0, 48.0, 28.0]) * mm * rng.uniform(0.95, 1.05, 3)
+        self.a_right = np.array([74.0, 72.0, 60.0]) * mm * rng.uniform(0.96, 1.04, 3)
+        self.c_left = np.array([48.0, -14.0, 12.0]) * mm + rng.uniform(-3, 3, 3) * mm
+        self.a_left = np.array([52.0, 44.0, 26.0]) * mm * rng.uniform(0.95, 1.05, 3)
         self.k_blend = 20.0 * mm
         # Visceral surface: inside where n·p <= d, blended over 10 mm.
         self.cut_n = np.array([0.3, 0.25, -1.0]) / np.linalg.norm([0.3, 0.25, -1.0])
@@ -377,12 +429,15 @@ class OrganShape:
 
         ``x, y, z`` are broadcastable coordinate arrays [m]; float32 input stays float32.
         """
-        f = _smin(_ellipsoid_sdf(x, y, z, self.c_right, self.a_right),
-                  _ellipsoid_sdf(x, y, z, self.c_left, self.a_left), self.k_blend)
+        f = _smin(
+            _ellipsoid_sdf(x, y, z, self.c_right, self.a_right),
+            _ellipsoid_sdf(x, y, z, self.c_left, self.a_left),
+            self.k_blend,
+        )
         n0, n1, n2 = (float(v) for v in self.cut_n)
         plane = x * n0 + y * n1 + (z * n2 - float(self.cut_d))
         f = -_smin(-f, -plane, self.k_cut)
-        for kv, ph, am in zip(self.wave_k, self.wave_phase, self.wave_amp):
+        for kv, ph, am in zip(self.wave_k, self.wave_phase, self.wave_amp, strict=True):
             k0, k1, k2 = (float(v) for v in kv)
             f = f + float(am) * np.sin(x * k0 + y * k1 + (z * k2 + float(ph)))
         return f
@@ -419,7 +474,7 @@ class OrganShape:
         lo, hi = self.bounds_m()
         lo = lo - _PAD_M
         hi = hi + _PAD_M
-        shape = tuple(int(np.ceil((b - a) / spacing_m)) + 1 for a, b in zip(lo, hi))
+        shape = tuple(int(np.ceil((b - a) / spacing_m)) + 1 for a, b in zip(lo, hi, strict=True))
         return Grid(shape, (spacing_m,) * 3, tuple(lo))  # type: ignore[arg-type]
 
 
@@ -452,12 +507,24 @@ def _landmarks(organ: OrganShape) -> tuple[VesselSegment | None, list[_Trunk]]:
         hi += 1
     ivc = None
     if inside[k] and hi > lo:
-        ivc = VesselSegment((ivc_x, ivc_y, float(zs[lo])), (ivc_x, ivc_y, float(zs[hi])),
-                            0.5 * P["ivc_diameter_m"].value, "ivc", 0, -1)
+        ivc = VesselSegment(
+            (ivc_x, ivc_y, float(zs[lo])),
+            (ivc_x, ivc_y, float(zs[hi])),
+            0.5 * P["ivc_diameter_m"].value,
+            "ivc",
+            0,
+            -1,
+        )
     # Portal vein: enters at the hilum on the visceral surface and runs ~20 mm cranially.
-    trunks = [_Trunk("portal", np.array([-5.0, 15.0, -42.0]) * mm,
-                     np.array([-0.15, -0.1, 1.0]), 0.5 * P["portal_vein_diameter_m"].value,
-                     20.0 * mm)]
+    trunks = [
+        _Trunk(
+            "portal",
+            np.array([-5.0, 15.0, -42.0]) * mm,
+            np.array([-0.15, -0.1, 1.0]),
+            0.5 * P["portal_vein_diameter_m"].value,
+            20.0 * mm,
+        )
+    ]
     # Hepatic veins: from their ostia at the IVC towards the right, middle and left liver.
     ostium = np.array([ivc_x, ivc_y, ostium_z])
     for name, key, d, off in (
@@ -465,8 +532,11 @@ def _landmarks(organ: OrganShape) -> tuple[VesselSegment | None, list[_Trunk]]:
         ("hepatic_middle", "middle_hepatic_vein_diameter_m", (0.15, -1.0, -0.3), (0.0, -4.0, 0.0)),
         ("hepatic_left", "left_hepatic_vein_diameter_m", (1.0, -0.6, -0.1), (4.0, 0.0, 2.0)),
     ):
-        trunks.append(_Trunk(name, ostium + np.array(off) * mm, np.array(d, float),
-                             0.5 * P[key].value, 25.0 * mm))
+        trunks.append(
+            _Trunk(
+                name, ostium + np.array(off) * mm, np.array(d, float), 0.5 * P[key].value, 25.0 * mm
+            )
+        )
     return ivc, trunks
 
 
@@ -474,25 +544,41 @@ def _trunk_segments(ivc, trunks) -> list[VesselSegment]:
     out = [] if ivc is None else [ivc]
     for t in trunks:
         d = t.direction / np.linalg.norm(t.direction)
-        out.append(VesselSegment(tuple(t.start_m), tuple(t.start_m + t.length_m * d), t.radius_m,
-                                 t.name, 0))
+        out.append(
+            VesselSegment(
+                tuple(t.start_m), tuple(t.start_m + t.length_m * d), t.radius_m, t.name, 0
+            )
+        )
     return out
 
 
-def _build_vessels(organ: OrganShape, rng_portal: np.random.Generator,
-                   rng_hepatic: np.random.Generator,
-                   avoid: list[tuple[np.ndarray, float]]) -> list[VesselSegment]:
+def _build_vessels(
+    organ: OrganShape,
+    rng_portal: np.random.Generator,
+    rng_hepatic: np.random.Generator,
+    avoid: list[tuple[np.ndarray, float]],
+) -> list[VesselSegment]:
     ivc, trunks = _landmarks(organ)
     segs: list[VesselSegment] = [] if ivc is None else [ivc]
     fr = VESSEL_PARAMS["portal_right_flow_fraction"].value
     streams = [rng_portal, *rng_hepatic.spawn(3)]
-    for t, rng in zip(trunks, streams):
+    for t, rng in zip(trunks, streams, strict=True):
         # the portal vein splits into the right (60 % of flow) and left portal veins
-        split = ((fr, (-1.0, 0.1, 0.25)), (1.0 - fr, (1.0, -0.4, 0.3))) \
-            if t.name == "portal" else None
-        segs += grow_tree(t.name, t.start_m, t.direction, t.radius_m, organ.depth, rng,
-                          trunk_length_m=t.length_m, first_index=len(segs), first_split=split,
-                          avoid=avoid)
+        split = (
+            ((fr, (-1.0, 0.1, 0.25)), (1.0 - fr, (1.0, -0.4, 0.3))) if t.name == "portal" else None
+        )
+        segs += grow_tree(
+            t.name,
+            t.start_m,
+            t.direction,
+            t.radius_m,
+            organ.depth,
+            rng,
+            trunk_length_m=t.length_m,
+            first_index=len(segs),
+            first_split=split,
+            avoid=avoid,
+        )
     return segs
 
 
@@ -522,7 +608,7 @@ class _TumourShape:
 
     def _rel(self, u: np.ndarray) -> np.ndarray:
         out = np.ones(u.shape[:-1])
-        for l, n, a in zip(self.orders, self.axes, self.amps):
+        for l, n, a in zip(self.orders, self.axes, self.amps, strict=True):
             c = u @ n
             out += a * (0.5 * (3 * c * c - 1) if l == 2 else 0.5 * (5 * c**3 - 3 * c))
         return out
@@ -541,10 +627,11 @@ class _TumourShape:
         hi = np.ceil((c + r - org) / h).astype(int) + 1
         lo_c = np.clip(lo, 0, grid.shape)
         hi_c = np.clip(hi, 0, grid.shape)
-        sl = tuple(slice(int(a), int(b)) for a, b in zip(lo_c, hi_c))
+        sl = tuple(slice(int(a), int(b)) for a, b in zip(lo_c, hi_c, strict=True))
         xs, ys, zs = (grid.axis_m(i)[sl[i]] - c[i] for i in range(3))
-        p = np.stack(np.broadcast_arrays(xs[:, None, None], ys[None, :, None],
-                                         zs[None, None, :]), -1)
+        p = np.stack(
+            np.broadcast_arrays(xs[:, None, None], ys[None, :, None], zs[None, None, :]), -1
+        )
         d = np.linalg.norm(p, axis=-1)
         u = p / np.maximum(d, 1e-12)[..., None]
         inside = d <= self.radial(u)
@@ -566,8 +653,7 @@ class _Pending:
 class _Placer:
     """Places and rasterises tumours into a label volume."""
 
-    def __init__(self, grid: Grid, label: np.ndarray, organ_shape: OrganShape,
-                 spec: PhantomSpec):
+    def __init__(self, grid: Grid, label: np.ndarray, organ_shape: OrganShape, spec: PhantomSpec):
         self.grid = grid
         self.label = label
         self.shape = organ_shape
@@ -610,7 +696,7 @@ class _Placer:
             self._shell = np.stack(np.nonzero(shell), 1)
         boundary = mask & ~ndi.binary_erosion(mask)
         idx = np.nonzero(boundary)
-        P = np.stack([i + s.start for i, s in zip(idx, sl)], 1)
+        P = np.stack([i + s.start for i, s in zip(idx, sl, strict=True)], 1)
         tree = cKDTree(P.astype(np.float64))
         lo0, hi0 = P.min(0), P.max(0)
         reach = 16
@@ -656,12 +742,14 @@ class _Placer:
         if D < 2 * h:
             raise ConfigError(
                 f"{where}.diameter_mm = {ts.diameter_mm} mm: must be at least two voxels "
-                f"({2 * h / _MM:g} mm at spacing_mm = {h / _MM:g}); use a finer spacing_mm")
+                f"({2 * h / _MM:g} mm at spacing_mm = {h / _MM:g}); use a finer spacing_mm"
+            )
         if 0.5 * D >= self.max_depth:
             raise GeometryError(
                 f"{where}.diameter_mm = {ts.diameter_mm} mm: larger than the organ can hold "
                 f"(largest inscribed sphere ≈ {2 * self.max_depth / _MM:.0f} mm at organ_scale "
-                f"{self.spec.organ_scale}); use a smaller diameter_mm")
+                f"{self.spec.organ_scale}); use a smaller diameter_mm"
+            )
         shape = _TumourShape(D, ts.irregularity, rng)
         cap_vox = 0 if ts.capsule_m <= 0 else max(1, int(round(ts.capsule_m / h)))
         return _Pending(i, where, ts, shape, cap_vox, shape.r_max + cap_vox * h, rng)
@@ -679,8 +767,9 @@ class _Placer:
         shape, rng = p.shape, p.rng
         slack = self.c * self.h + self.h
         zone = shape.r_max + min_gap + self.h + 1e-3
-        cands = self.coarse_candidates(min_depth + shape.r_max + slack,
-                                       max_x=_RIGHT_LOBE_MAX_X_M * self.spec.organ_scale)
+        cands = self.coarse_candidates(
+            min_depth + shape.r_max + slack, max_x=_RIGHT_LOBE_MAX_X_M * self.spec.organ_scale
+        )
         if len(cands) > 4000:
             cands = cands[rng.choice(len(cands), 4000, replace=False)]
         if len(cands) and trunks:
@@ -698,7 +787,8 @@ class _Placer:
             f"{p.where}: no position in the right lobe puts a {p.spec.diameter_mm} mm tumour > "
             f"{min_depth / _MM:g} mm below the surface and > {min_gap / _MM:g} mm from the vessel "
             f"trunks (seed {self.spec.seed}); use a smaller diameter_mm, another seed or "
-            "location = 'explicit'")
+            "location = 'explicit'"
+        )
 
     def place(self, p: _Pending) -> TumourInfo:
         """Place (unless reserved) and rasterise a prepared tumour."""
@@ -706,8 +796,11 @@ class _Placer:
             centre = self.reserved[p.index]
             self._check_central(p, centre)
         else:
-            placer = {"near_vessel": self._near_vessel, "subcapsular": self._subcapsular,
-                      "explicit": self._explicit}[p.spec.location]
+            placer = {
+                "near_vessel": self._near_vessel,
+                "subcapsular": self._subcapsular,
+                "explicit": self._explicit,
+            }[p.spec.location]
             centre = placer(p.where, p.spec, p.shape, p.rng, p.r_bound)
             self.occupied.append((np.asarray(centre, float), p.r_bound))
         return self._rasterise(p.index, p.spec, p.shape, centre, p.cap_vox)
@@ -720,8 +813,10 @@ class _Placer:
         gap = self.vessel_gap(sl, body)
         depth = self.edge_depth(sl, body)
         if not (gap > min_gap and depth > min_depth):  # a bug, not a user error
-            raise RuntimeError(f"{p.where}: central tumour at {c} has vessel gap {gap} m and "
-                               f"depth {depth} m despite its reserved zone")
+            raise RuntimeError(
+                f"{p.where}: central tumour at {c} has vessel gap {gap} m and "
+                f"depth {depth} m despite its reserved zone"
+            )
 
     def _shape_ok(self, sl, mask, clipped) -> bool:
         """Fully inside the organ and not on any placed tumour or capsule."""
@@ -751,15 +846,19 @@ class _Placer:
                     break
                 e = self.edge_depth(sl, mask)
                 if abs(e - target) <= 0.6 * h:
-                    if (self._shape_ok(sl, mask, clipped) and self.free(c, r_bound)
-                            and self.vessel_gap(sl, mask) >= _SUBCAPSULAR_MIN_VESSEL_GAP_M):
+                    if (
+                        self._shape_ok(sl, mask, clipped)
+                        and self.free(c, r_bound)
+                        and self.vessel_gap(sl, mask) >= _SUBCAPSULAR_MIN_VESSEL_GAP_M
+                    ):
                         return c
                     break
                 c = c + n_in * (target - e)
         raise GeometryError(
             f"{where}: could not place a {ts.diameter_mm} mm tumour with its edge "
             f"{ts.surface_distance_mm} mm below the surface, fully inside the organ and clear of "
-            f"large vessels (seed {self.spec.seed}); use a smaller diameter_mm or another seed")
+            f"large vessels (seed {self.spec.seed}); use a smaller diameter_mm or another seed"
+        )
 
     def _near_vessel(self, where, ts, shape, rng, r_bound):
         dmin = ts.vessel_min_diameter_mm * _MM
@@ -771,7 +870,8 @@ class _Placer:
             raise GeometryError(
                 f"{where}.vessel_min_diameter_mm = {ts.vessel_min_diameter_mm} mm: no vessel of "
                 f"that calibre in this phantom (largest {biggest:.1f} mm); use a value <= "
-                f"{biggest:.1f} mm")
+                f"{biggest:.1f} mm"
+            )
         w = np.array([s.length_m for s in cands])
         w = w / w.sum()
         for _ in range(80):
@@ -793,8 +893,11 @@ class _Placer:
                 g_this = self.vessel_gap(sl, body, [s])
                 err = gap - g_this
                 if abs(err) <= 0.4 * h:
-                    if (self._shape_ok(sl, body, clipped) and self.free(c, r_bound)
-                            and self.vessel_gap(sl, body) >= gap - 0.4 * h):
+                    if (
+                        self._shape_ok(sl, body, clipped)
+                        and self.free(c, r_bound)
+                        and self.vessel_gap(sl, body) >= gap - 0.4 * h
+                    ):
                         return c
                     break
                 # move along the line from the nearest axis point through the centre
@@ -805,7 +908,8 @@ class _Placer:
             f"{where}: could not place a {ts.diameter_mm} mm tumour "
             f"{ts.vessel_distance_mm} mm from a vessel >= {ts.vessel_min_diameter_mm} mm inside "
             f"the organ (seed {self.spec.seed}); use a smaller diameter_mm or "
-            "vessel_min_diameter_mm, or another seed")
+            "vessel_min_diameter_mm, or another seed"
+        )
 
     def _explicit(self, where, ts, shape, rng, r_bound):
         c = np.asarray(ts.position_mm, float) * _MM
@@ -815,19 +919,22 @@ class _Placer:
             raise GeometryError(
                 f"{where}.position_mm = {tuple(ts.position_mm)} mm lies outside the organ "
                 f"(≈ {out:.1f} mm beyond its surface); the organ spans "
-                f"{_box_mm(self.grid, self.organ)} mm")
+                f"{_box_mm(self.grid, self.organ)} mm"
+            )
         sl, mask, clipped = shape.local_mask(self.grid, c)
         if clipped or not np.all(self.organ[sl][mask]):
             depth = float(self.shape.depth(c)[0]) / _MM
             raise GeometryError(
                 f"{where}.position_mm = {tuple(ts.position_mm)} mm: a {ts.diameter_mm} mm tumour "
                 f"there reaches outside the organ (its centre is only ≈ {depth:.1f} mm below the "
-                "surface); move it deeper or use a smaller diameter_mm")
+                "surface); move it deeper or use a smaller diameter_mm"
+            )
         lab = self.label[sl][mask]
         if np.any((lab == Label.TUMOUR) | (lab == Label.CAPSULE)):
             raise GeometryError(
                 f"{where}.position_mm = {tuple(ts.position_mm)} mm: the tumour overlaps an earlier "
-                "tumour or its capsule; move it")
+                "tumour or its capsule; move it"
+            )
         return c
 
     def _rasterise(self, i, ts, shape, centre, cap_vox) -> TumourInfo:
@@ -839,8 +946,10 @@ class _Placer:
         self.tumour_id[sl][body] = i + 1
         if cap_vox:
             rr = np.arange(-cap_vox, cap_vox + 1)
-            ball = (rr[:, None, None] ** 2 + rr[None, :, None] ** 2 + rr[None, None, :] ** 2
-                    <= cap_vox**2 + 1e-9)
+            ball = (
+                rr[:, None, None] ** 2 + rr[None, :, None] ** 2 + rr[None, None, :] ** 2
+                <= cap_vox**2 + 1e-9
+            )
             shell = ndi.binary_dilation(body, structure=ball) & ~body
             lab[shell & ((lab == Label.PARENCHYMA) | (lab == Label.SMALL_VESSEL))] = Label.CAPSULE
         h = self.h
@@ -930,13 +1039,18 @@ def build_phantom(spec: PhantomSpec | None = None) -> Phantom:
     label = np.where(organ.sdf(x, y, z) <= 0, np.uint8(Label.PARENCHYMA), np.uint8(Label.OUTSIDE))
     label = np.ascontiguousarray(label, dtype=np.uint8)
     placer = _Placer(grid, label, organ, spec)
-    pending = [placer.prepare(i, ts, np.random.default_rng(sq))
-               for i, (ts, sq) in enumerate(zip(spec.tumours, s_tumours.spawn(len(spec.tumours))))]
+    pending = [
+        placer.prepare(i, ts, np.random.default_rng(sq))
+        for i, (ts, sq) in enumerate(
+            zip(spec.tumours, s_tumours.spawn(len(spec.tumours)), strict=True)
+        )
+    ]
     # Central tumours are placed first and the large vessels grow around them (mass effect).
     trunks = _trunk_segments(*_landmarks(organ))
     avoid = [placer.reserve_central(p, trunks) for p in pending if p.spec.location == "central"]
-    vessels = _build_vessels(organ, np.random.default_rng(s_portal),
-                             np.random.default_rng(s_hepatic), avoid)
+    vessels = _build_vessels(
+        organ, np.random.default_rng(s_portal), np.random.default_rng(s_hepatic), avoid
+    )
     rasterise_vessels(grid, label, vessels)
     placer.set_vessels(vessels)
     infos = [placer.place(p) for p in pending]
@@ -987,8 +1101,11 @@ def crop_roi(phantom: Phantom, centre_m=None, shape=(128, 128, 128)) -> TissueSt
     """
     grid = phantom.grid
     if centre_m is None:
-        centre_m = phantom.tumours[0].centre_m if phantom.tumours else \
-            tuple(grid.world_of(np.subtract(grid.shape, 1) / 2))
+        centre_m = (
+            phantom.tumours[0].centre_m
+            if phantom.tumours
+            else tuple(grid.world_of(np.subtract(grid.shape, 1) / 2))
+        )
     c = np.asarray(centre_m, dtype=float)
     if c.shape != (3,) or not np.all(np.isfinite(c)):
         raise ConfigError(f"crop_roi centre_m = {centre_m}: must be three finite numbers [m]")
@@ -1032,13 +1149,16 @@ def tumour_mask(state: TissueState, index: int | None = None) -> np.ndarray:
         return state.label == Label.TUMOUR
     tid = state.meta.get("tumour_id")
     if tid is None:
-        raise ConfigError("tumour_mask(index=...): this state has no meta['tumour_id'] "
-                          "(it was not built by the phantom); call it without index")
+        raise ConfigError(
+            "tumour_mask(index=...): this state has no meta['tumour_id'] "
+            "(it was not built by the phantom); call it without index"
+        )
     if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
         raise ConfigError(f"tumour_mask index = {index!r}: must be an integer >= 0")
     n = state.meta.get("n_tumours")
     if n is not None and index >= n:
-        raise ConfigError(f"tumour_mask index = {index}: the phantom has {n} tumour(s), "
-                          f"indices 0..{n - 1}")
+        raise ConfigError(
+            f"tumour_mask index = {index}: the phantom has {n} tumour(s), indices 0..{n - 1}"
+        )
     mask = tid == index + 1
     return mask

@@ -17,7 +17,8 @@ left hepatic veins at the inferior vena cava) and grows by recursive bifurcation
 * Every segment must stay inside the organ with a clearance of one radius plus 1 mm; a branch
   that cannot bifurcate inside the organ continues as a single segment of the same radius
   (still obeying Murray's law), and ends when even that is impossible. Branches end below the
-  terminal calibre (2 mm; the last children are 1.3–2 mm); smaller vessels are part of the perfused parenchyma.
+  terminal calibre (2 mm; the last children are 1.3–2 mm); smaller vessels are part of the
+  perfused parenchyma.
 
 Vessels of calibre ≥ 3 mm are heat sinks (``Label.LARGE_VESSEL``); thinner rasterised branches
 are ``Label.SMALL_VESSEL`` and behave as perfused parenchyma.
@@ -54,31 +55,52 @@ _MURRAY = "Murray, PNAS 12:207-214, 1926 (minimum work: r_p^3 = sum r_child^3)"
 #: Sourced numbers of the vessel model (tags as in ``shared/data/literature.md``).
 VESSEL_PARAMS: dict[str, Param] = {
     "large_vessel_min_diameter_m": Param(
-        3e-3, "m",
+        3e-3,
+        "m",
         "Lu et al., J Vasc Interv Radiol 2003: contiguous vessels >= 3 mm predict incomplete RFA "
-        "(48 % vs 7 %)", "V", "heat-sink threshold; abstract checked"),
+        "(48 % vs 7 %)",
+        "V",
+        "heat-sink threshold; abstract checked",
+    ),
     "portal_vein_diameter_m": Param(
-        13e-3, "m", "adult main portal vein 12-14 mm (radiology reference range)", "R"),
+        13e-3, "m", "adult main portal vein 12-14 mm (radiology reference range)", "R"
+    ),
     "portal_right_flow_fraction": Param(
-        0.6, "1", "right lobe ~60 % of liver volume, flow taken proportional", "E"),
+        0.6, "1", "right lobe ~60 % of liver volume, flow taken proportional", "E"
+    ),
     "right_hepatic_vein_diameter_m": Param(
-        11e-3, "m", "hepatic veins 8-12 mm near the IVC (anatomy texts)", "R"),
+        11e-3, "m", "hepatic veins 8-12 mm near the IVC (anatomy texts)", "R"
+    ),
     "middle_hepatic_vein_diameter_m": Param(
-        10e-3, "m", "hepatic veins 8-12 mm near the IVC (anatomy texts)", "R"),
+        10e-3, "m", "hepatic veins 8-12 mm near the IVC (anatomy texts)", "R"
+    ),
     "left_hepatic_vein_diameter_m": Param(
-        9e-3, "m", "hepatic veins 8-12 mm near the IVC (anatomy texts)", "R"),
+        9e-3, "m", "hepatic veins 8-12 mm near the IVC (anatomy texts)", "R"
+    ),
     "ivc_diameter_m": Param(
-        20e-3, "m", "retrohepatic inferior vena cava ~20 mm (15-25 mm) (radiology reference)", "R"),
+        20e-3, "m", "retrohepatic inferior vena cava ~20 mm (15-25 mm) (radiology reference)", "R"
+    ),
     "murray_exponent": Param(3.0, "1", _MURRAY, "R"),
     "murray_angles": Param(
-        1.0, "1", "Murray, J Gen Physiol 9:835-841, 1926 (branching angles of minimum work)", "R",
-        "flag: 1 = use Murray's angle law, jitter added"),
+        1.0,
+        "1",
+        "Murray, J Gen Physiol 9:835-841, 1926 (branching angles of minimum work)",
+        "R",
+        "flag: 1 = use Murray's angle law, jitter added",
+    ),
     "terminal_diameter_m": Param(
-        2e-3, "m", "trees stop at 1-2 mm; smaller vessels are perfused parenchyma", "E"),
+        2e-3, "m", "trees stop at 1-2 mm; smaller vessels are perfused parenchyma", "E"
+    ),
     "length_to_radius": Param(
-        6.0, "1", "segment length ~ 5-10 radii between branchings", "E", "drawn within +-30 %"),
-    "flow_split_min": Param(0.25, "1", "asymmetry of bifurcations; estimate", "E",
-                            "flow fraction of one child drawn in [min, 1 - min]"),
+        6.0, "1", "segment length ~ 5-10 radii between branchings", "E", "drawn within +-30 %"
+    ),
+    "flow_split_min": Param(
+        0.25,
+        "1",
+        "asymmetry of bifurcations; estimate",
+        "E",
+        "flow fraction of one child drawn in [min, 1 - min]",
+    ),
     "angle_jitter_rad": Param(np.deg2rad(10.0), "rad", "estimate", "E"),
 }
 
@@ -130,6 +152,10 @@ class VesselSegment:
     def is_large(self) -> bool:
         """Whether the calibre is ≥ 3 mm (a heat sink, ``Label.LARGE_VESSEL``)."""
         return self.diameter_m >= LARGE_VESSEL_MIN_DIAMETER_M - 1e-12
+
+
+def _tup(p) -> tuple[float, float, float]:
+    return tuple(float(v) for v in p)  # type: ignore[return-value]
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -266,8 +292,7 @@ def grow_tree(
     if trunk_length_m is None:
         trunk_length_m = float(np.clip(lam * radius_m, _MIN_LENGTH_M, _MAX_LENGTH_M))
     segs: list[VesselSegment] = [
-        VesselSegment(tuple(start), tuple(start + d0 * trunk_length_m), float(radius_m), name, 0,
-                      -1)
+        VesselSegment(_tup(start), _tup(start + d0 * trunk_length_m), float(radius_m), name, 0, -1)
     ]
     # queue items: (local index, direction, plane normal)
     normal0 = _perpendicular(d0, rng.normal(size=3))
@@ -305,16 +330,20 @@ def grow_tree(
                 break
         if children is not None:
             for (b, dd), rc in children:
-                segs.append(VesselSegment(tuple(end), tuple(b), float(rc), name,
-                                          seg.generation + 1, first_index + i))
+                segs.append(
+                    VesselSegment(
+                        _tup(end), _tup(b), float(rc), name, seg.generation + 1, first_index + i
+                    )
+                )
                 queue.append((len(segs) - 1, dd, n_new))
             continue
         # No room to bifurcate: continue as one segment of the same calibre if possible.
         p = place(end, d, r, tries=3)
         if p is not None:
             b, dd = p
-            segs.append(VesselSegment(tuple(end), tuple(b), float(r), name, seg.generation,
-                                      first_index + i))
+            segs.append(
+                VesselSegment(_tup(end), _tup(b), float(r), name, seg.generation, first_index + i)
+            )
             queue.append((len(segs) - 1, dd, n_prev))
     return segs
 
@@ -331,7 +360,7 @@ def _bbox(grid: Grid, lo_m, hi_m) -> tuple[slice, slice, slice]:
     h = np.asarray(grid.spacing_m)
     lo = np.clip(np.floor((np.asarray(lo_m) - org) / h).astype(int), 0, grid.shape)
     hi = np.clip(np.ceil((np.asarray(hi_m) - org) / h).astype(int) + 1, 0, grid.shape)
-    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))  # type: ignore[return-value]
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))  # type: ignore[return-value]
 
 
 def _segment_distance_local(grid: Grid, a: np.ndarray, b: np.ndarray, sl) -> np.ndarray:
@@ -377,8 +406,9 @@ def rasterise_vessels(grid: Grid, label: np.ndarray, segments: list[VesselSegmen
             label[sl][hit] = lab
 
 
-def distance_to_vessel_walls_m(points_m, segments: list[VesselSegment], *,
-                               chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+def distance_to_vessel_walls_m(
+    points_m, segments: list[VesselSegment], *, chunk: int = 4096
+) -> tuple[np.ndarray, np.ndarray]:
     """Distance of points to the nearest vessel wall, negative inside a lumen [m].
 
     Parameters
@@ -414,10 +444,10 @@ def distance_to_vessel_walls_m(points_m, segments: list[VesselSegment], *,
     out = np.empty(n)
     idx = np.empty(n, dtype=int)
     for lo in range(0, n, chunk):
-        q = p[lo:lo + chunk, None, :] - A[None]  # (m, s, 3)
+        q = p[lo : lo + chunk, None, :] - A[None]  # (m, s, 3)
         t = np.clip(np.einsum("msk,sk->ms", q, D) / L2, 0.0, 1.0)
         dist = np.linalg.norm(q - t[..., None] * D[None], axis=-1) - R[None]
         k = np.argmin(dist, axis=1)
-        idx[lo:lo + chunk] = k
-        out[lo:lo + chunk] = dist[np.arange(len(k)), k]
+        idx[lo : lo + chunk] = k
+        out[lo : lo + chunk] = dist[np.arange(len(k)), k]
     return out, idx

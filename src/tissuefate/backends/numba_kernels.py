@@ -89,10 +89,14 @@ def pennes_step(T, out, k, inv_rho_c, perf, q, T_art, dt, inv_h2):
     return out
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _arrhenius(T, omega, cem, peak, dt, ln_a, ea_r, thr, floor, cem_dt, ref, ceil, ln2):
-    # pragma: no cover - compiled
-    for n in prange(T.size):
+#: Voxels per parallel task of the damage update.
+_CHUNK = 16384
+
+
+@njit(fastmath=True, cache=True)
+def _arrhenius_range(T, omega, cem, peak, lo, hi, dt, ln_a, ea_r, thr, floor, cem_dt, ref, ceil,
+                     ln2):  # pragma: no cover - compiled
+    for n in range(lo, hi):
         t = T[n]
         if t > peak[n]:
             peak[n] = t
@@ -103,6 +107,17 @@ def _arrhenius(T, omega, cem, peak, dt, ln_a, ea_r, thr, floor, cem_dt, ref, cei
             cem[n] += cem_dt * math.exp(x * ln2)
         if t > thr:
             omega[n] += dt * math.exp(ln_a - ea_r / np.float64(t))
+
+
+@njit(parallel=True, cache=True)
+def _arrhenius(T, omega, cem, peak, dt, ln_a, ea_r, thr, floor, cem_dt, ref, ceil, ln2):
+    # prange over chunks calling a serial loop: a flat prange over voxels with these
+    # conditional updates ran 10x slower than the serial loop (numba 0.68 parfor lowering).
+    size = T.size
+    for c in prange((size + _CHUNK - 1) // _CHUNK):  # pragma: no cover - compiled
+        lo = c * _CHUNK
+        _arrhenius_range(T, omega, cem, peak, lo, min(lo + _CHUNK, size), dt, ln_a, ea_r, thr,
+                         floor, cem_dt, ref, ceil, ln2)
 
 
 @register_kernel("arrhenius_step", "numba")

@@ -83,8 +83,9 @@ def stable_time_step_s(grid: Grid, maps, safety: float = 0.9) -> float:
     if not 0.0 < safety <= 1.0:
         raise ConfigError(f"safety = {safety:g}: must be in (0, 1]")
     inv_h2 = _inv_h2(grid)
-    cond = _max_conduction_rate_per_s(maps.conductivity_W_per_mK, maps.inv_rho_c, inv_h2)
-    perf = float(np.max(maps.perfusion_coeff_per_s))
+    cond = _max_conduction_rate_per_s(_to_host(maps.conductivity_W_per_mK),
+                                      _to_host(maps.inv_rho_c), inv_h2)
+    perf = float(np.max(_to_host(maps.perfusion_coeff_per_s)))
     rate = cond + max(perf, 0.0)
     return safety / rate if rate > 0 else np.inf
 

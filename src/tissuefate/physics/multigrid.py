@@ -289,24 +289,39 @@ class GeometricMultigrid:
         act = np.ascontiguousarray(active, dtype=np.uint8)
         self._fine = (gx, gy, gz, g0, act)
         dt = self.dtype
-        self.levels = [_Level(*(np.ascontiguousarray(a, dtype=dt) for a in (gx, gy, gz, g0)),
-                              act, dt)]
+        # level 0 shares the caller's arrays when they already have the hierarchy's dtype
+        # (then refresh() after changing them in place is all an update needs)
+        lv0 = [a if (a.dtype == dt and a.flags.c_contiguous) else np.empty(a.shape, dt)
+               for a in (gx, gy, gz, g0)]
+        self.levels = [_Level(*lv0, act, dt)]
         while True:
             f = self.levels[-1]
             shape = f.g0.shape
             if f.g0.size <= coarsest_voxels or min(shape) < 4:
                 break
             cs = _coarse_shape(shape)
-            c = _Level(
+            self.levels.append(_Level(
                 np.zeros((cs[0] - 1, cs[1], cs[2]), dt),
                 np.zeros((cs[0], cs[1] - 1, cs[2]), dt),
                 np.zeros((cs[0], cs[1], cs[2] - 1), dt),
                 np.zeros(cs, dt),
                 np.zeros(cs, np.uint8),
                 dt,
-            )
+            ))
+        self._coarse_lu = None
+        self.refresh()
+        self.setup_s = time.perf_counter() - t0
+
+    def refresh(self) -> None:
+        """Rebuild the coarse levels after the fine conductances changed (same arrays, same
+        active set)."""
+        t0 = time.perf_counter()
+        L0 = self.levels[0]
+        for src, dst in zip(self._fine[:4], (L0.gx, L0.gy, L0.gz, L0.g0)):
+            if dst is not src:
+                np.copyto(dst, src, casting="unsafe")
+        for f, c in zip(self.levels[:-1], self.levels[1:]):
             _coarsen(f.gx, f.gy, f.gz, f.g0, f.act, c.gx, c.gy, c.gz, c.g0, c.act, 0.5)
-            self.levels.append(c)
         last = self.levels[-1]
         self._coarse_lu = spla.splu(
             network_to_csr(last.gx, last.gy, last.gz, last.g0, last.act).tocsc()
@@ -318,7 +333,7 @@ class GeometricMultigrid:
         return [lv.g0.shape for lv in self.levels]
 
     def matvec(self, x: np.ndarray) -> np.ndarray:
-        """``A x`` with the (float64) fine network the hierarchy was built from."""
+        """``A x`` (float64 arithmetic) with the fine network the hierarchy was built from."""
         return network_matvec(*self._fine, x)
 
     def _cycle(self, lvl: int) -> None:

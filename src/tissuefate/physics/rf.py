@@ -443,21 +443,21 @@ def _csr_fill(gx, gy, gz, g0, kind, idx, indptr, indices, data):  # pragma: no c
                     continue
                 row = idx[i, j, k]
                 p = indptr[row]
-                d = g0[i, j, k]
+                d = np.float64(g0[i, j, k])
                 if i > 0 and kind[i - 1, j, k] == 0:
-                    g = gx[i - 1, j, k]
+                    g = np.float64(gx[i - 1, j, k])
                     indices[p] = idx[i - 1, j, k]
                     data[p] = -g
                     d += g
                     p += 1
                 if j > 0 and kind[i, j - 1, k] == 0:
-                    g = gy[i, j - 1, k]
+                    g = np.float64(gy[i, j - 1, k])
                     indices[p] = idx[i, j - 1, k]
                     data[p] = -g
                     d += g
                     p += 1
                 if k > 0 and kind[i, j, k - 1] == 0:
-                    g = gz[i, j, k - 1]
+                    g = np.float64(gz[i, j, k - 1])
                     indices[p] = idx[i, j, k - 1]
                     data[p] = -g
                     d += g
@@ -465,19 +465,19 @@ def _csr_fill(gx, gy, gz, g0, kind, idx, indptr, indices, data):  # pragma: no c
                 pd = p
                 p += 1
                 if k < nz - 1 and kind[i, j, k + 1] == 0:
-                    g = gz[i, j, k]
+                    g = np.float64(gz[i, j, k])
                     indices[p] = idx[i, j, k + 1]
                     data[p] = -g
                     d += g
                     p += 1
                 if j < ny - 1 and kind[i, j + 1, k] == 0:
-                    g = gy[i, j, k]
+                    g = np.float64(gy[i, j, k])
                     indices[p] = idx[i, j + 1, k]
                     data[p] = -g
                     d += g
                     p += 1
                 if i < nx - 1 and kind[i + 1, j, k] == 0:
-                    g = gx[i, j, k]
+                    g = np.float64(gx[i, j, k])
                     indices[p] = idx[i + 1, j, k]
                     data[p] = -g
                     d += g
@@ -642,6 +642,9 @@ class PotentialSolver:
         if self.n_unknowns == 0:
             raise GeometryError("the electrodes fill the whole grid: nothing to solve for")
         self._phi: np.ndarray | None = None
+        self._net = None
+        self._rhs = None
+        self._mg: GeometricMultigrid | None = None
         self._ml = None
         self._ml_ref_iters: int | None = None
         self._ml_rebuild = False
@@ -719,17 +722,20 @@ class PotentialSolver:
         return s, is32
 
     def _network(self, sigma):
+        """Conductance network of σ (float32 conductances, float64 right-hand side), written
+        into buffers that are reused from solve to solve."""
         s, is32 = self._sigma(sigma)
         nx, ny, nz = s.shape
-        gx = np.empty((nx - 1, ny, nz))
-        gy = np.empty((nx, ny - 1, nz))
-        gz = np.empty((nx, ny, nz - 1))
-        g0 = np.empty(s.shape)
-        b = np.empty(s.shape)
+        if self._net is None:
+            f4 = np.float32
+            self._net = (np.empty((nx - 1, ny, nz), f4), np.empty((nx, ny - 1, nz), f4),
+                         np.empty((nx, ny, nz - 1), f4), np.empty(s.shape, f4))
+            self._rhs = np.empty(s.shape)
+        gx, gy, gz, g0 = self._net
         hx, hy, hz = self.grid.spacing_m
         _assemble(s, self._kind, self._fixv, hx, hy, hz, self._dflag, *self._faces,
-                  gx, gy, gz, g0, b)
-        return s, is32, (gx, gy, gz, g0), b
+                  gx, gy, gz, g0, self._rhs)
+        return s, is32, self._net, self._rhs
 
     # ---------------------------------------------------------------- matrix
 
@@ -799,7 +805,11 @@ class PotentialSolver:
 
     def _solve_gmg(self, net, b):
         ts = time.perf_counter()
-        mg = GeometricMultigrid(*net, self._active)
+        if self._mg is None:
+            self._mg = GeometricMultigrid(*net, self._active)
+        else:
+            self._mg.refresh()  # the network buffers were updated in place
+        mg = self._mg
         self.last_setup_s = time.perf_counter() - ts
         self.n_setups += 1
         gx, gy, gz, g0 = net

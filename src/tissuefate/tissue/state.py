@@ -104,13 +104,18 @@ class TissueState:
         kw = {f.name: getattr(self, f.name) for f in fields(self)}
         for name in ("label", *FRACTION_FIELDS):
             kw[name] = kw[name].copy()
-        kw["meta"] = dict(self.meta)
+        kw["meta"] = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.meta.items()}
         return TissueState(**kw)
 
     def crop(self, slices) -> TissueState:
         """The state inside index ``slices`` as a new, independent state on the sub-grid."""
         kw = {name: np.ascontiguousarray(getattr(self, name)[slices]) for name in ("label", *FRACTION_FIELDS)}
-        return replace(self, grid=self.grid.subgrid(slices), meta=dict(self.meta), **kw)
+        meta = {
+            k: (np.ascontiguousarray(v[slices]) if isinstance(v, np.ndarray) and v.shape == self.grid.shape
+                else v.copy() if isinstance(v, np.ndarray) else v)
+            for k, v in self.meta.items()
+        }
+        return replace(self, grid=self.grid.subgrid(slices), meta=meta, **kw)
 
     def paste(self, other: TissueState, slices) -> None:
         """Write ``other`` (a crop of this state) back into ``slices`` in place."""

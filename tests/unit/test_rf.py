@@ -1,0 +1,237 @@
+"""Unit tests of tissuefate.physics.rf and tissuefate.physics.multigrid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tissuefate.errors import ConfigError, GeometryError
+from tissuefate.geometry import segment_mask, sphere_mask
+from tissuefate.grid import Grid
+from tissuefate.physics.multigrid import GeometricMultigrid, network_to_csr, pcg
+from tissuefate.physics.rf import (
+    PotentialSolver,
+    needs_resolve,
+    rf_conductivity,
+    update_desiccated,
+)
+from tissuefate.tissue.properties import RF
+
+T37 = 310.15
+
+
+# ------------------------------------------------------------------ rf_conductivity
+
+
+def test_conductivity_rises_about_1p5_percent_per_degree():
+    T = T37 + np.arange(0.0, 60.0, 10.0)
+    s = rf_conductivity(np.full(T.shape, 0.333), T, np.zeros(T.shape, bool))
+    slope = np.diff(s) / 10.0 / 0.333
+    assert np.allclose(slope, 0.015)
+    assert RF["sigma_temp_coeff_per_K"].value == 0.015  # the value comes from the table
+
+
+def test_conductivity_collapses_after_desiccation_and_stays_low():
+    Td = RF["desiccation_temperature_K"].value
+    T = np.array([Td - 1.0, Td, Td + 5.0])
+    dry = update_desiccated(None, T)
+    assert dry.tolist() == [False, True, True]
+    s = rf_conductivity(np.full(3, 0.333), T, dry)
+    assert s[1] / s[0] < 0.02
+    # irreversible: cooling a desiccated voxel keeps it desiccated and its σ low
+    dry2 = update_desiccated(dry, np.full(3, T37))
+    assert dry2.tolist() == [False, True, True]
+    s2 = rf_conductivity(np.full(3, 0.333), np.full(3, T37), dry2)
+    assert s2[1] == pytest.approx(0.333 * RF["desiccation_factor"].value)
+    # the linear rise stops at the desiccation temperature
+    assert rf_conductivity(0.333, Td + 20.0) == pytest.approx(rf_conductivity(0.333, Td))
+
+
+def test_conductivity_dtype_and_overrides():
+    s = rf_conductivity(np.full(4, 0.333, np.float32), np.full(4, 320.15, np.float32))
+    assert s.dtype == np.float32
+    assert float(rf_conductivity(0.333, 320.15, coeff_per_K=0.02)) == pytest.approx(0.333 * 1.2)
+    assert float(rf_conductivity(0.333, T37, True, desiccation_factor=1e-4)) == pytest.approx(
+        0.333e-4)
+    assert float(rf_conductivity(0.333, 200.0)) == 0.0  # clipped, never negative
+    with pytest.raises(ConfigError):
+        rf_conductivity(0.333, T37, desiccation_factor=2.0)
+
+
+def test_needs_resolve():
+    s = np.full((4, 4, 4), 0.333)
+    assert not needs_resolve(s, s)
+    assert not needs_resolve(s, s * 1.019)
+    t = s.copy()
+    t[1, 2, 3] *= 1.03
+    assert needs_resolve(s, t)
+    t = s.copy()
+    t[0, 0, 0] *= RF["desiccation_factor"].value  # one newly desiccated voxel
+    assert needs_resolve(s, t)
+    assert needs_resolve(s, s * 1.019, rel_tol=0.01)
+    with pytest.raises(ConfigError, match="shape"):
+        needs_resolve(s, s[:2])
+
+
+# ------------------------------------------------------------------ input validation
+
+
+@pytest.fixture
+def grid():
+    return Grid.cube(12, 1e-3)
+
+
+def _ball(grid):
+    return sphere_mask(grid, (0, 0, 0), 1.6e-3)
+
+
+def test_empty_mask_is_rejected(grid):
+    with pytest.raises(GeometryError, match="no voxels"):
+        PotentialSolver(grid, np.zeros(grid.shape, bool))
+
+
+def test_mask_touching_box_face_is_rejected(grid):
+    m = np.zeros(grid.shape, bool)
+    m[5, 5, 0:4] = True
+    with pytest.raises(GeometryError, match="z-low face"):
+        PotentialSolver(grid, m)
+    # with insulated z faces the same electrode is allowed
+    PotentialSolver(grid, m, ground="side-faces")
+    m2 = np.zeros(grid.shape, bool)
+    m2[11, 5, 5] = True
+    with pytest.raises(GeometryError, match="x-high face"):
+        PotentialSolver(grid, m2, ground="side-faces")
+
+
+def test_shape_mismatches_are_rejected(grid):
+    with pytest.raises(GeometryError, match="shape"):
+        PotentialSolver(grid, np.ones((3, 3, 3), bool))
+    s = PotentialSolver(grid, _ball(grid))
+    with pytest.raises(ConfigError, match="shape"):
+        s.solve(np.full((4, 4, 4), 0.333))
+    phi = s.solve(np.full(grid.shape, 0.333))
+    with pytest.raises(ConfigError, match="shape"):
+        s.joule_heating_W_per_m3(np.full(grid.shape, 0.333), phi[:-1])
+
+
+def test_bad_options_and_sigma_are_rejected(grid):
+    m = _ball(grid)
+    with pytest.raises(ConfigError, match="method"):
+        PotentialSolver(grid, m, method="cg")
+    with pytest.raises(ConfigError, match="ground"):
+        PotentialSolver(grid, m, ground="pads")
+    with pytest.raises(ConfigError, match="ground_mask"):
+        PotentialSolver(grid, m, ground="none")
+    with pytest.raises(ConfigError, match="rtol"):
+        PotentialSolver(grid, m, rtol=0.5)
+    with pytest.raises(GeometryError, match="overlap"):
+        PotentialSolver(grid, m, ground_mask=m)
+    s = PotentialSolver(grid, m)
+    bad = np.full(grid.shape, 0.333)
+    bad[0, 0, 0] = -1.0
+    with pytest.raises(ConfigError, match="negative"):
+        s.solve(bad)
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ConfigError, match="NaN"):
+        s.solve(bad)
+    with pytest.raises(ConfigError, match="zero"):
+        s.solve(np.zeros(grid.shape))
+
+
+# ------------------------------------------------------------------ solver behaviour
+
+
+@pytest.mark.parametrize("method", ["gmg", "pyamg"])
+def test_warm_start_saves_iterations(method):
+    g = Grid.cube(24, 1e-3)
+    m = segment_mask(g, (0, 0, -5e-3), (0, 0, 5e-3), 0.75e-3)
+    rng = np.random.default_rng(0)
+    s0 = 0.333 * rng.uniform(0.8, 1.2, g.shape)
+    solver = PotentialSolver(g, m, method=method)
+    solver.solve(s0)
+    cold = solver.last_iterations
+    assert cold > 0 and solver.last_solve_s > 0
+    solver.solve(s0)
+    assert solver.last_iterations == 0  # same σ: the warm start already satisfies rtol
+    solver.solve(s0 * (1 + 0.02 * rng.uniform(size=g.shape)))
+    assert 0 < solver.last_iterations < cold
+    if method == "pyamg":
+        assert solver.n_setups == 1  # the hierarchy was reused for the changed σ
+
+
+def test_scaling_sigma_leaves_phi_and_scales_power(grid):
+    m = _ball(grid)
+    s = PotentialSolver(grid, m)
+    sig = np.full(grid.shape, 0.333)
+    phi1 = s.solve(sig)
+    p1 = s.power_W(sig, phi1)
+    phi2 = s.solve(2 * sig)
+    assert np.allclose(phi1, phi2, atol=1e-6)
+    assert s.power_W(2 * sig, phi2) == pytest.approx(2 * p1, rel=1e-5)
+    assert s.impedance_ohm(sig, phi1) == pytest.approx(1 / p1)
+
+
+def test_float32_sigma_gives_float32_heating(grid):
+    s = PotentialSolver(grid, _ball(grid))
+    sig = np.full(grid.shape, 0.333, np.float32)
+    phi = s.solve(sig)
+    assert phi.dtype == np.float64
+    q = s.joule_heating_W_per_m3(sig, phi)
+    assert q.dtype == np.float32 and np.all(np.isfinite(q))
+
+
+def test_insulating_voxels_carry_no_current():
+    g = Grid.cube(20, 1e-3)
+    tip = segment_mask(g, (0, 0, -4e-3), (0, 0, 2e-3), 0.75e-3)
+    shaft = segment_mask(g, (0, 0, 2e-3), (0, 0, 9e-3), 0.75e-3) & ~tip
+    sig = np.full(g.shape, 0.333)
+    sig[shaft] = 0.0  # what tissue.rf_conductivity_map gives applicator voxels
+    s = PotentialSolver(g, tip)
+    phi = s.solve(sig)
+    q = s.joule_heating_W_per_m3(sig, phi)
+    assert np.all(np.isfinite(phi))
+    assert q[shaft].max() < 1e-5 * q.max()
+
+
+def test_bipolar_pair_is_antisymmetric():
+    g = Grid((24, 16, 16), (1e-3,) * 3, origin_m=(-11.5e-3, -7.5e-3, -7.5e-3))
+    a = segment_mask(g, (-5e-3, 0, -4e-3), (-5e-3, 0, 4e-3), 0.75e-3)
+    b = segment_mask(g, (5e-3, 0, -4e-3), (5e-3, 0, 4e-3), 0.75e-3)
+    s = PotentialSolver(g, a, ground="none", ground_mask=b)
+    sig = np.full(g.shape, 0.333)
+    phi = s.solve(sig)
+    # mirror symmetry x → −x maps φ to 1 − φ
+    assert np.allclose(phi + phi[::-1], 1.0, atol=1e-5)
+    q = s.joule_heating_W_per_m3(sig, phi)
+    assert q.sum() * g.voxel_volume_m3 == pytest.approx(s.power_W(sig, phi), rel=1e-4)
+
+
+def test_assembled_matrix_is_symmetric_positive(grid):
+    s = PotentialSolver(grid, _ball(grid))
+    rng = np.random.default_rng(5)
+    A, b = s.assemble(0.333 * rng.uniform(0.5, 1.5, grid.shape))
+    assert A.shape == (s.n_unknowns, s.n_unknowns)
+    assert abs(A - A.T).max() == 0
+    assert np.all(A.diagonal() > 0) and np.all(b >= 0) and b.max() > 0
+    # diagonally dominant M-matrix
+    off = np.asarray(abs(A).sum(axis=1)).ravel() - A.diagonal()
+    assert np.all(A.diagonal() >= off - 1e-15)
+
+
+def test_multigrid_preconditioner_is_symmetric_and_solves():
+    n = 20
+    rng = np.random.default_rng(3)
+    gx, gy, gz = (rng.uniform(0.1, 1.0, s) for s in ((n - 1, n, n), (n, n - 1, n), (n, n, n - 1)))
+    g0 = np.zeros((n, n, n))
+    g0[:, :, 0] = 1.0
+    act = np.ones((n, n, n), np.uint8)
+    mg = GeometricMultigrid(gx, gy, gz, g0, act)  # float32 hierarchy
+    assert len(mg.levels) > 1
+    u, v = rng.standard_normal((2, n, n, n))
+    assert np.vdot(u, mg.precondition(v)) == pytest.approx(np.vdot(mg.precondition(u), v),
+                                                            rel=1e-5)
+    A = network_to_csr(gx, gy, gz, g0, act)
+    b = rng.standard_normal((n, n, n))
+    x, its = pcg(mg.matvec, b, np.zeros_like(b), mg.precondition, rtol=1e-10)
+    assert np.linalg.norm(A @ x.ravel() - b.ravel()) <= 1e-9 * np.linalg.norm(b)
+    assert its < 20
