@@ -17,7 +17,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tissuefate.geometry import distance_to_point_m, distance_to_segment_m, segment_mask, sphere_mask
+from tissuefate.geometry import (
+    distance_to_point_m,
+    distance_to_segment_m,
+    segment_mask,
+    sphere_mask,
+)
 from tissuefate.grid import Grid
 from tissuefate.physics.rf import PotentialSolver
 
@@ -65,7 +70,9 @@ def test_coaxial_cylinder_profile():
     a_eff = np.sqrt(mask[:, :, 0].sum() * h * h / np.pi)
     ln_ba = np.log(b / a_eff)
     solver = PotentialSolver(
-        g, mask, ground="side-faces",
+        g,
+        mask,
+        ground="side-faces",
         face_potential=lambda x, y, z: np.log(b / np.sqrt(x * x + y * y)) / ln_ba,
     )
     sigma = np.full(g.shape, SIGMA)

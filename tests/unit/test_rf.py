@@ -52,7 +52,8 @@ def test_conductivity_dtype_and_overrides():
     assert s.dtype == np.float32
     assert float(rf_conductivity(0.333, 320.15, coeff_per_K=0.02)) == pytest.approx(0.333 * 1.2)
     assert float(rf_conductivity(0.333, T37, True, desiccation_factor=1e-4)) == pytest.approx(
-        0.333e-4)
+        0.333e-4
+    )
     assert float(rf_conductivity(0.333, 200.0)) == 0.0  # clipped, never negative
     with pytest.raises(ConfigError):
         rf_conductivity(0.333, T37, desiccation_factor=2.0)
@@ -228,10 +229,28 @@ def test_multigrid_preconditioner_is_symmetric_and_solves():
     mg = GeometricMultigrid(gx, gy, gz, g0, act)  # float32 hierarchy
     assert len(mg.levels) > 1
     u, v = rng.standard_normal((2, n, n, n))
-    assert np.vdot(u, mg.precondition(v)) == pytest.approx(np.vdot(mg.precondition(u), v),
-                                                            rel=1e-5)
+    assert np.vdot(u, mg.precondition(v)) == pytest.approx(np.vdot(mg.precondition(u), v), rel=1e-5)
     A = network_to_csr(gx, gy, gz, g0, act)
     b = rng.standard_normal((n, n, n))
     x, its = pcg(mg.matvec, b, np.zeros_like(b), mg.precondition, rtol=1e-10)
     assert np.linalg.norm(A @ x.ravel() - b.ravel()) <= 1e-9 * np.linalg.norm(b)
     assert its < 20
+
+
+def test_field_magnitude_of_uniform_slab():
+    # a plate electrode across the box at x = 10 mm, grounded x faces 10 mm from its surfaces,
+    # y and z faces insulated: φ is linear, |E| = 1 V / 10 mm everywhere in the tissue
+    g = Grid((21, 6, 5), (1e-3,) * 3)
+    m = np.zeros(g.shape, bool)
+    m[10] = True
+    s = PotentialSolver(g, m, ground=("x-low", "x-high"))
+    sig = np.full(g.shape, 0.333)
+    phi = s.solve(sig)
+    e = s.field_magnitude_V_per_m(sig, phi)
+    assert e[m].max() == 0
+    assert np.allclose(e[~m], 100.0, rtol=1e-5)
+    x = g.axis_m(0)
+    exact = np.clip(1 - (np.abs(x - 10e-3) - 0.5e-3) / 10e-3, 0, 1)
+    assert np.allclose(phi[:, 3, 2], exact, atol=1e-6)
+    with pytest.raises(ConfigError, match="ground faces"):
+        PotentialSolver(g, m, ground=("left",))

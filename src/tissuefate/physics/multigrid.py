@@ -281,8 +281,18 @@ class GeometricMultigrid:
     True
     """
 
-    def __init__(self, gx, gy, gz, g0, active, *, smoothing_sweeps: int = 2,
-                 coarsest_voxels: int = 512, dtype=np.float32):
+    def __init__(
+        self,
+        gx,
+        gy,
+        gz,
+        g0,
+        active,
+        *,
+        smoothing_sweeps: int = 2,
+        coarsest_voxels: int = 512,
+        dtype=np.float32,
+    ):
         t0 = time.perf_counter()
         self.smoothing_sweeps = int(smoothing_sweeps)
         self.dtype = np.dtype(dtype)
@@ -291,8 +301,10 @@ class GeometricMultigrid:
         dt = self.dtype
         # level 0 shares the caller's arrays when they already have the hierarchy's dtype
         # (then refresh() after changing them in place is all an update needs)
-        lv0 = [a if (a.dtype == dt and a.flags.c_contiguous) else np.empty(a.shape, dt)
-               for a in (gx, gy, gz, g0)]
+        lv0 = [
+            a if (a.dtype == dt and a.flags.c_contiguous) else np.empty(a.shape, dt)
+            for a in (gx, gy, gz, g0)
+        ]
         self.levels = [_Level(*lv0, act, dt)]
         while True:
             f = self.levels[-1]
@@ -300,14 +312,16 @@ class GeometricMultigrid:
             if f.g0.size <= coarsest_voxels or min(shape) < 4:
                 break
             cs = _coarse_shape(shape)
-            self.levels.append(_Level(
-                np.zeros((cs[0] - 1, cs[1], cs[2]), dt),
-                np.zeros((cs[0], cs[1] - 1, cs[2]), dt),
-                np.zeros((cs[0], cs[1], cs[2] - 1), dt),
-                np.zeros(cs, dt),
-                np.zeros(cs, np.uint8),
-                dt,
-            ))
+            self.levels.append(
+                _Level(
+                    np.zeros((cs[0] - 1, cs[1], cs[2]), dt),
+                    np.zeros((cs[0], cs[1] - 1, cs[2]), dt),
+                    np.zeros((cs[0], cs[1], cs[2] - 1), dt),
+                    np.zeros(cs, dt),
+                    np.zeros(cs, np.uint8),
+                    dt,
+                )
+            )
         self._coarse_lu = None
         self.refresh()
         self.setup_s = time.perf_counter() - t0
@@ -317,10 +331,10 @@ class GeometricMultigrid:
         active set)."""
         t0 = time.perf_counter()
         L0 = self.levels[0]
-        for src, dst in zip(self._fine[:4], (L0.gx, L0.gy, L0.gz, L0.g0)):
+        for src, dst in zip(self._fine[:4], (L0.gx, L0.gy, L0.gz, L0.g0), strict=True):
             if dst is not src:
                 np.copyto(dst, src, casting="unsafe")
-        for f, c in zip(self.levels[:-1], self.levels[1:]):
+        for f, c in zip(self.levels[:-1], self.levels[1:], strict=True):
             _coarsen(f.gx, f.gy, f.gz, f.g0, f.act, c.gx, c.gy, c.gz, c.g0, c.act, 0.5)
         last = self.levels[-1]
         self._coarse_lu = spla.splu(
@@ -401,8 +415,9 @@ def _update_p(p, z, beta):  # pragma: no cover - compiled
         p[i] = z[i] + beta * p[i]
 
 
-def pcg(matvec, b, x0, precond, *, rtol: float = 1e-6, maxiter: int = 500,
-        raise_on_failure: bool = True):
+def pcg(
+    matvec, b, x0, precond, *, rtol: float = 1e-6, maxiter: int = 500, raise_on_failure: bool = True
+):
     r"""Preconditioned conjugate gradients stopping at ``‖b − A x‖₂ ≤ rtol·‖b‖₂``.
 
     The tolerance is relative to ``‖b‖``, not to the initial residual, so that a warm start
@@ -451,8 +466,10 @@ def pcg(matvec, b, x0, precond, *, rtol: float = 1e-6, maxiter: int = 500,
         q = A(p)
         pq = _dot(p, q)
         if not pq > 0:
-            raise NumericalError(f"PCG broke down at iteration {it} (pᵀAp = {pq}): "
-                                 "the operator or preconditioner is not positive definite")
+            raise NumericalError(
+                f"PCG broke down at iteration {it} (pᵀAp = {pq}): "
+                "the operator or preconditioner is not positive definite"
+            )
         rr = _update_xr(x, r, p, q, rz / pq)
         if rr <= tol2:
             return x.reshape(shape), it

@@ -2,7 +2,8 @@ r"""Quasi-static electric potential of radiofrequency ablation (and, later, IRE)
 
 At 460–500 kHz the tissue is resistive and the potential obeys
 
-.. math:: \nabla\cdot(\sigma\nabla\varphi) = 0, \qquad Q = \sigma\,|\nabla\varphi|^2\ [\mathrm{W/m^3}]
+.. math:: \nabla\cdot(\sigma\nabla\varphi) = 0, \qquad
+          Q = \sigma\,|\nabla\varphi|^2\ [\mathrm{W/m^3}]
 
 with the electrode's active voxels held at ``φ = V``. The equation is linear in ``V``, so it is
 solved once for ``V = 1`` and scaled: ``φ ∝ V``, ``Q ∝ V²``, the power ``P = V²/Z`` with the
@@ -18,14 +19,16 @@ Discretisation (cell-centred finite volumes on the voxel grid)
   electrode voxel has conductance ``2σA/h`` (the harmonic mean with σ → ∞).
 - Return electrode: the dispersive ground pads of a clinical RFA are far away; here the return is
   modelled as ``φ = 0`` on the faces of the region-of-interest box (``ground="box-faces"``), again
-  through a half-cell ``2σA/h``. This is an approximation: it overestimates the current by the
-  resistance of the tissue outside the box (the far field decays as 1/r, so for a box edge
-  several times the electrode length the error in the lesion region is a few per cent; the
-  impedance then lacks the body's series resistance, typically added by the caller as a
-  constant). ``ground="side-faces"`` grounds the x and y faces only (the z faces are insulated,
-  e.g. for a long electrode through the box), ``ground="none"`` needs a ``ground_mask`` (a
-  second electrode at 0 V, as in bipolar RFA or IRE). ``face_potential`` replaces the zero face
-  value by any function (used by the analytic verification tests).
+  through a half-cell ``2σA/h``. This approximation drops the resistance of the tissue beyond
+  the box, ≈ 1/(4πσ r) for a box of half-width r. Measured for the 3 cm electrode at
+  σ = 0.333 S/m: 39.8 Ω in a 64 mm box, 43.3 Ω in a 128 mm box, ≈ 46.7 Ω extrapolated to an
+  infinite medium (R = R∞ − c/r), so a 128 mm box underestimates the impedance by ≈ 7 %; the
+  shape of Q near the electrode changes much less. The series resistance of the body and pads
+  is not modelled (an impedance-controlled protocol adds it as a constant).
+  ``ground="side-faces"`` grounds the x and y faces only (the z faces are insulated, e.g. for a
+  long electrode through the box); ``ground="none"`` needs a ``ground_mask`` (a second
+  electrode at 0 V, as in bipolar RFA or IRE). ``face_potential`` replaces the zero face value
+  by any function (used by the analytic verification tests).
 - Non-conducting voxels (the insulated shaft, ``σ = 0`` in
   :func:`tissuefate.tissue.rf_conductivity_map`, frozen tissue) are not eliminated: σ is raised
   to ``SIGMA_FLOOR_REL × max σ`` (1e-6), so such a voxel carries at most a millionth of the
@@ -36,13 +39,19 @@ Discretisation (cell-centred finite volumes on the voxel grid)
   and faces to an electrode or to a Dirichlet box face deposit all of it in the tissue voxel.
   Hence ``Σ Q dV`` equals the power delivered through the electrode ``Σ G (1 − φ_i)`` up to the
   solver residual.
+- The face conductances of the linear system are stored in float32 (σ is known to two or three
+  digits; it halves the memory traffic of the memory-bound solver); vectors, the Krylov method,
+  Q and the power are float64.
 
 Solvers
 -------
-``method="gmg"`` (default, see ``benchmarks/bench_potential.py`` and the numbers in
-``docs/performance.md``): PCG preconditioned by the geometric multigrid V-cycle of
-:mod:`tissuefate.physics.multigrid` (numba, red–black Gauss–Seidel). Its setup is a few
-coarsening passes, so it is rebuilt for every new σ.
+``method="gmg"`` (the default, ``"auto"``): PCG preconditioned by the geometric multigrid V(2,2)
+cycle of :mod:`tissuefate.physics.multigrid` (numba, red–black Gauss–Seidel, float32). Its setup
+is a few coarsening passes, so it is refreshed for every new σ. Measured with
+``benchmarks/bench_potential.py`` (3 cm electrode, 20 % heterogeneity, with and without a
+desiccated shell, 2-core machine): at 128³ setup ≈ 0.02 s, cold solve 0.2–0.4 s in 5–6
+iterations, warm re-solve after a 5 % change 0.17–0.3 s in 4; pyamg needs 4–10 s of setup and
+≈ 2–5 s per solve at 128³ (single-threaded sparse kernels), so it is kept as the alternative.
 
 ``method="pyamg"``: PCG preconditioned by a pyamg smoothed-aggregation V-cycle on the CSR matrix
 over the unknown voxels. Setup is expensive, so the hierarchy is kept across σ changes: for a new
@@ -144,10 +153,15 @@ def rf_conductivity(
     """
     c = RF["sigma_temp_coeff_per_K"].value if coeff_per_K is None else float(coeff_per_K)
     f = RF["desiccation_factor"].value if desiccation_factor is None else float(desiccation_factor)
-    Td = (RF["desiccation_temperature_K"].value if desiccation_temperature_K is None
-          else float(desiccation_temperature_K))
+    Td = (
+        RF["desiccation_temperature_K"].value
+        if desiccation_temperature_K is None
+        else float(desiccation_temperature_K)
+    )
     if not (0.0 <= f <= 1.0):
-        raise ConfigError(f"desiccation_factor = {f}: must be in [0, 1] (Berjano 2006: 1e-4 to 1e-2)")
+        raise ConfigError(
+            f"desiccation_factor = {f}: must be in [0, 1] (Berjano 2006: 1e-4 to 1e-2)"
+        )
     s37 = np.asarray(sigma37_S_per_m)
     T = np.asarray(T_K)
     dtype = np.float32 if (s37.dtype == np.float32 and T.dtype == np.float32) else np.float64
@@ -170,8 +184,11 @@ def update_desiccated(desiccated, T_K, *, desiccation_temperature_K: float | Non
     >>> update_desiccated(np.array([True, False, False]), np.array([300.0, 373.2, 350.0]))
     array([ True,  True, False])
     """
-    Td = (RF["desiccation_temperature_K"].value if desiccation_temperature_K is None
-          else float(desiccation_temperature_K))
+    Td = (
+        RF["desiccation_temperature_K"].value
+        if desiccation_temperature_K is None
+        else float(desiccation_temperature_K)
+    )
     T = np.asarray(T_K)
     if desiccated is None:
         return T >= Td
@@ -210,8 +227,9 @@ def needs_resolve(sigma_old, sigma_new, rel_tol: float = 0.02) -> bool:
 
 
 @nb.njit(parallel=True, cache=True)
-def _assemble(sig, kind, fixv, hx, hy, hz, dflag, fxl, fxh, fyl, fyh, fzl, fzh,
-              gx, gy, gz, g0, b):  # pragma: no cover - compiled
+def _assemble(
+    sig, kind, fixv, hx, hy, hz, dflag, fxl, fxh, fyl, fyh, fzl, fzh, gx, gy, gz, g0, b
+):  # pragma: no cover - compiled
     """Face conductances, conductances to fixed potentials and right-hand side (see module)."""
     nx, ny, nz = sig.shape
     ax = hy * hz / hx
@@ -315,8 +333,9 @@ def _face_heat(s, s2, area_over_h, dphi):  # pragma: no cover - compiled
 
 
 @nb.njit(parallel=True, cache=True)
-def _joule(sig, kind, fixv, phi, hx, hy, hz, dflag, fxl, fxh, fyl, fyh, fzl, fzh,
-           q):  # pragma: no cover - compiled
+def _joule(
+    sig, kind, fixv, phi, hx, hy, hz, dflag, fxl, fxh, fyl, fyh, fzl, fzh, q
+):  # pragma: no cover - compiled
     """Dissipated power per voxel [W] into ``q``; returns the current leaving the electrode
     voxels (kind 1) [A]."""
     nx, ny, nz = sig.shape
@@ -434,7 +453,8 @@ def _csr_counts(kind, counts):  # pragma: no cover - compiled
 
 @nb.njit(parallel=True, cache=True)
 def _csr_fill(gx, gy, gz, g0, kind, idx, indptr, indices, data):  # pragma: no cover
-    """CSR rows over the unknown voxels in C order; columns sorted (x−, y−, z−, diag, z+, y+, x+)."""
+    """CSR rows over the unknown voxels in C order; columns sorted
+    (x−, y−, z−, diag, z+, y+, x+)."""
     nx, ny, nz = kind.shape
     for i in nb.prange(nx):
         for j in range(ny):
@@ -539,9 +559,10 @@ class PotentialSolver:
         Preconditioner of the CG solver (see module notes); ``"auto"`` picks ``"gmg"``.
     rtol : float
         Stopping rule ``‖b − Aφ‖₂ ≤ rtol ‖b‖₂``.
-    ground : {"box-faces", "side-faces", "none"}
+    ground : {"box-faces", "side-faces", "none"} or tuple of face names
         Where φ = 0 (or ``face_potential``) holds: all six box faces, the four x/y faces (z faces
-        insulated), or nowhere (then ``ground_mask`` is required).
+        insulated), nowhere (then ``ground_mask`` is required), or the named faces among
+        ``"x-low", "x-high", "y-low", "y-high", "z-low", "z-high"`` (the others insulated).
     face_potential : callable, optional
         ``f(x_m, y_m, z_m) -> φ`` at the centres of the Dirichlet box faces, for V = 1 (it scales
         with V like everything else). Default 0.
@@ -596,8 +617,18 @@ class PotentialSolver:
             raise ConfigError(f"grid = {type(grid).__name__}: must be a tissuefate.grid.Grid")
         if method not in _METHODS:
             raise ConfigError(f"method = {method!r}: must be one of {list(_METHODS)}")
-        if ground not in _GROUNDS:
-            raise ConfigError(f"ground = {ground!r}: must be one of {list(_GROUNDS)}")
+        if isinstance(ground, str):
+            if ground not in _GROUNDS:
+                raise ConfigError(
+                    f"ground = {ground!r}: must be one of {list(_GROUNDS)} or a tuple of face "
+                    f"names from {list(_FACE_NAMES)}"
+                )
+            faces = {"box-faces": _FACE_NAMES, "side-faces": _FACE_NAMES[:4], "none": ()}[ground]
+        else:
+            faces = tuple(ground)
+            bad = [f for f in faces if f not in _FACE_NAMES]
+            if bad:
+                raise ConfigError(f"ground faces {bad}: must be names from {list(_FACE_NAMES)}")
         if not (0.0 < float(rtol) <= 1e-2):
             raise ConfigError(f"rtol = {rtol}: must be in (0, 1e-2]; 1e-6 is the default")
         self.grid = grid
@@ -616,14 +647,12 @@ class PotentialSolver:
                     "the two electrodes must not overlap"
                 )
             kind[gm] = _GROUND
-        elif ground == "none":
+        elif not faces:
             raise ConfigError(
-                'ground = "none" needs a ground_mask (a return electrode); otherwise use '
-                '"box-faces"'
+                f"ground = {ground!r} grounds no box face and there is no ground_mask: the "
+                'current has no return path; use "box-faces" or pass a ground_mask'
             )
-        self._dflag = np.array(
-            [ground != "none"] * 4 + [ground == "box-faces"] * 2, dtype=np.bool_
-        )
+        self._dflag = np.array([f in faces for f in _FACE_NAMES], dtype=np.bool_)
         for f in range(6):
             ax, side = divmod(f, 2)
             sl = [slice(None)] * 3
@@ -631,7 +660,8 @@ class PotentialSolver:
             if self._dflag[f] and np.any(kind[tuple(sl)] != 0):
                 raise GeometryError(
                     f"electrode voxels touch the grounded {_FACE_NAMES[f]} face of the "
-                    f"{grid.shape} box (axis {'xyz'[ax]}, index {grid.shape[ax] - 1 if side else 0}): "
+                    f"{grid.shape} box (axis {'xyz'[ax]}, "
+                    f"index {grid.shape[ax] - 1 if side else 0}): "
                     "enlarge the region of interest or move the applicator away from the edge"
                 )
         self._kind = kind
@@ -687,8 +717,11 @@ class PotentialSolver:
         x, y, z = (g.axis_m(a) for a in range(3))
         for f in range(6):
             ax, side = divmod(f, 2)
-            edge = (g.origin_m[ax] - 0.5 * g.spacing_m[ax] if side == 0
-                    else g.origin_m[ax] + (g.shape[ax] - 0.5) * g.spacing_m[ax])
+            edge = (
+                g.origin_m[ax] - 0.5 * g.spacing_m[ax]
+                if side == 0
+                else g.origin_m[ax] + (g.shape[ax] - 0.5) * g.spacing_m[ax]
+            )
             c = [x, y, z]
             c[ax] = np.array([edge])
             X, Y, Z = np.meshgrid(*c, indexing="ij")
@@ -728,13 +761,30 @@ class PotentialSolver:
         nx, ny, nz = s.shape
         if self._net is None:
             f4 = np.float32
-            self._net = (np.empty((nx - 1, ny, nz), f4), np.empty((nx, ny - 1, nz), f4),
-                         np.empty((nx, ny, nz - 1), f4), np.empty(s.shape, f4))
+            self._net = (
+                np.empty((nx - 1, ny, nz), f4),
+                np.empty((nx, ny - 1, nz), f4),
+                np.empty((nx, ny, nz - 1), f4),
+                np.empty(s.shape, f4),
+            )
             self._rhs = np.empty(s.shape)
         gx, gy, gz, g0 = self._net
         hx, hy, hz = self.grid.spacing_m
-        _assemble(s, self._kind, self._fixv, hx, hy, hz, self._dflag, *self._faces,
-                  gx, gy, gz, g0, self._rhs)
+        _assemble(
+            s,
+            self._kind,
+            self._fixv,
+            hx,
+            hy,
+            hz,
+            self._dflag,
+            *self._faces,
+            gx,
+            gy,
+            gz,
+            g0,
+            self._rhs,
+        )
         return s, is32, self._net, self._rhs
 
     # ---------------------------------------------------------------- matrix
@@ -846,8 +896,10 @@ class PotentialSolver:
         if fresh or self._ml_ref_iters is None:
             self._ml_ref_iters = its
             self._ml_rebuild = False
-        elif its > max(self.AMG_REBUILD_FACTOR * self._ml_ref_iters,
-                       self._ml_ref_iters + self.AMG_REBUILD_SLACK):
+        elif its > max(
+            self.AMG_REBUILD_FACTOR * self._ml_ref_iters,
+            self._ml_ref_iters + self.AMG_REBUILD_SLACK,
+        ):
             self._ml_rebuild = True
         self.last_iterations = its
         phi = np.zeros(self.grid.shape)
@@ -870,8 +922,15 @@ class PotentialSolver:
             _amg_cycle(ml, 0, z, r)
             return z
 
-        return pcg(lambda v: A @ v, b, x0, precond, rtol=self.rtol, maxiter=self.maxiter,
-                   raise_on_failure=False)
+        return pcg(
+            lambda v: A @ v,
+            b,
+            x0,
+            precond,
+            rtol=self.rtol,
+            maxiter=self.maxiter,
+            raise_on_failure=False,
+        )
 
     # ---------------------------------------------------------------- outputs
 
@@ -879,7 +938,9 @@ class PotentialSolver:
         s, is32 = self._sigma(sigma)
         phi = np.ascontiguousarray(phi, dtype=np.float64)
         if phi.shape != self.grid.shape:
-            raise ConfigError(f"phi.shape = {phi.shape} differs from grid.shape = {self.grid.shape}")
+            raise ConfigError(
+                f"phi.shape = {phi.shape} differs from grid.shape = {self.grid.shape}"
+            )
         q = np.empty(s.shape)
         hx, hy, hz = self.grid.spacing_m
         cur = _joule(s, self._kind, self._fixv, phi, hx, hy, hz, self._dflag, *self._faces, q)
@@ -895,6 +956,19 @@ class PotentialSolver:
         q /= self.grid.voxel_volume_m3
         return q.astype(np.float32) if is32 else q
 
+    def field_magnitude_V_per_m(self, sigma_S_per_m, phi) -> np.ndarray:
+        """Electric-field magnitude ``|E| = √(Q/σ)`` [V/m] for V = 1 (×V for another voltage).
+
+        Consistent with :meth:`joule_heating_W_per_m3` (in uniform σ it is the root of the mean
+        of the squared face gradients on either side of the voxel, per axis). Zero in electrode
+        voxels; float32 if σ was float32.
+        """
+        q, _, is32 = self._joule(sigma_S_per_m, phi)
+        s, _ = self._sigma(sigma_S_per_m)
+        e = np.sqrt(q / (s * self.grid.voxel_volume_m3))
+        e[self._kind != _UNKNOWN] = 0.0
+        return e.astype(np.float32) if is32 else e
+
     def electrode_current_A(self, sigma_S_per_m, phi) -> float:
         """Current leaving the 1 V electrode [A] (= power [W] and 1/impedance [S] at V = 1)."""
         return self._joule(sigma_S_per_m, phi)[1]
@@ -907,5 +981,7 @@ class PotentialSolver:
         """Electrode-to-ground impedance ``Z = V²/P`` [Ω]."""
         p = self.power_W(sigma_S_per_m, phi)
         if not p > 0:
-            raise NumericalError(f"electrode power {p:g} W at 1 V: the electrode carries no current")
+            raise NumericalError(
+                f"electrode power {p:g} W at 1 V: the electrode carries no current"
+            )
         return 1.0 / p
