@@ -58,11 +58,11 @@ def distance_to_segment_m(grid: Grid, a_m, b_m, sl=None) -> np.ndarray:
     return np.sqrt((px - t * d[0]) ** 2 + (py - t * d[1]) ** 2 + (pz - t * d[2]) ** 2)
 
 
-def segment_mask(grid: Grid, a_m, b_m, radius_m: float, *, min_radius_voxels: float = 0.5) -> np.ndarray:
+def segment_mask(grid: Grid, a_m, b_m, radius_m: float, *, min_radius_voxels: float = 0.75) -> np.ndarray:
     """Voxels whose centre lies within ``radius_m`` of the segment a→b (a capsule).
 
-    The radius is raised to ``min_radius_voxels`` voxel spacings so that a thin needle still
-    occupies a connected line of voxels.
+    The radius is raised to ``min_radius_voxels`` voxel spacings (0.75 > √2/2) so that a thin
+    needle still occupies a connected line of voxels wherever its axis runs.
     """
     r = max(float(radius_m), min_radius_voxels * min(grid.spacing_m))
     a = np.asarray(a_m, float)

@@ -34,7 +34,7 @@ def build_anatomy(scn: Scenario):
     if a.kind == "block":
         from ..anatomy.block import block_state
 
-        grid = Grid(shape, (h, h, h), tuple(-0.5 * (n - 1) * h for n in shape))
+        grid = Grid(shape, (h, h, h), tuple(-(n // 2) * h for n in shape))  # a voxel centre at 0
         vessel = None
         if a.block_vessel is not None:
             d = unit(scn.applicator.direction)

@@ -1,4 +1,8 @@
-r"""Geometric multigrid for 7-point conductance networks on a voxel grid, and a small PCG.
+r"""7-point conductance networks on a voxel grid: assembly from a voxel conductivity, CSR form,
+dissipation, a geometric-multigrid preconditioner and a small PCG.
+
+Shared by every steady ``∇·(σ∇u) = 0`` problem on the grid: the RF and IRE potential
+(:mod:`tissuefate.physics.rf`), and equally Darcy pressure with σ → permeability/viscosity.
 
 The operator is a *conductance network*: every voxel is a node, neighbouring nodes are joined by
 face conductances ``gx, gy, gz`` [S] and every node may have a conductance ``g0`` [S] to a fixed
@@ -17,8 +21,12 @@ potential (a Dirichlet electrode or box face, already moved to the right-hand si
   face, coarse ``g0`` = sum of the eight children's), which handles conductivity jumps the way
   the fine operator does; the factor ½ corrects the known factor-2 over-stiffness of constant
   interpolation in 3-D (on a uniform network it reproduces exactly the re-discretised coarse
-  operator; Braess' over-correction);
-- the coarsest network (≤ ~512 voxels or a dimension < 4) is factorised with SuperLU.
+  operator; the usual over-correction of unsmoothed aggregation);
+- the coarsest network (≤ ~512 voxels or a dimension < 4) is factorised with SuperLU;
+- by default V(2,2) in float32 (the cycle is memory-bound; the outer PCG stays float64).
+
+As a CG preconditioner this takes 5–6 iterations to rtol 1e-6 at 64³ and 128³ with 20 %
+heterogeneity and a 1e-2 desiccated shell (9 on odd 97×83×61, 12 with 1:1:2 voxels).
 
 Everything is numba-compiled, parallel over x-planes. No state is global.
 """
@@ -34,7 +42,17 @@ import scipy.sparse.linalg as spla
 
 from ..errors import NumericalError
 
-__all__ = ["GeometricMultigrid", "network_matvec", "network_to_csr", "pcg"]
+__all__ = [
+    "assemble_network",
+    "network_dissipation",
+    "csr_row_counts",
+    "csr_fill",
+    "GeometricMultigrid",
+    "network_matvec",
+    "network_to_csr",
+    "pcg",
+    "residual_norms_of_guesses",
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -112,6 +130,32 @@ def _matvec(gx, gy, gz, g0, act, x, out):  # pragma: no cover - compiled
 
 
 @nb.njit(parallel=True, cache=True)
+def _residual_norms2(gx, gy, gz, g0, act, b, x, xprev):  # pragma: no cover - compiled
+    """(‖b − A x‖², ‖b − A y‖²) with y = 2x − xprev, in one pass."""
+    nx, ny, nz = x.shape
+    s1 = 0.0
+    s2 = 0.0
+    for i in nb.prange(nx):
+        for j in range(ny):
+            for k in range(nz):
+                if act[i, j, k] == 0:
+                    continue
+                ax = _apply_at(gx, gy, gz, g0, x, i, j, k, nx, ny, nz)
+                ap = _apply_at(gx, gy, gz, g0, xprev, i, j, k, nx, ny, nz)
+                r1 = b[i, j, k] - ax
+                r2 = b[i, j, k] - (2.0 * ax - ap)
+                s1 += r1 * r1
+                s2 += r2 * r2
+    return s1, s2
+
+
+def residual_norms_of_guesses(gx, gy, gz, g0, act, b, x, xprev) -> tuple[float, float]:
+    """``(‖b − A x‖, ‖b − A(2x − xprev)‖)``: the last solution and its linear extrapolation."""
+    s1, s2 = _residual_norms2(gx, gy, gz, g0, act, b, x, xprev)
+    return float(np.sqrt(s1)), float(np.sqrt(s2))
+
+
+@nb.njit(parallel=True, cache=True)
 def _residual_restrict(gx, gy, gz, g0, act, x, b, rc):  # pragma: no cover - compiled
     """rc = Pᵀ (b − A x) for 2×2×2 aggregates (rc is overwritten)."""
     nx, ny, nz = x.shape
@@ -184,6 +228,300 @@ def _coarsen(gx, gy, gz, g0, act, gxc, gyc, gzc, g0c, actc, scale):  # pragma: n
                     gyc[ci, cj, ck] = scale * sy
                 if ck < ncz - 1:
                     gzc[ci, cj, ck] = scale * sz
+
+
+# --------------------------------------------------------------------------------------------
+# assembly of a network from a voxel conductivity (kernels: callers validate the inputs)
+
+
+@nb.njit(parallel=True, cache=True)
+def assemble_network(
+    sig, kind, fixv, hx, hy, hz, dflag, fxl, fxh, fyl, fyh, fzl, fzh, gx, gy, gz, g0, b
+):  # pragma: no cover - compiled
+    """Network of a voxel conductivity ``sig`` [S/m] (written into gx, gy, gz, g0, b).
+
+    ``kind`` = 0 for unknown voxels, else a fixed-potential voxel at ``fixv`` (a perfect
+    conductor: half-cell conductance ``2σA/h`` to it). Box face f (x-low, x-high, y-low, ...) is
+    held at ``fxl, fxh, fyl, fyh, fzl, fzh`` (2-D arrays over each face) when ``dflag[f]``,
+    insulated otherwise. Face conductance between unknowns: ``A/h · 2σ₁σ₂/(σ₁+σ₂)``.
+    """
+    nx, ny, nz = sig.shape
+    ax = hy * hz / hx
+    ay = hx * hz / hy
+    az = hx * hy / hz
+    for i in nb.prange(nx):
+        for j in range(ny):
+            for k in range(nz):
+                s = sig[i, j, k]
+                if kind[i, j, k] != 0:
+                    g0[i, j, k] = 0.0
+                    b[i, j, k] = 0.0
+                    if i < nx - 1:
+                        gx[i, j, k] = 0.0
+                    if j < ny - 1:
+                        gy[i, j, k] = 0.0
+                    if k < nz - 1:
+                        gz[i, j, k] = 0.0
+                    continue
+                d0 = 0.0
+                r = 0.0
+                # x
+                if i == 0:
+                    if dflag[0]:
+                        g = 2.0 * s * ax
+                        d0 += g
+                        r += g * fxl[j, k]
+                elif kind[i - 1, j, k] != 0:
+                    g = 2.0 * s * ax
+                    d0 += g
+                    r += g * fixv[i - 1, j, k]
+                if i == nx - 1:
+                    if dflag[1]:
+                        g = 2.0 * s * ax
+                        d0 += g
+                        r += g * fxh[j, k]
+                elif kind[i + 1, j, k] != 0:
+                    g = 2.0 * s * ax
+                    d0 += g
+                    r += g * fixv[i + 1, j, k]
+                    gx[i, j, k] = 0.0
+                else:
+                    s2 = sig[i + 1, j, k]
+                    gx[i, j, k] = ax * 2.0 * s * s2 / (s + s2)
+                # y
+                if j == 0:
+                    if dflag[2]:
+                        g = 2.0 * s * ay
+                        d0 += g
+                        r += g * fyl[i, k]
+                elif kind[i, j - 1, k] != 0:
+                    g = 2.0 * s * ay
+                    d0 += g
+                    r += g * fixv[i, j - 1, k]
+                if j == ny - 1:
+                    if dflag[3]:
+                        g = 2.0 * s * ay
+                        d0 += g
+                        r += g * fyh[i, k]
+                elif kind[i, j + 1, k] != 0:
+                    g = 2.0 * s * ay
+                    d0 += g
+                    r += g * fixv[i, j + 1, k]
+                    gy[i, j, k] = 0.0
+                else:
+                    s2 = sig[i, j + 1, k]
+                    gy[i, j, k] = ay * 2.0 * s * s2 / (s + s2)
+                # z
+                if k == 0:
+                    if dflag[4]:
+                        g = 2.0 * s * az
+                        d0 += g
+                        r += g * fzl[i, j]
+                elif kind[i, j, k - 1] != 0:
+                    g = 2.0 * s * az
+                    d0 += g
+                    r += g * fixv[i, j, k - 1]
+                if k == nz - 1:
+                    if dflag[5]:
+                        g = 2.0 * s * az
+                        d0 += g
+                        r += g * fzh[i, j]
+                elif kind[i, j, k + 1] != 0:
+                    g = 2.0 * s * az
+                    d0 += g
+                    r += g * fixv[i, j, k + 1]
+                    gz[i, j, k] = 0.0
+                else:
+                    s2 = sig[i, j, k + 1]
+                    gz[i, j, k] = az * 2.0 * s * s2 / (s + s2)
+                g0[i, j, k] = d0
+                b[i, j, k] = r
+
+
+@nb.njit(inline="always")
+def _face_heat(s, s2, area_over_h, dphi):  # pragma: no cover - compiled
+    # power of the face G dphi^2, G = A/h 2 s s2/(s+s2); the share of the half-cell of
+    # conductivity s is its resistance fraction s2/(s+s2).
+    t = s + s2
+    return area_over_h * 2.0 * s * s2 * s2 / (t * t) * dphi * dphi
+
+
+@nb.njit(parallel=True, cache=True)
+def network_dissipation(
+    sig, kind, fixv, phi, hx, hy, hz, dflag, fxl, fxh, fyl, fyh, fzl, fzh, q
+):  # pragma: no cover - compiled
+    """Power dissipated per voxel [W] into ``q`` for the potential ``phi`` of the network of
+    :func:`assemble_network`; returns the current leaving the voxels of kind 1 [A].
+
+    Each face's ``G Δφ²`` is split between its two half-cells in proportion to their
+    resistances; faces to fixed potentials give all of it to the unknown voxel.
+    """
+    nx, ny, nz = sig.shape
+    ax = hy * hz / hx
+    ay = hx * hz / hy
+    az = hx * hy / hz
+    cur = 0.0
+    for i in nb.prange(nx):
+        for j in range(ny):
+            for k in range(nz):
+                if kind[i, j, k] != 0:
+                    q[i, j, k] = 0.0
+                    continue
+                s = sig[i, j, k]
+                p = phi[i, j, k]
+                w = 0.0
+                c = 0.0
+                # ---- x
+                if i == 0:
+                    if dflag[0]:
+                        dv = p - fxl[j, k]
+                        w += 2.0 * s * ax * dv * dv
+                elif kind[i - 1, j, k] != 0:
+                    dv = p - fixv[i - 1, j, k]
+                    w += 2.0 * s * ax * dv * dv
+                    if kind[i - 1, j, k] == 1:
+                        c -= 2.0 * s * ax * dv
+                else:
+                    w += _face_heat(s, sig[i - 1, j, k], ax, p - phi[i - 1, j, k])
+                if i == nx - 1:
+                    if dflag[1]:
+                        dv = p - fxh[j, k]
+                        w += 2.0 * s * ax * dv * dv
+                elif kind[i + 1, j, k] != 0:
+                    dv = p - fixv[i + 1, j, k]
+                    w += 2.0 * s * ax * dv * dv
+                    if kind[i + 1, j, k] == 1:
+                        c -= 2.0 * s * ax * dv
+                else:
+                    w += _face_heat(s, sig[i + 1, j, k], ax, p - phi[i + 1, j, k])
+                # ---- y
+                if j == 0:
+                    if dflag[2]:
+                        dv = p - fyl[i, k]
+                        w += 2.0 * s * ay * dv * dv
+                elif kind[i, j - 1, k] != 0:
+                    dv = p - fixv[i, j - 1, k]
+                    w += 2.0 * s * ay * dv * dv
+                    if kind[i, j - 1, k] == 1:
+                        c -= 2.0 * s * ay * dv
+                else:
+                    w += _face_heat(s, sig[i, j - 1, k], ay, p - phi[i, j - 1, k])
+                if j == ny - 1:
+                    if dflag[3]:
+                        dv = p - fyh[i, k]
+                        w += 2.0 * s * ay * dv * dv
+                elif kind[i, j + 1, k] != 0:
+                    dv = p - fixv[i, j + 1, k]
+                    w += 2.0 * s * ay * dv * dv
+                    if kind[i, j + 1, k] == 1:
+                        c -= 2.0 * s * ay * dv
+                else:
+                    w += _face_heat(s, sig[i, j + 1, k], ay, p - phi[i, j + 1, k])
+                # ---- z
+                if k == 0:
+                    if dflag[4]:
+                        dv = p - fzl[i, j]
+                        w += 2.0 * s * az * dv * dv
+                elif kind[i, j, k - 1] != 0:
+                    dv = p - fixv[i, j, k - 1]
+                    w += 2.0 * s * az * dv * dv
+                    if kind[i, j, k - 1] == 1:
+                        c -= 2.0 * s * az * dv
+                else:
+                    w += _face_heat(s, sig[i, j, k - 1], az, p - phi[i, j, k - 1])
+                if k == nz - 1:
+                    if dflag[5]:
+                        dv = p - fzh[i, j]
+                        w += 2.0 * s * az * dv * dv
+                elif kind[i, j, k + 1] != 0:
+                    dv = p - fixv[i, j, k + 1]
+                    w += 2.0 * s * az * dv * dv
+                    if kind[i, j, k + 1] == 1:
+                        c -= 2.0 * s * az * dv
+                else:
+                    w += _face_heat(s, sig[i, j, k + 1], az, p - phi[i, j, k + 1])
+                q[i, j, k] = w
+                cur += c
+    return cur
+
+
+@nb.njit(parallel=True, cache=True)
+def csr_row_counts(kind, counts):  # pragma: no cover - compiled
+    nx, ny, nz = kind.shape
+    for i in nb.prange(nx):
+        for j in range(ny):
+            for k in range(nz):
+                if kind[i, j, k] != 0:
+                    continue
+                n = 1
+                if i > 0 and kind[i - 1, j, k] == 0:
+                    n += 1
+                if i < nx - 1 and kind[i + 1, j, k] == 0:
+                    n += 1
+                if j > 0 and kind[i, j - 1, k] == 0:
+                    n += 1
+                if j < ny - 1 and kind[i, j + 1, k] == 0:
+                    n += 1
+                if k > 0 and kind[i, j, k - 1] == 0:
+                    n += 1
+                if k < nz - 1 and kind[i, j, k + 1] == 0:
+                    n += 1
+                counts[i, j, k] = n
+
+
+@nb.njit(parallel=True, cache=True)
+def csr_fill(gx, gy, gz, g0, kind, idx, indptr, indices, data):  # pragma: no cover
+    """CSR rows over the unknown voxels in C order; columns sorted
+    (x−, y−, z−, diag, z+, y+, x+)."""
+    nx, ny, nz = kind.shape
+    for i in nb.prange(nx):
+        for j in range(ny):
+            for k in range(nz):
+                if kind[i, j, k] != 0:
+                    continue
+                row = idx[i, j, k]
+                p = indptr[row]
+                d = np.float64(g0[i, j, k])
+                if i > 0 and kind[i - 1, j, k] == 0:
+                    g = np.float64(gx[i - 1, j, k])
+                    indices[p] = idx[i - 1, j, k]
+                    data[p] = -g
+                    d += g
+                    p += 1
+                if j > 0 and kind[i, j - 1, k] == 0:
+                    g = np.float64(gy[i, j - 1, k])
+                    indices[p] = idx[i, j - 1, k]
+                    data[p] = -g
+                    d += g
+                    p += 1
+                if k > 0 and kind[i, j, k - 1] == 0:
+                    g = np.float64(gz[i, j, k - 1])
+                    indices[p] = idx[i, j, k - 1]
+                    data[p] = -g
+                    d += g
+                    p += 1
+                pd = p
+                p += 1
+                if k < nz - 1 and kind[i, j, k + 1] == 0:
+                    g = np.float64(gz[i, j, k])
+                    indices[p] = idx[i, j, k + 1]
+                    data[p] = -g
+                    d += g
+                    p += 1
+                if j < ny - 1 and kind[i, j + 1, k] == 0:
+                    g = np.float64(gy[i, j, k])
+                    indices[p] = idx[i, j + 1, k]
+                    data[p] = -g
+                    d += g
+                    p += 1
+                if i < nx - 1 and kind[i + 1, j, k] == 0:
+                    g = np.float64(gx[i, j, k])
+                    indices[p] = idx[i + 1, j, k]
+                    data[p] = -g
+                    d += g
+                    p += 1
+                indices[pd] = row
+                data[pd] = d
 
 
 # --------------------------------------------------------------------------------------------

@@ -47,11 +47,13 @@ Solvers
 -------
 ``method="gmg"`` (the default, ``"auto"``): PCG preconditioned by the geometric multigrid V(2,2)
 cycle of :mod:`tissuefate.physics.multigrid` (numba, red–black Gauss–Seidel, float32). Its setup
-is a few coarsening passes, so it is refreshed for every new σ. Measured with
-``benchmarks/bench_potential.py`` (3 cm electrode, 20 % heterogeneity, with and without a
-desiccated shell, 2-core machine): at 128³ setup ≈ 0.02 s, cold solve 0.2–0.4 s in 5–6
-iterations, warm re-solve after a 5 % change 0.17–0.3 s in 4; pyamg needs 4–10 s of setup and
-≈ 2–5 s per solve at 128³ (single-threaded sparse kernels), so it is kept as the alternative.
+is a few coarsening passes, so it is refreshed for every new σ (only when PCG needs it).
+Measured with ``benchmarks/bench_potential.py`` (3 cm electrode, 1 mm voxels, 20 %
+heterogeneity, with and without a desiccated shell; 2-core x86 VM, numba 2 threads): at 128³
+setup ≈ 0.01 s, cold solve 0.22 s (5–6 iterations), warm re-solve after a 5 % change 0.15–0.18
+s (4 iterations); a 40-step heating session costs 5.0 s at rtol 1e-6 and 2.5 s at rtol 1e-4.
+pyamg (single-threaded sparse kernels) needs 4.5–5.3 s of setup, 8.4–8.8 s cold and 2.3–2.7 s
+warm at 128³, so it is kept as the alternative.
 
 ``method="pyamg"``: PCG preconditioned by a pyamg smoothed-aggregation V-cycle on the CSR matrix
 over the unknown voxels. Setup is expensive, so the hierarchy is kept across σ changes: for a new
@@ -60,8 +62,9 @@ keeps the preconditioner symmetric positive definite), and the hierarchy is rebu
 solve once the iteration count exceeds ``max(1.5 × n₀, n₀ + 3)``, ``n₀`` being the count of the
 first solve after the last rebuild, or immediately if PCG fails to converge.
 
-Both are warm-started from the last potential; the stopping rule is
-``‖b − Aφ‖ ≤ rtol ‖b‖`` (relative to the right-hand side, so warm starts save iterations).
+Both are warm-started from the last potential, or from its linear extrapolation from the last
+two solves when that has the smaller residual; the stopping rule is ``‖b − Aφ‖ ≤ rtol ‖b‖``
+(relative to the right-hand side, so warm starts save iterations).
 When to re-solve at all is the caller's decision; :func:`needs_resolve` is the suggested policy.
 """
 
@@ -70,14 +73,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import numba as nb
 import numpy as np
 import scipy.sparse as sp
 
 from ..errors import ConfigError, GeometryError, NumericalError
 from ..grid import Grid
 from ..tissue.properties import RF
-from .multigrid import GeometricMultigrid, network_matvec, pcg
+from .multigrid import (
+    GeometricMultigrid,
+    assemble_network,
+    csr_fill,
+    csr_row_counts,
+    network_dissipation,
+    network_matvec,
+    pcg,
+    residual_norms_of_guesses,
+)
 
 __all__ = [
     "PotentialSolver",
@@ -223,290 +234,6 @@ def needs_resolve(sigma_old, sigma_new, rel_tol: float = 0.02) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# kernels
-
-
-@nb.njit(parallel=True, cache=True)
-def _assemble(
-    sig, kind, fixv, hx, hy, hz, dflag, fxl, fxh, fyl, fyh, fzl, fzh, gx, gy, gz, g0, b
-):  # pragma: no cover - compiled
-    """Face conductances, conductances to fixed potentials and right-hand side (see module)."""
-    nx, ny, nz = sig.shape
-    ax = hy * hz / hx
-    ay = hx * hz / hy
-    az = hx * hy / hz
-    for i in nb.prange(nx):
-        for j in range(ny):
-            for k in range(nz):
-                s = sig[i, j, k]
-                if kind[i, j, k] != 0:
-                    g0[i, j, k] = 0.0
-                    b[i, j, k] = 0.0
-                    if i < nx - 1:
-                        gx[i, j, k] = 0.0
-                    if j < ny - 1:
-                        gy[i, j, k] = 0.0
-                    if k < nz - 1:
-                        gz[i, j, k] = 0.0
-                    continue
-                d0 = 0.0
-                r = 0.0
-                # x
-                if i == 0:
-                    if dflag[0]:
-                        g = 2.0 * s * ax
-                        d0 += g
-                        r += g * fxl[j, k]
-                elif kind[i - 1, j, k] != 0:
-                    g = 2.0 * s * ax
-                    d0 += g
-                    r += g * fixv[i - 1, j, k]
-                if i == nx - 1:
-                    if dflag[1]:
-                        g = 2.0 * s * ax
-                        d0 += g
-                        r += g * fxh[j, k]
-                elif kind[i + 1, j, k] != 0:
-                    g = 2.0 * s * ax
-                    d0 += g
-                    r += g * fixv[i + 1, j, k]
-                    gx[i, j, k] = 0.0
-                else:
-                    s2 = sig[i + 1, j, k]
-                    gx[i, j, k] = ax * 2.0 * s * s2 / (s + s2)
-                # y
-                if j == 0:
-                    if dflag[2]:
-                        g = 2.0 * s * ay
-                        d0 += g
-                        r += g * fyl[i, k]
-                elif kind[i, j - 1, k] != 0:
-                    g = 2.0 * s * ay
-                    d0 += g
-                    r += g * fixv[i, j - 1, k]
-                if j == ny - 1:
-                    if dflag[3]:
-                        g = 2.0 * s * ay
-                        d0 += g
-                        r += g * fyh[i, k]
-                elif kind[i, j + 1, k] != 0:
-                    g = 2.0 * s * ay
-                    d0 += g
-                    r += g * fixv[i, j + 1, k]
-                    gy[i, j, k] = 0.0
-                else:
-                    s2 = sig[i, j + 1, k]
-                    gy[i, j, k] = ay * 2.0 * s * s2 / (s + s2)
-                # z
-                if k == 0:
-                    if dflag[4]:
-                        g = 2.0 * s * az
-                        d0 += g
-                        r += g * fzl[i, j]
-                elif kind[i, j, k - 1] != 0:
-                    g = 2.0 * s * az
-                    d0 += g
-                    r += g * fixv[i, j, k - 1]
-                if k == nz - 1:
-                    if dflag[5]:
-                        g = 2.0 * s * az
-                        d0 += g
-                        r += g * fzh[i, j]
-                elif kind[i, j, k + 1] != 0:
-                    g = 2.0 * s * az
-                    d0 += g
-                    r += g * fixv[i, j, k + 1]
-                    gz[i, j, k] = 0.0
-                else:
-                    s2 = sig[i, j, k + 1]
-                    gz[i, j, k] = az * 2.0 * s * s2 / (s + s2)
-                g0[i, j, k] = d0
-                b[i, j, k] = r
-
-
-@nb.njit(inline="always")
-def _face_heat(s, s2, area_over_h, dphi):  # pragma: no cover - compiled
-    # power of the face G dphi^2, G = A/h 2 s s2/(s+s2); the share of the half-cell of
-    # conductivity s is its resistance fraction s2/(s+s2).
-    t = s + s2
-    return area_over_h * 2.0 * s * s2 * s2 / (t * t) * dphi * dphi
-
-
-@nb.njit(parallel=True, cache=True)
-def _joule(
-    sig, kind, fixv, phi, hx, hy, hz, dflag, fxl, fxh, fyl, fyh, fzl, fzh, q
-):  # pragma: no cover - compiled
-    """Dissipated power per voxel [W] into ``q``; returns the current leaving the electrode
-    voxels (kind 1) [A]."""
-    nx, ny, nz = sig.shape
-    ax = hy * hz / hx
-    ay = hx * hz / hy
-    az = hx * hy / hz
-    cur = 0.0
-    for i in nb.prange(nx):
-        for j in range(ny):
-            for k in range(nz):
-                if kind[i, j, k] != 0:
-                    q[i, j, k] = 0.0
-                    continue
-                s = sig[i, j, k]
-                p = phi[i, j, k]
-                w = 0.0
-                c = 0.0
-                # ---- x
-                if i == 0:
-                    if dflag[0]:
-                        dv = p - fxl[j, k]
-                        w += 2.0 * s * ax * dv * dv
-                elif kind[i - 1, j, k] != 0:
-                    dv = p - fixv[i - 1, j, k]
-                    w += 2.0 * s * ax * dv * dv
-                    if kind[i - 1, j, k] == 1:
-                        c -= 2.0 * s * ax * dv
-                else:
-                    w += _face_heat(s, sig[i - 1, j, k], ax, p - phi[i - 1, j, k])
-                if i == nx - 1:
-                    if dflag[1]:
-                        dv = p - fxh[j, k]
-                        w += 2.0 * s * ax * dv * dv
-                elif kind[i + 1, j, k] != 0:
-                    dv = p - fixv[i + 1, j, k]
-                    w += 2.0 * s * ax * dv * dv
-                    if kind[i + 1, j, k] == 1:
-                        c -= 2.0 * s * ax * dv
-                else:
-                    w += _face_heat(s, sig[i + 1, j, k], ax, p - phi[i + 1, j, k])
-                # ---- y
-                if j == 0:
-                    if dflag[2]:
-                        dv = p - fyl[i, k]
-                        w += 2.0 * s * ay * dv * dv
-                elif kind[i, j - 1, k] != 0:
-                    dv = p - fixv[i, j - 1, k]
-                    w += 2.0 * s * ay * dv * dv
-                    if kind[i, j - 1, k] == 1:
-                        c -= 2.0 * s * ay * dv
-                else:
-                    w += _face_heat(s, sig[i, j - 1, k], ay, p - phi[i, j - 1, k])
-                if j == ny - 1:
-                    if dflag[3]:
-                        dv = p - fyh[i, k]
-                        w += 2.0 * s * ay * dv * dv
-                elif kind[i, j + 1, k] != 0:
-                    dv = p - fixv[i, j + 1, k]
-                    w += 2.0 * s * ay * dv * dv
-                    if kind[i, j + 1, k] == 1:
-                        c -= 2.0 * s * ay * dv
-                else:
-                    w += _face_heat(s, sig[i, j + 1, k], ay, p - phi[i, j + 1, k])
-                # ---- z
-                if k == 0:
-                    if dflag[4]:
-                        dv = p - fzl[i, j]
-                        w += 2.0 * s * az * dv * dv
-                elif kind[i, j, k - 1] != 0:
-                    dv = p - fixv[i, j, k - 1]
-                    w += 2.0 * s * az * dv * dv
-                    if kind[i, j, k - 1] == 1:
-                        c -= 2.0 * s * az * dv
-                else:
-                    w += _face_heat(s, sig[i, j, k - 1], az, p - phi[i, j, k - 1])
-                if k == nz - 1:
-                    if dflag[5]:
-                        dv = p - fzh[i, j]
-                        w += 2.0 * s * az * dv * dv
-                elif kind[i, j, k + 1] != 0:
-                    dv = p - fixv[i, j, k + 1]
-                    w += 2.0 * s * az * dv * dv
-                    if kind[i, j, k + 1] == 1:
-                        c -= 2.0 * s * az * dv
-                else:
-                    w += _face_heat(s, sig[i, j, k + 1], az, p - phi[i, j, k + 1])
-                q[i, j, k] = w
-                cur += c
-    return cur
-
-
-@nb.njit(parallel=True, cache=True)
-def _csr_counts(kind, counts):  # pragma: no cover - compiled
-    nx, ny, nz = kind.shape
-    for i in nb.prange(nx):
-        for j in range(ny):
-            for k in range(nz):
-                if kind[i, j, k] != 0:
-                    continue
-                n = 1
-                if i > 0 and kind[i - 1, j, k] == 0:
-                    n += 1
-                if i < nx - 1 and kind[i + 1, j, k] == 0:
-                    n += 1
-                if j > 0 and kind[i, j - 1, k] == 0:
-                    n += 1
-                if j < ny - 1 and kind[i, j + 1, k] == 0:
-                    n += 1
-                if k > 0 and kind[i, j, k - 1] == 0:
-                    n += 1
-                if k < nz - 1 and kind[i, j, k + 1] == 0:
-                    n += 1
-                counts[i, j, k] = n
-
-
-@nb.njit(parallel=True, cache=True)
-def _csr_fill(gx, gy, gz, g0, kind, idx, indptr, indices, data):  # pragma: no cover
-    """CSR rows over the unknown voxels in C order; columns sorted
-    (x−, y−, z−, diag, z+, y+, x+)."""
-    nx, ny, nz = kind.shape
-    for i in nb.prange(nx):
-        for j in range(ny):
-            for k in range(nz):
-                if kind[i, j, k] != 0:
-                    continue
-                row = idx[i, j, k]
-                p = indptr[row]
-                d = np.float64(g0[i, j, k])
-                if i > 0 and kind[i - 1, j, k] == 0:
-                    g = np.float64(gx[i - 1, j, k])
-                    indices[p] = idx[i - 1, j, k]
-                    data[p] = -g
-                    d += g
-                    p += 1
-                if j > 0 and kind[i, j - 1, k] == 0:
-                    g = np.float64(gy[i, j - 1, k])
-                    indices[p] = idx[i, j - 1, k]
-                    data[p] = -g
-                    d += g
-                    p += 1
-                if k > 0 and kind[i, j, k - 1] == 0:
-                    g = np.float64(gz[i, j, k - 1])
-                    indices[p] = idx[i, j, k - 1]
-                    data[p] = -g
-                    d += g
-                    p += 1
-                pd = p
-                p += 1
-                if k < nz - 1 and kind[i, j, k + 1] == 0:
-                    g = np.float64(gz[i, j, k])
-                    indices[p] = idx[i, j, k + 1]
-                    data[p] = -g
-                    d += g
-                    p += 1
-                if j < ny - 1 and kind[i, j + 1, k] == 0:
-                    g = np.float64(gy[i, j, k])
-                    indices[p] = idx[i, j + 1, k]
-                    data[p] = -g
-                    d += g
-                    p += 1
-                if i < nx - 1 and kind[i + 1, j, k] == 0:
-                    g = np.float64(gx[i, j, k])
-                    indices[p] = idx[i + 1, j, k]
-                    data[p] = -g
-                    d += g
-                    p += 1
-                indices[pd] = row
-                data[pd] = d
-
-
-# --------------------------------------------------------------------------------------------
 # pyamg V-cycle (public hierarchy attributes only; pyamg's own aspreconditioner() computes two
 # extra residual norms per application)
 
@@ -570,6 +297,10 @@ class PotentialSolver:
         Voxels of a second electrode held at φ = 0 (bipolar RFA, IRE).
     maxiter : int
         PCG iteration limit (a :class:`~tissuefate.errors.NumericalError` beyond it).
+    extrapolate : bool
+        Start from ``2φₖ − φₖ₋₁`` instead of ``φₖ`` when its residual is smaller (see
+        ``_x0``); in the 40-step heating session of ``benchmarks/bench_potential.py`` this cut
+        the mean PCG iterations from 3.8 to 2.3 (rtol 1e-6) and from 2.1 to 0.7 (rtol 1e-4).
 
     Attributes
     ----------
@@ -579,6 +310,8 @@ class PotentialSolver:
         Wall time of the last solve (setup included) and of its preconditioner setup [s].
     n_setups, n_solves : int
         Preconditioner (re)builds and solves so far.
+    last_guess : str
+        Initial guess of the last solve: "zero", "previous" or "extrapolated".
 
     Examples
     --------
@@ -612,6 +345,7 @@ class PotentialSolver:
         face_potential: Callable | None = None,
         ground_mask=None,
         maxiter: int = 500,
+        extrapolate: bool = True,
     ):
         if not isinstance(grid, Grid):
             raise ConfigError(f"grid = {type(grid).__name__}: must be a tissuefate.grid.Grid")
@@ -671,7 +405,10 @@ class PotentialSolver:
         self.n_unknowns = int(self._active.sum())
         if self.n_unknowns == 0:
             raise GeometryError("the electrodes fill the whole grid: nothing to solve for")
+        self.extrapolate = bool(extrapolate)
+        self.last_guess = "zero"
         self._phi: np.ndarray | None = None
+        self._phi_prev: np.ndarray | None = None
         self._net = None
         self._rhs = None
         self._mg: GeometricMultigrid | None = None
@@ -770,7 +507,7 @@ class PotentialSolver:
             self._rhs = np.empty(s.shape)
         gx, gy, gz, g0 = self._net
         hx, hy, hz = self.grid.spacing_m
-        _assemble(
+        assemble_network(
             s,
             self._kind,
             self._fixv,
@@ -792,7 +529,7 @@ class PotentialSolver:
     def _csr(self, net) -> sp.csr_matrix:
         if self._csr_struct is None:
             counts = np.zeros(self.grid.shape, np.int64)
-            _csr_counts(self._kind, counts)
+            csr_row_counts(self._kind, counts)
             rows = counts[self._active != 0]
             indptr = np.zeros(self.n_unknowns + 1, np.int64)
             np.cumsum(rows, out=indptr[1:])
@@ -803,7 +540,7 @@ class PotentialSolver:
         idx, indptr, indices = self._csr_struct
         data = np.empty(indices.shape[0])
         gx, gy, gz, g0 = net
-        _csr_fill(gx, gy, gz, g0, self._kind, idx, indptr, indices, data)
+        csr_fill(gx, gy, gz, g0, self._kind, idx, indptr, indices, data)
         n = self.n_unknowns
         A = sp.csr_matrix((data, indices, indptr), shape=(n, n))
         A.has_sorted_indices = True
@@ -843,32 +580,56 @@ class PotentialSolver:
             phi = self._solve_amg(net, b)
         phi[self._kind == _ELECTRODE] = 1.0
         phi[self._kind == _GROUND] = 0.0
-        self._phi = phi
+        self._phi_prev, self._phi = self._phi, phi
         self.n_solves += 1
         self.last_solve_s = time.perf_counter() - t0
         return phi.copy()
 
-    def _x0(self):
+    def _x0(self, net, b):
+        """Initial guess: the last potential, or its linear extrapolation ``2φₖ − φₖ₋₁`` from the
+        last two solves when that has the smaller residual. While tissue heats, σ changes by
+        similar steps between re-solves (``needs_resolve`` fires every ~2 %), so the
+        extrapolation usually halves the remaining error; after an abrupt change (desiccation)
+        the residual test falls back to ``φₖ``."""
+        self.last_guess = "zero"
         if self._phi is None:
             return np.zeros(self.grid.shape)
+        self.last_guess = "previous"
+        if self._phi_prev is None or not self.extrapolate:
+            return self._phi * self._active
+        rx, ry = residual_norms_of_guesses(*net, self._active, b, self._phi, self._phi_prev)
+        if ry < rx:
+            self.last_guess = "extrapolated"
+            return (2.0 * self._phi - self._phi_prev) * self._active
         return self._phi * self._active
 
     def _solve_gmg(self, net, b):
-        ts = time.perf_counter()
-        if self._mg is None:
-            self._mg = GeometricMultigrid(*net, self._active)
-        else:
-            self._mg.refresh()  # the network buffers were updated in place
-        mg = self._mg
-        self.last_setup_s = time.perf_counter() - ts
-        self.n_setups += 1
         gx, gy, gz, g0 = net
         act = self._active
+        self.last_setup_s = 0.0
+        stale = self._mg is not None  # its coarse levels belong to the previous σ
+
+        def precondition(r):
+            # the hierarchy is built or refreshed only when PCG needs it: a warm start that
+            # already meets rtol costs no setup
+            nonlocal stale
+            if self._mg is None or stale:
+                ts = time.perf_counter()
+                if self._mg is None:
+                    self._mg = GeometricMultigrid(*net, act)
+                else:
+                    self._mg.refresh()  # the network buffers were updated in place
+                stale = False
+                self.last_setup_s = time.perf_counter() - ts
+                self.n_setups += 1
+            return self._mg.precondition(r)
 
         def matvec(v):
             return network_matvec(gx, gy, gz, g0, act, v)
 
-        x, its = pcg(matvec, b, self._x0(), mg.precondition, rtol=self.rtol, maxiter=self.maxiter)
+        x, its = pcg(
+            matvec, b, self._x0(net, b), precondition, rtol=self.rtol, maxiter=self.maxiter
+        )
         self.last_iterations = its
         return x
 
@@ -876,7 +637,7 @@ class PotentialSolver:
         A = self._csr(net)
         u = self._active != 0
         b = b_full[u]
-        x0 = self._x0()[u]
+        x0 = self._x0(net, b_full)[u]
         fresh = self._ml is None or self._ml_rebuild
         if fresh:
             self._build_amg(A)
@@ -934,7 +695,7 @@ class PotentialSolver:
 
     # ---------------------------------------------------------------- outputs
 
-    def _joule(self, sigma, phi):
+    def _dissipation(self, sigma, phi):
         s, is32 = self._sigma(sigma)
         phi = np.ascontiguousarray(phi, dtype=np.float64)
         if phi.shape != self.grid.shape:
@@ -943,7 +704,9 @@ class PotentialSolver:
             )
         q = np.empty(s.shape)
         hx, hy, hz = self.grid.spacing_m
-        cur = _joule(s, self._kind, self._fixv, phi, hx, hy, hz, self._dflag, *self._faces, q)
+        cur = network_dissipation(
+            s, self._kind, self._fixv, phi, hx, hy, hz, self._dflag, *self._faces, q
+        )
         return q, float(cur), is32
 
     def joule_heating_W_per_m3(self, sigma_S_per_m, phi) -> np.ndarray:
@@ -952,7 +715,7 @@ class PotentialSolver:
         Computed from face currents, so that ``Σ Q dV`` equals :meth:`power_W` (with grounded
         faces) to solver tolerance. Zero in electrode voxels. float32 if σ was float32.
         """
-        q, _, is32 = self._joule(sigma_S_per_m, phi)
+        q, _, is32 = self._dissipation(sigma_S_per_m, phi)
         q /= self.grid.voxel_volume_m3
         return q.astype(np.float32) if is32 else q
 
@@ -963,7 +726,7 @@ class PotentialSolver:
         of the squared face gradients on either side of the voxel, per axis). Zero in electrode
         voxels; float32 if σ was float32.
         """
-        q, _, is32 = self._joule(sigma_S_per_m, phi)
+        q, _, is32 = self._dissipation(sigma_S_per_m, phi)
         s, _ = self._sigma(sigma_S_per_m)
         e = np.sqrt(q / (s * self.grid.voxel_volume_m3))
         e[self._kind != _UNKNOWN] = 0.0
@@ -971,7 +734,7 @@ class PotentialSolver:
 
     def electrode_current_A(self, sigma_S_per_m, phi) -> float:
         """Current leaving the 1 V electrode [A] (= power [W] and 1/impedance [S] at V = 1)."""
-        return self._joule(sigma_S_per_m, phi)[1]
+        return self._dissipation(sigma_S_per_m, phi)[1]
 
     def power_W(self, sigma_S_per_m, phi) -> float:
         """Power delivered through the electrode at V = 1 [W] (= 1/impedance; ×V² for V)."""
