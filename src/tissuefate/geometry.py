@@ -28,7 +28,7 @@ def _bbox(grid: Grid, lo_m, hi_m) -> tuple[slice, slice, slice]:
     hi = np.ceil((np.asarray(hi_m) - grid.origin_m) / grid.spacing_m).astype(int) + 1
     lo = np.clip(lo, 0, grid.shape)
     hi = np.clip(hi, 0, grid.shape)
-    return tuple(slice(a, b) for a, b in zip(lo, hi))  # type: ignore[return-value]
+    return tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))  # type: ignore[return-value]
 
 
 def _coords(grid: Grid, sl):
@@ -58,7 +58,9 @@ def distance_to_segment_m(grid: Grid, a_m, b_m, sl=None) -> np.ndarray:
     return np.sqrt((px - t * d[0]) ** 2 + (py - t * d[1]) ** 2 + (pz - t * d[2]) ** 2)
 
 
-def segment_mask(grid: Grid, a_m, b_m, radius_m: float, *, min_radius_voxels: float = 0.75) -> np.ndarray:
+def segment_mask(
+    grid: Grid, a_m, b_m, radius_m: float, *, min_radius_voxels: float = 0.75
+) -> np.ndarray:
     """Voxels whose centre lies within ``radius_m`` of the segment a→b (a capsule).
 
     The radius is raised to ``min_radius_voxels`` voxel spacings (0.75 > √2/2) so that a thin

@@ -78,7 +78,7 @@ class Grid:
     @property
     def extent_m(self) -> tuple[float, float, float]:
         """Edge lengths of the box covered by the voxels [m]."""
-        return tuple(n * h for n, h in zip(self.shape, self.spacing_m))  # type: ignore[return-value]
+        return tuple(n * h for n, h in zip(self.shape, self.spacing_m, strict=True))  # type: ignore[return-value]
 
     @property
     def affine(self) -> np.ndarray:
@@ -134,7 +134,7 @@ class Grid:
         lo = [s.start or 0 for s in slices]
         shape = [
             (s.stop if s.stop is not None else n) - (s.start or 0)
-            for s, n in zip(slices, self.shape)
+            for s, n in zip(slices, self.shape, strict=True)
         ]
         return Grid(tuple(shape), self.spacing_m, tuple(self.world_of(lo)))  # type: ignore[arg-type]
 

@@ -62,7 +62,9 @@ def test_bad_scenario_exits_2_without_output(tmp_path, text, needle):
 
 def test_electrode_outside_grid_is_a_clean_error(tmp_path):
     p = tmp_path / "s.toml"
-    p.write_text(TINY_RFA.replace('active_length_mm = 20', 'active_length_mm = 20\noffset_mm = [0, 0, 60]'))
+    p.write_text(
+        TINY_RFA.replace("active_length_mm = 20", "active_length_mm = 20\noffset_mm = [0, 0, 60]")
+    )
     res = runner.invoke(app, ["run", str(p), "--out", str(tmp_path / "o"), "--quiet"])
     assert res.exit_code == 2, res.output
     assert "region of interest" in res.output or "direction" in res.output

@@ -1,9 +1,8 @@
 """Any numeric value outside a field's range is rejected with a ConfigError naming the field."""
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import pytest
 
 from tissuefate.config.scenario import scenario_from_dict
 from tissuefate.errors import ConfigError
@@ -17,7 +16,10 @@ FIELDS = [
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.sampled_from(FIELDS), st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6))
+@given(
+    st.sampled_from(FIELDS),
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6),
+)
 def test_out_of_range_rejected(field, value):
     section, key, lo, hi = field
     data = {"modality": "rfa", section: {key: value}}

@@ -29,9 +29,15 @@ def test_defaults_follow_modality():
         ({"modality": "rfa", "tissue": {"perfusion": 80}}, "perfusion_unit"),
         ({"modality": "rfa", "applicator": {"type": "mw_antenna"}}, "applicator.type"),
         ({"modality": "rfa", "applicator": {"type": "rf_electrode", "gauge": 12}}, "gauge"),
-        ({"modality": "mwa", "applicator": {"type": "mw_antenna", "frequency_MHz": 5800}}, "frequency_MHz"),
+        (
+            {"modality": "mwa", "applicator": {"type": "mw_antenna", "frequency_MHz": 5800}},
+            "frequency_MHz",
+        ),
         ({"modality": "rfa", "anatomy": {"tumour_diameter_mm": 1.0}}, "tumour_diameter_mm"),
-        ({"modality": "rfa", "anatomy": {"kind": "phantom", "tumour_diameter_mm": 0}}, "tumour_diameter_mm"),
+        (
+            {"modality": "rfa", "anatomy": {"kind": "phantom", "tumour_diameter_mm": 0}},
+            "tumour_diameter_mm",
+        ),
     ],
 )
 def test_bad_input_names_the_field(data, field):
@@ -41,7 +47,9 @@ def test_bad_input_names_the_field(data, field):
 
 
 def test_perfusion_units_convert():
-    s = scenario_from_dict({"modality": "rfa", "tissue": {"perfusion": 100, "perfusion_unit": "mL_per_min_per_100g"}})
+    s = scenario_from_dict(
+        {"modality": "rfa", "tissue": {"perfusion": 100, "perfusion_unit": "mL_per_min_per_100g"}}
+    )
     assert s.tissue.perfusion_per_s == pytest.approx(1.75e-2)
 
 

@@ -370,3 +370,16 @@ def test_rejects_bad_arguments():
     r.placements = []
     with pytest.raises(ConfigError, match="no applicator"):
         session_metrics(r)
+
+
+def test_margin_without_tumour_is_null():
+    import numpy as np
+
+    from tissuefate.grid import Grid
+    from tissuefate.therapy.outcomes import ablative_margin
+
+    g = Grid((8, 8, 8), (1e-3,) * 3)
+    zone = np.zeros(g.shape, bool)
+    zone[2:6, 2:6, 2:6] = True
+    out = ablative_margin(zone, np.zeros(g.shape, bool), g)
+    assert out["tumour_present"] is False and out["minimal_ablative_margin_mm"] is None

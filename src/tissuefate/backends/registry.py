@@ -76,4 +76,6 @@ def get_kernel(name: str, backend: str | None = None) -> Callable:
         return _KERNELS[(name, backend)]
     except KeyError:
         have = sorted(n for n, b in _KERNELS if b == backend)
-        raise ConfigError(f"kernel {name!r} has no {backend!r} implementation; have {have}") from None
+        raise ConfigError(
+            f"kernel {name!r} has no {backend!r} implementation; have {have}"
+        ) from None

@@ -327,6 +327,9 @@ def ablative_margin(zone: np.ndarray, tumour: np.ndarray, grid: Grid) -> dict:
         "tumour_volume_covered_fraction": 0.0,
         "uncovered_tumour_volume_mL": round(n_t * dv_mL, 6),
     }
+    if n_t == 0:
+        out["tumour_volume_covered_fraction"] = None
+        return out
     n_cov = int((tumour & zone).sum())
     out["tumour_volume_covered_fraction"] = round(n_cov / n_t, 6)
     out["uncovered_tumour_volume_mL"] = round((n_t - n_cov) * dv_mL, 6)

@@ -80,7 +80,9 @@ SPECIES: dict[str, Species] = {
         Param(3540.0, "J/(kg K)", _COMSOL_MW, "V"),
         Param(0.52, "W/(m K)", _COMSOL_MW, "V"),
         Param(3.6e-3, "1/s", _COMSOL_MW, "V"),
-        Param(0.333, "S/m", _TUNG, "V", "calibration parameter within 0.15-0.35 S/m (Gabriel 1996)"),
+        Param(
+            0.333, "S/m", _TUNG, "V", "calibration parameter within 0.15-0.35 S/m (Gabriel 1996)"
+        ),
     ),
     "porcine": Species(
         "porcine",
@@ -88,14 +90,24 @@ SPECIES: dict[str, Species] = {
         Param(3600.0, "J/(kg K)", _TUNG, "R"),
         Param(0.512, "W/(m K)", _TUNG, "R"),
         Param(6.4e-3, "1/s", _TUNG, "V"),
-        Param(0.333, "S/m", _TUNG, "V", "calibration parameter within 0.15-0.35 S/m (Gabriel 1996)"),
+        Param(
+            0.333, "S/m", _TUNG, "V", "calibration parameter within 0.15-0.35 S/m (Gabriel 1996)"
+        ),
     ),
     "bovine": Species(
         "bovine",
-        Param(1060.0, "kg/m^3", _TUNG, "R", "generic liver value; no bovine-specific value in literature.md"),
+        Param(
+            1060.0,
+            "kg/m^3",
+            _TUNG,
+            "R",
+            "generic liver value; no bovine-specific value in literature.md",
+        ),
         Param(3600.0, "J/(kg K)", _TUNG, "R", "generic liver value"),
         Param(0.512, "W/(m K)", _TUNG, "R", "generic liver value"),
-        Param(6.4e-3, "1/s", _TUNG, "V", "only used in vivo; bovine liver is normally studied ex vivo"),
+        Param(
+            6.4e-3, "1/s", _TUNG, "V", "only used in vivo; bovine liver is normally studied ex vivo"
+        ),
         Param(0.333, "S/m", _TUNG, "V", "generic liver value"),
     ),
 }
@@ -110,7 +122,10 @@ DAMAGE = {
     "arrhenius_A_per_s": Param(7.39e39, "1/s", "COMSOL MWA model liver material", "V"),
     "arrhenius_Ea_J_per_mol": Param(2.577e5, "J/mol", "COMSOL MWA model liver material", "V"),
     "arrhenius_threshold_K": Param(
-        316.15, "K", "Pearce, J Biomech Eng 137:121006, 2015 (single-term model invalid at 43-55 degC)", "E",
+        316.15,
+        "K",
+        "Pearce, J Biomech Eng 137:121006, 2015 (single-term model invalid at 43-55 degC)",
+        "E",
         "damage is integrated only above 43 degC: below it the single-term model would kill "
         "normothermic tissue within hours",
     ),
@@ -132,7 +147,9 @@ RF = {
     "desiccation_factor": Param(
         1e-2, "1", "Berjano 2006: drop by 1e2-1e4 at 100 degC", "R", "smallest drop of the range"
     ),
-    "metastasis_sigma_ratio": Param(0.57 / 0.35, "1", "Zurbuchen et al., Acta Radiol 2016 (470 kHz)", "V"),
+    "metastasis_sigma_ratio": Param(
+        0.57 / 0.35, "1", "Zurbuchen et al., Acta Radiol 2016 (470 kHz)", "V"
+    ),
 }
 
 DIELECTRIC = {
@@ -202,8 +219,11 @@ class MaterialTable:
     in_vivo: bool
 
     def describe(self) -> dict:
-        return {f.name: (getattr(self, f.name).tolist() if isinstance(getattr(self, f.name), np.ndarray)
-                         else getattr(self, f.name)) for f in fields(self)}
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = v.tolist() if isinstance(v, np.ndarray) else v
+        return out
 
 
 def material_table(
@@ -242,7 +262,11 @@ def material_table(
     c = np.full(N_LABELS, sp.heat_capacity_J_per_kgK.value)
     k = np.full(N_LABELS, sp.thermal_conductivity_W_per_mK.value)
     w0 = sp.perfusion_per_s.value if perfusion_per_s is None else float(perfusion_per_s)
-    s0 = sp.rf_conductivity_S_per_m.value if rf_conductivity_S_per_m is None else float(rf_conductivity_S_per_m)
+    s0 = (
+        sp.rf_conductivity_S_per_m.value
+        if rf_conductivity_S_per_m is None
+        else float(rf_conductivity_S_per_m)
+    )
     w = np.full(N_LABELS, w0)
     sig = np.full(N_LABELS, s0)
     tf = TUMOUR_FACTORS[tumour_type]

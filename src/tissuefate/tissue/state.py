@@ -104,17 +104,25 @@ class TissueState:
         kw = {f.name: getattr(self, f.name) for f in fields(self)}
         for name in ("label", *FRACTION_FIELDS):
             kw[name] = kw[name].copy()
-        kw["meta"] = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.meta.items()}
+        kw["meta"] = {
+            k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.meta.items()
+        }
         return TissueState(**kw)
 
     def crop(self, slices) -> TissueState:
         """The state inside index ``slices`` as a new, independent state on the sub-grid."""
-        kw = {name: np.ascontiguousarray(getattr(self, name)[slices]) for name in ("label", *FRACTION_FIELDS)}
-        meta = {
-            k: (np.ascontiguousarray(v[slices]) if isinstance(v, np.ndarray) and v.shape == self.grid.shape
-                else v.copy() if isinstance(v, np.ndarray) else v)
-            for k, v in self.meta.items()
+        kw = {
+            name: np.ascontiguousarray(getattr(self, name)[slices])
+            for name in ("label", *FRACTION_FIELDS)
         }
+        meta = {}
+        for k, v in self.meta.items():
+            if isinstance(v, np.ndarray):
+                # arrays on the grid are cropped with it, other arrays copied
+                on_grid = v.shape == self.grid.shape
+                meta[k] = np.ascontiguousarray(v[slices]) if on_grid else v.copy()
+            else:
+                meta[k] = v
         return replace(self, grid=self.grid.subgrid(slices), meta=meta, **kw)
 
     def paste(self, other: TissueState, slices) -> None:
@@ -131,7 +139,9 @@ class TissueState:
         for name in FRACTION_FIELDS:
             a = getattr(self, name)
             if a.shape != self.grid.shape:
-                raise ConfigError(f"TissueState.{name} has shape {a.shape}, grid is {self.grid.shape}")
+                raise ConfigError(
+                    f"TissueState.{name} has shape {a.shape}, grid is {self.grid.shape}"
+                )
             lo, hi = float(np.min(a)), float(np.max(a))
             if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -1e-6 or hi > 1 + 1e-6:
                 raise ConfigError(f"TissueState.{name} leaves [0, 1]: min {lo}, max {hi}")
