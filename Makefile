@@ -17,10 +17,10 @@ demo: install
 	$(BIN)/tissuefate demo --out $(OUT)
 
 test: install
-	$(BIN)/python -m pytest -q -m "not slow and not gpu and not browser"
+	$(BIN)/python -m pytest -q -m "not slow and not gpu and not browser" --doctest-modules src tests
 
 test-all: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --doctest-modules src tests
 
 validate: install
 	$(BIN)/tissuefate validate --out validation-output
