@@ -204,13 +204,76 @@ def case_convergence() -> list[ValidationRow]:
 
 
 def case_potential() -> list[ValidationRow]:
-    from .physics import rf
+    """RF potential: spherical electrode resistance, coaxial cylinder current, conservation."""
+    from .geometry import segment_mask, sphere_mask
+    from .grid import Grid
+    from .physics.rf import PotentialSolver
 
+    sig = 0.333
     rows = []
-    fn = getattr(rf, "validation_rows", None)
-    if fn is not None:
-        for r in fn():
-            rows.append(ValidationRow(**r))
+    # sphere of equal-volume radius a, analytic φ = a/r on the box faces: R = 1/(4πσa)
+    g = Grid.cube(48, 0.5e-3)
+    mask = sphere_mask(g, (0.0, 0.0, 0.0), 3e-3)
+    a = (3.0 * mask.sum() * g.voxel_volume_m3 / (4.0 * np.pi)) ** (1.0 / 3.0)
+    solver = PotentialSolver(g, mask, face_potential=lambda x, y, z: a / np.sqrt(x * x + y * y + z * z))
+    sigma = np.full(g.shape, sig)
+    R = 1.0 / solver.power_W(sigma, solver.solve(sigma))
+    rows.append(ValidationRow("RF potential, spherical electrode a ≈ 3 mm, h = 0.5 mm", "resistance [Ω]",
+                              **_rel(R, 1.0 / (4 * np.pi * sig * a), 0.02),
+                              source="analytic: R = 1/(4πσa)"))
+    # coaxial cylinder: current per unit length 2πσ/ln(b/a)
+    h, b, n = 0.5e-3, 50e-3, 80
+    g = Grid((n, n, 4), (h, h, h), origin_m=(-(n - 1) * h / 2, -(n - 1) * h / 2, 0.0))
+    mask = segment_mask(g, (0, 0, -1.0), (0, 0, 1.0), 1.5e-3)
+    a = float(np.sqrt(mask[:, :, 0].sum() * h * h / np.pi))
+    ln_ba = np.log(b / a)
+    solver = PotentialSolver(g, mask, ground="side-faces",
+                             face_potential=lambda x, y, z: np.log(b / np.sqrt(x * x + y * y)) / ln_ba)
+    sigma = np.full(g.shape, sig)
+    phi = solver.solve(sigma)
+    i_per_m = solver.electrode_current_A(sigma, phi) / g.extent_m[2]
+    rows.append(ValidationRow("RF potential, coaxial cylinder a = 1.5 mm, h = 0.5 mm", "current per length [A/m]",
+                              **_rel(i_per_m, 2 * np.pi * sig / ln_ba, 0.02),
+                              source="analytic: I/L = 2πσ/ln(b/a)"))
+    # conservation: Σ Q dV equals the power through the electrode (heterogeneous σ, desiccated shell)
+    g = Grid.cube(40, 1e-3)
+    mask = segment_mask(g, (0, 0, -10e-3), (0, 0, 10e-3), 0.75e-3)
+    rng = np.random.default_rng(1)
+    sigma = sig * rng.uniform(0.8, 1.2, g.shape)
+    sigma[segment_mask(g, (0, 0, -10e-3), (0, 0, 10e-3), 2.5e-3) & ~mask] *= 1e-2
+    solver = PotentialSolver(g, mask)
+    phi = solver.solve(sigma)
+    q = solver.joule_heating_W_per_m3(sigma, phi)
+    P = solver.power_W(sigma, phi)
+    rows.append(ValidationRow("RF Joule heating conservation", "Σ Q dV / electrode power",
+                              **_abs(float(q.sum(dtype=np.float64) * g.voxel_volume_m3 / P), 1.0, 1e-4),
+                              source="conservation of energy"))
+    return rows
+
+
+def case_microwave() -> list[ValidationRow]:
+    """MWA source: plane-wave attenuation from Gabriel's values; absorbed power normalisation."""
+    from .grid import Grid
+    from .physics.microwave import AntennaModel, MicrowaveSource, attenuation_per_m
+    from .tissue.properties import DIELECTRIC
+
+    eps0, mu0 = 8.8541878128e-12, 4e-7 * np.pi
+    rows = []
+    for f, ek, sk in ((915e6, "eps_r_915MHz", "sigma_915MHz_S_per_m"),
+                      (2.45e9, "eps_r_2450MHz", "sigma_2450MHz_S_per_m")):
+        er, sg = DIELECTRIC[ek].value, DIELECTRIC[sk].value
+        k = 2 * np.pi * f * np.sqrt(mu0 * eps0 * complex(er, -sg / (2 * np.pi * f * eps0)))
+        alpha_ref = -k.imag
+        alpha = float(attenuation_per_m(np.array([er]), np.array([sg]), f)[0])
+        rows.append(ValidationRow(f"MW attenuation at {f / 1e6:g} MHz (Gabriel 1996)", "penetration 1/(2α) [mm]",
+                                  **_rel(1e3 / (2 * alpha), 1e3 / (2 * alpha_ref), 1e-6),
+                                  source="analytic: complex wavenumber k = ω√(με*)"))
+    g = Grid.cube(48, 2e-3)
+    src = MicrowaveSource(g, (0, 0, -0.01), (0, 0, 1), AntennaModel.default(), 60.0)
+    q = src.heating_W_per_m3(np.full(g.shape, 310.15))
+    rows.append(ValidationRow("MW source normalisation", "Σ Q dV / (efficiency × power)",
+                              **_abs(float(q.sum() * g.voxel_volume_m3) / (AntennaModel.default().efficiency.value * 60.0),
+                                     1.0, 1e-3), source="definition of the absorbed power"))
     return rows
 
 
@@ -322,6 +385,7 @@ CASES: dict[str, tuple[bool, Callable]] = {
     "energy_balance": (True, case_energy_balance),
     "convergence": (True, case_convergence),
     "potential": (True, case_potential),
+    "microwave": (True, case_microwave),
     "cooltip_3cm": (False, case_cooltip_3cm),
     "lee2009": (False, case_lee2009),
     "mwa_80W": (False, case_mwa_80W),
