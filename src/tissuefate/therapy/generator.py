@@ -67,6 +67,10 @@ class RFGenerator:
             raise ConfigError(f"protocol.power_W = {self.power_W}: must be > 0 and <= 400 W")
         self._level_W = self.power_W if self.mode == "power" else min(self.start_power_W, self.power_W)
 
+    def is_on(self, t_s: float) -> bool:
+        """Whether the generator delivers power at ``t_s`` (not in a roll-off pause)."""
+        return t_s >= self._off_until_s
+
     def voltage_V(self, t_s: float, dt_s: float, impedance_ohm: float) -> float:
         """Applied RMS voltage for the step starting at ``t_s`` given the tissue impedance."""
         z = float(impedance_ohm)
