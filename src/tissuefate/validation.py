@@ -377,6 +377,28 @@ def case_heat_sink(progress=None) -> list[ValidationRow]:
     ]
 
 
+def case_rfa_grid_convergence(progress=None) -> list[ValidationRow]:
+    """The Lee 2009 in vivo case at 1 mm and 0.5 mm: is the RFA zone grid-converged?"""
+    from .api import simulate
+
+    out = {}
+    for h, roi in ((1.0, [72, 72, 80]), (0.5, [112, 112, 128])):
+        scn = _scenario(name=f"rfa-h{h}", modality="rfa", tissue={"species": "porcine"},
+                        anatomy={"kind": "block", "tumour_diameter_mm": 0},
+                        grid={"spacing_mm": h, "roi_shape": roi},
+                        applicator={"type": "rf_electrode", "active_length_mm": 20, "gauge": 17},
+                        protocol={"duration_min": 12, "control": "impedance", "power_W": 200})
+        r = simulate(scn, progress=progress)
+        out[h] = (_zone(r)["short_axis_mm"], r.metrics["delivery"]["energy_J"])
+    case = "RFA grid convergence (2-cm cooled, in vivo porcine, 12 min)"
+    return [
+        ValidationRow(case, "short axis at 1 mm [mm] vs 0.5 mm", **_rel(out[1.0][0], out[0.5][0], 0.10),
+                      source="self-convergence (0.5 mm as reference)", kind="verification"),
+        ValidationRow(case, "delivered energy at 1 mm [kJ] vs 0.5 mm", **_rel(out[1.0][1] / 1e3, out[0.5][1] / 1e3, 0.15),
+                      source="self-convergence (0.5 mm as reference)", kind="verification"),
+    ]
+
+
 CASES: dict[str, tuple[bool, Callable]] = {
     # name: (fast, function)
     "heat_kernel": (True, case_heat_kernel),
@@ -390,6 +412,7 @@ CASES: dict[str, tuple[bool, Callable]] = {
     "lee2009": (False, case_lee2009),
     "mwa_80W": (False, case_mwa_80W),
     "heat_sink": (False, case_heat_sink),
+    "rfa_grid_convergence": (False, case_rfa_grid_convergence),
 }
 
 

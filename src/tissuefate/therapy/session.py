@@ -11,20 +11,13 @@ import numpy as np
 from ..errors import ConfigError
 from ..tissue.labels import Label
 from ..tissue.maps import rf_conductivity_map, thermal_maps
-from ..tissue.properties import BLOOD, DAMAGE, RF, MaterialTable, Param
+from ..tissue.properties import BLOOD, DAMAGE, RF, MaterialTable
 from ..tissue.state import TissueState
 from .applicators import MicrowaveAntenna, RFElectrode, rasterise_applicator
 from .generator import RFGenerator
 from .result import ApplicatorPlacement, SessionResult
 
-__all__ = ["ThermalSession", "run_session", "VAPORISATION_CAP_K"]
-
-#: Tissue water boils near 100 °C; the explicit scheme caps temperature there and counts the
-#: excess energy as vaporisation (Berjano 2006 [R]: desiccation at 100 °C). MWA zones can exceed
-#: 100 °C in reality (Haemmerich 2006 reports 20 % water loss at 90 °C); the cap is a stated
-#: simplification.
-VAPORISATION_CAP_K = Param(373.15, "K", "Berjano, BioMed Eng OnLine 5:24, 2006", "R",
-                           "energy above the cap is counted as vaporisation")
+__all__ = ["ThermalSession", "run_session"]
 
 ProgressFn = Callable[[float, str], None]
 
@@ -98,7 +91,8 @@ def run_session(session: ThermalSession, progress: ProgressFn | None = None) -> 
     Per explicit step: the source is updated (RF: the potential is re-solved when σ(T) has
     changed by more than 2 %, otherwise the last solution is rescaled to the generator voltage;
     MW: the SAR pattern is recomputed from the current temperature every ``source_update_s``),
-    the Pennes step is taken, temperature is capped at 100 °C (vaporisation), damage (Ω, CEM43)
+    the Pennes step is taken, temperature is capped at 100 °C and the excess energy dries the tissue
+    (:mod:`tissuefate.physics.vaporisation`; RF σ collapses above 99 °C, Berjano 2006), damage (Ω, CEM43)
     accumulates, and every 10 s perfusion is shut down by exp(−Ω).
     """
     from ..physics.bioheat import BioheatModel
@@ -136,13 +130,14 @@ def run_session(session: ThermalSession, progress: ProgressFn | None = None) -> 
     T = model.initial(s.initial_temperature_K)
     dmg = DamageAccumulator(grid.shape, dtype, s.backend)
     dmg.peak_K[...] = T
-    cap = VAPORISATION_CAP_K.value
+    from ..physics.vaporisation import Vaporisation
+
+    vap = Vaporisation(grid.shape, dtype, float(s.table.density_kg_per_m3[Label.PARENCHYMA]))
     dV = grid.voxel_volume_m3
     tissue_mask = (state.label != Label.OUTSIDE) & ~appl
 
     traces: dict[str, list] = {}
     energy = 0.0
-    vaporised_J = 0.0
     if s.modality == "rfa":
         from ..physics.rf import PotentialSolver, needs_resolve, rf_conductivity
 
@@ -214,11 +209,7 @@ def run_session(session: ThermalSession, progress: ProgressFn | None = None) -> 
                 last_rec = t
         T = model.step(T, q, dt)
         energy += p * dt
-        if float(T.max()) > cap:
-            over = T > cap
-            if True:
-                vaporised_J += float(((T[over] - cap) / maps.inv_rho_c[over]).sum(dtype=np.float64) * dV)
-                T[over] = cap
+        vap.apply(T, maps.inv_rho_c)
         dmg.update(T, dt)
         if t - last_perf >= 10.0 and s.table.in_vivo:
             model.set_perfusion_factor(perfusion_shutdown_factor(dmg.omega))
@@ -239,7 +230,7 @@ def run_session(session: ThermalSession, progress: ProgressFn | None = None) -> 
     settings = dict(s.settings)
     settings["numerics"] = {
         "time_step_s": dt, "n_steps": n_steps, "backend": s.backend or "default",
-        "dtype": str(np.dtype(dtype)), "source_updates": n_solves, "vaporised_J": vaporised_J,
+        "dtype": str(np.dtype(dtype)), "source_updates": n_solves, "vaporised_J": vap.vaporised_J_per_m3 * dV,
         "damage_threshold_K": DAMAGE["arrhenius_threshold_K"].value,
     }
     return SessionResult(

@@ -31,6 +31,7 @@ __all__ = [
     "CELLS",
     "RF",
     "DIELECTRIC",
+    "WATER",
     "TUMOUR_FACTORS",
     "MaterialTable",
     "material_table",
@@ -150,6 +151,13 @@ RF = {
     "metastasis_sigma_ratio": Param(
         0.57 / 0.35, "1", "Zurbuchen et al., Acta Radiol 2016 (470 kHz)", "V"
     ),
+}
+
+#: Tissue water and its vaporisation (the 100 °C cap of the explicit scheme).
+WATER = {
+    "mass_fraction": Param(0.78, "1", "liver water content, standard physiology value (~75-80 %)", "R"),
+    "latent_heat_J_per_kg": Param(2.257e6, "J/kg", "latent heat of vaporisation of water at 100 degC", "R"),
+    "boiling_temperature_K": Param(373.15, "K", "water at 1 atm", "R"),
 }
 
 DIELECTRIC = {
@@ -303,6 +311,7 @@ def all_params() -> list[tuple[str, Param]]:
             if isinstance(v, Param):
                 out.append((f"species.{name}.{f.name}", v))
     for group_name, group in (("blood", BLOOD), ("damage", DAMAGE), ("cells", CELLS), ("rf", RF),
+                              ("water", WATER),
                               ("dielectric", DIELECTRIC), ("outside", OUTSIDE_FACTORS),
                               ("scar", SCAR_FACTORS)):
         out.extend((f"{group_name}.{k}", v) for k, v in group.items())
