@@ -138,6 +138,7 @@ def run_session(session: ThermalSession, progress: ProgressFn | None = None) -> 
 
     traces: dict[str, list] = {}
     energy = 0.0
+    absorbed = 0.0
     if s.modality == "rfa":
         from ..physics.rf import PotentialSolver, needs_resolve, rf_conductivity
 
@@ -203,10 +204,13 @@ def run_session(session: ThermalSession, progress: ProgressFn | None = None) -> 
                 last_src = t
                 n_solves += 1
             q = q_mw
-            p = float(q_mw.sum(dtype=np.float64) * dV)
+            p_abs = float(q_mw.sum(dtype=np.float64) * dV)
+            p = s.power_W  # generator output; p_abs is what the tissue absorbs (efficiency)
             if t - last_rec >= s.record_interval_s - 1e-9:
-                _record(traces, time_s=t, power_W=p, energy_J=energy, max_temperature_K=float(T.max()))
+                _record(traces, time_s=t, power_W=p, absorbed_power_W=p_abs, energy_J=energy,
+                        absorbed_energy_J=absorbed, max_temperature_K=float(T.max()))
                 last_rec = t
+            absorbed += p_abs * dt
         T = model.step(T, q, dt)
         energy += p * dt
         vap.apply(T, maps.inv_rho_c)
@@ -224,8 +228,8 @@ def run_session(session: ThermalSession, progress: ProgressFn | None = None) -> 
                 impedance_ohm=1.0 / p_unit if p_unit > 0 else np.inf, energy_J=energy,
                 max_temperature_K=float(T.max()), rolloff=gen.rolloffs)
     else:
-        _record(traces, time_s=s.duration_s, power_W=0.0, energy_J=energy,
-                max_temperature_K=float(T.max()))
+        _record(traces, time_s=s.duration_s, power_W=0.0, absorbed_power_W=0.0, energy_J=energy,
+                absorbed_energy_J=absorbed, max_temperature_K=float(T.max()))
     wall = time.perf_counter() - t_wall
     settings = dict(s.settings)
     settings["numerics"] = {
