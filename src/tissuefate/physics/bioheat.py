@@ -30,8 +30,10 @@ def _inv_h2(grid: Grid) -> tuple[float, float, float]:
     return tuple(1.0 / h**2 for h in grid.spacing_m)  # type: ignore[return-value]
 
 
-def _max_conduction_rate_per_s(k, inv_rho_c, inv_h2, chunk: int = 16) -> float:
-    """max over interior voxels of (1/ρc)·Σ_a h_a⁻²(k_{i−½} + k_{i+½}) [1/s] (x-slabs, float64)."""
+def _max_conduction_rate_per_s(k, inv_rho_c, inv_h2, chunk: int = 16, exclude=None) -> float:
+    """max over interior voxels of (1/ρc)·Σ_a h_a⁻²(k_{i−½} + k_{i+½}) [1/s] (x-slabs, float64).
+
+    Voxels in ``exclude`` (Dirichlet voxels, reset after every step) do not limit the step."""
     nx, ny, nz = k.shape
     if min(nx, ny, nz) < 3:
         return 0.0
@@ -44,6 +46,8 @@ def _max_conduction_rate_per_s(k, inv_rho_c, inv_h2, chunk: int = 16) -> float:
         s += 0.5 * inv_h2[1] * (2 * kc + kk[1:-1, :-2, 1:-1] + kk[1:-1, 2:, 1:-1])
         s += 0.5 * inv_h2[2] * (2 * kc + kk[1:-1, 1:-1, :-2] + kk[1:-1, 1:-1, 2:])
         s *= np.asarray(inv_rho_c[x0:x1, 1:-1, 1:-1], dtype=np.float64)
+        if exclude is not None:
+            s[exclude[x0:x1, 1:-1, 1:-1]] = 0.0
         best = max(best, float(s.max()))
     return best
 
@@ -193,6 +197,10 @@ class BioheatModel:
             if mask.shape != grid.shape:
                 raise ConfigError(f"dirichlet_mask has shape {mask.shape}, grid is {grid.shape}")
         self.dirichlet_mask = mask
+        if mask.any():
+            self._cond_rate = _max_conduction_rate_per_s(self._host_k, self._host_inv_rho_c,
+                                                         self._inv_h2, exclude=mask)
+            self.dt_max_s = self._dt_limit(self._perf_max0)
         idx = np.flatnonzero(mask)
         if dirichlet_K is None:
             vals = np.full(idx.size, self.arterial_K)

@@ -108,6 +108,13 @@ def run_session(session: ThermalSession, progress: ProgressFn | None = None) -> 
     dtype = state.dtype
 
     maps = thermal_maps(state, s.table)
+    if isinstance(s.applicator, RFElectrode) and s.applicator.cooled:
+        # The cooled electrode is a metal surface at coolant temperature. Electrically its voxels
+        # are perfect conductors whose surface lies on their faces (physics.rf: face conductance
+        # 2σA/h); give the heat flux the same geometry: with k = 3 k_tissue in the electrode
+        # voxels the arithmetic-mean face conductivity is 2 k_tissue, i.e. the cold surface at
+        # the face, half a voxel from the neighbour, instead of at the electrode voxel's centre.
+        maps.conductivity_W_per_mK[appl] = 3.0 * s.table.thermal_conductivity_W_per_mK[Label.PARENCHYMA]
     vessels = state.label == Label.LARGE_VESSEL
     dir_mask = vessels.copy()
     dir_vals = np.full(grid.shape, s.arterial_temperature_K if s.table.in_vivo else s.initial_temperature_K,
