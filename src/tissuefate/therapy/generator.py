@@ -35,8 +35,8 @@ class RFGenerator:
     ----------
     mode : {"power", "impedance"}
         ``power``: hold ``power_W`` (within voltage/current limits). ``impedance``: ramp up to
-        ``power_W`` at ``ramp_W_per_s``; whenever the impedance exceeds the baseline (lowest value
-        seen) by ``impedance_rise_ohm``, switch off for ``pulse_off_s`` (roll-off), then resume at
+        ``power_W`` at ``ramp_W_per_s``; whenever the impedance exceeds the baseline (the impedance
+        measured when power is first applied) by ``impedance_rise_ohm``, switch off for ``pulse_off_s`` (roll-off), then resume at
         the power reached before the roll-off minus 10 %.
     power_W : float
         Set power (power mode) or maximum power (impedance mode).
@@ -79,7 +79,8 @@ class RFGenerator:
         if self.mode == "impedance":
             if t_s < self._off_until_s:
                 return 0.0
-            self._baseline_ohm = min(self._baseline_ohm, z)
+            if not np.isfinite(self._baseline_ohm):
+                self._baseline_ohm = z  # the impedance measured when power is first applied
             if z > self._baseline_ohm + self.impedance_rise_ohm:
                 self.rolloffs += 1
                 self._off_until_s = t_s + self.pulse_off_s
