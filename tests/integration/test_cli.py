@@ -99,3 +99,27 @@ def test_demo_quick(tmp_path):
 def test_validate_unknown_case(tmp_path):
     res = runner.invoke(app, ["validate", "--out", str(tmp_path), "--only", "nonsense"])
     assert res.exit_code == 2 and "unknown case" in res.output
+
+
+def test_grid_too_large_is_refused_before_allocating(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text(TINY_RFA.replace("roi_shape = [40, 40, 48]", "roi_shape = [512, 512, 512]"))
+    res = runner.invoke(app, ["run", str(p), "--out", str(tmp_path / "o"), "--quiet"])
+    assert res.exit_code == 2, res.output
+    assert "roi_shape" in res.output and "GB" in res.output
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.toml")), ids=lambda p: p.name)
+def test_every_example_runs_on_a_small_grid(path):
+    """Each example end to end, shrunk (coarser, smaller, shorter) so CI stays fast."""
+    import tomllib
+
+    from tissuefate.api import simulate
+    from tissuefate.config.scenario import scenario_from_dict
+
+    data = tomllib.loads(path.read_text())
+    data["grid"] = {"spacing_mm": 2.0, "roi_shape": [40, 40, 44]}
+    data["protocol"]["duration_min"] = min(1.0, data["protocol"].get("duration_min", 1.0))
+    r = simulate(scenario_from_dict(data))
+    assert r.metrics["zones"]["omega_ge_1"]["volume_mL"] > 0
+    assert r.metrics["thermal"]["peak_temperature_degC"] > 50
