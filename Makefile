@@ -17,6 +17,7 @@ demo: install
 	$(BIN)/tissuefate demo --out $(OUT)
 
 test: install
+	$(BIN)/ruff check src tests
 	$(BIN)/python -m pytest -q -m "not slow and not gpu and not browser" --doctest-modules src tests
 
 test-all: install

@@ -13,20 +13,36 @@ __all__ = ["demo_scenarios", "run_demo", "time_standard_case", "standard_case_sc
 def demo_scenarios(quick: bool = False) -> list[Scenario]:
     """The two sessions of the demo (a 25-mm HCC in the default phantom, human liver)."""
     roi = [48, 48, 56] if quick else [88, 88, 96]
-    anatomy = {"kind": "phantom", "seed": 0, "tumour_type": "hcc", "tumour_diameter_mm": 25,
-               "tumour_location": "central"}
-    common = {"tissue": {"species": "human"}, "anatomy": anatomy,
-              "grid": {"spacing_mm": 1.5 if quick else 1.0, "roi_shape": roi}}
-    rfa = scenario_from_dict({
-        "name": "RFA 3-cm cooled, 12 min", "modality": "rfa", **common,
-        "applicator": {"type": "rf_electrode", "active_length_mm": 30, "gauge": 17, "cooled": True},
-        "protocol": {"duration_min": 2 if quick else 12, "control": "impedance", "power_W": 200},
-    })
-    mwa = scenario_from_dict({
-        "name": "MWA 2.45 GHz 80 W, 5 min", "modality": "mwa", **common,
-        "applicator": {"type": "mw_antenna", "frequency_MHz": 2450, "antenna": "monopole"},
-        "protocol": {"duration_min": 1 if quick else 5, "power_W": 80},
-    })
+    anatomy = {
+        "kind": "phantom",
+        "seed": 0,
+        "tumour_type": "hcc",
+        "tumour_diameter_mm": 25,
+        "tumour_location": "central",
+    }
+    common = {
+        "tissue": {"species": "human"},
+        "anatomy": anatomy,
+        "grid": {"spacing_mm": 1.5 if quick else 1.0, "roi_shape": roi},
+    }
+    rfa = scenario_from_dict(
+        {
+            "name": "RFA 3-cm cooled, 12 min",
+            "modality": "rfa",
+            **common,
+            "applicator": {"type": "rf_electrode", "active_length_mm": 30, "gauge": 17, "cooled": True},
+            "protocol": {"duration_min": 2 if quick else 12, "control": "impedance", "power_W": 200},
+        }
+    )
+    mwa = scenario_from_dict(
+        {
+            "name": "MWA 2.45 GHz 80 W, 5 min",
+            "modality": "mwa",
+            **common,
+            "applicator": {"type": "mw_antenna", "frequency_MHz": 2450, "antenna": "monopole"},
+            "protocol": {"duration_min": 1 if quick else 5, "power_W": 80},
+        }
+    )
     return [rfa, mwa]
 
 
@@ -40,6 +56,7 @@ def run_demo(out_dir, *, overwrite: bool = True, quick: bool = False, progress=N
     scns = demo_scenarios(quick)
     results = []
     for i, scn in enumerate(scns):
+
         def sub(f, msg, i=i, name=scn.name):
             if progress:
                 progress((i + f) / len(scns), f"{name}: {msg}")
@@ -48,7 +65,7 @@ def run_demo(out_dir, *, overwrite: bool = True, quick: bool = False, progress=N
     out = Path(out_dir)
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
         paths = {}
-        for r, scn in zip(results, scns):
+        for r, scn in zip(results, scns, strict=True):
             sub_dir = tmp / scn.modality
             paths[scn.modality] = write_session_outputs(sub_dir, r, overwrite=True)
         fig = tmp / "comparison.png"
@@ -59,13 +76,17 @@ def run_demo(out_dir, *, overwrite: bool = True, quick: bool = False, progress=N
 
 def standard_case_scenario() -> Scenario:
     """The issue's standard case: 12-min RFA, 3-cm cooled electrode, 1 mm voxels, 128³ region."""
-    return scenario_from_dict({
-        "name": "standard-rfa-128", "modality": "rfa", "tissue": {"species": "porcine"},
-        "anatomy": {"kind": "block", "tumour_diameter_mm": 20},
-        "grid": {"spacing_mm": 1.0, "roi_shape": [128, 128, 128]},
-        "applicator": {"type": "rf_electrode", "active_length_mm": 30, "gauge": 17, "cooled": True},
-        "protocol": {"duration_min": 12, "control": "impedance", "power_W": 200},
-    })
+    return scenario_from_dict(
+        {
+            "name": "standard-rfa-128",
+            "modality": "rfa",
+            "tissue": {"species": "porcine"},
+            "anatomy": {"kind": "block", "tumour_diameter_mm": 20},
+            "grid": {"spacing_mm": 1.0, "roi_shape": [128, 128, 128]},
+            "applicator": {"type": "rf_electrode", "active_length_mm": 30, "gauge": 17, "cooled": True},
+            "protocol": {"duration_min": 12, "control": "impedance", "power_W": 200},
+        }
+    )
 
 
 def time_standard_case(progress=None) -> dict:
@@ -76,6 +97,11 @@ def time_standard_case(progress=None) -> dict:
     r = simulate(standard_case_scenario(), progress=progress)
     wall = time.perf_counter() - t0
     z = r.metrics.get("zones", {}).get("omega_ge_1", {})
-    return {"wall_s": wall, "session_loop_s": r.wall_time_s, "simulated_s": 720.0,
-            "numerics": r.settings.get("numerics", {}), "long_axis_mm": z.get("long_axis_mm"),
-            "short_axis_mm": z.get("short_axis_mm")}
+    return {
+        "wall_s": wall,
+        "session_loop_s": r.wall_time_s,
+        "simulated_s": 720.0,
+        "numerics": r.settings.get("numerics", {}),
+        "long_axis_mm": z.get("long_axis_mm"),
+        "short_axis_mm": z.get("short_axis_mm"),
+    }

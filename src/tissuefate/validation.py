@@ -52,6 +52,7 @@ def _abs(sim, ref, tol, unit="", **kw) -> dict:
 
 # --------------------------------------------------------------------------- verification rows
 
+
 def _uniform_maps(grid, *, k=0.5, rho_c=4.0e6, perf=0.0, dtype=np.float64):
     from .tissue.maps import ThermalMaps
 
@@ -83,8 +84,14 @@ def case_heat_kernel() -> list[ValidationRow]:
     m = T.sum()
     var = float((T * x**2).sum() / m)
     ref = s0**2 + 2 * alpha * t
-    return [ValidationRow("heat kernel", "variance along x after 120 s [mm²]", **_rel(var * 1e6, ref * 1e6, 0.01),
-                          source="analytic: σ² = σ0² + 2αt")]
+    return [
+        ValidationRow(
+            "heat kernel",
+            "variance along x after 120 s [mm²]",
+            **_rel(var * 1e6, ref * 1e6, 0.01),
+            source="analytic: σ² = σ0² + 2αt",
+        )
+    ]
 
 
 def case_pennes_decay() -> list[ValidationRow]:
@@ -102,8 +109,9 @@ def case_pennes_decay() -> list[ValidationRow]:
     mask = np.zeros(g.shape, bool)
     mask[0] = True
     Tb = 310.15
-    model = BioheatModel(g, maps, arterial_K=Tb, dirichlet_mask=mask, dirichlet_K=Tb + 1.0, backend="numba",
-                         dtype=np.float64)
+    model = BioheatModel(
+        g, maps, arterial_K=Tb, dirichlet_mask=mask, dirichlet_K=Tb + 1.0, backend="numba", dtype=np.float64
+    )
     # y and z are only 3 voxels: copy the centre line onto them each step (zero-flux sides)
     T = model.initial(Tb)
     dt = model.stable_time_step_s(0.9)
@@ -117,8 +125,14 @@ def case_pennes_decay() -> list[ValidationRow]:
     xs = np.arange(g.shape[0]) * h
     sel = (xs > 1e-3) & (xs < 3 * L) & (prof > 0)
     slope = np.polyfit(xs[sel], np.log(prof[sel]), 1)[0]
-    return [ValidationRow("steady 1-D Pennes", "decay length L [mm]", **_rel(-1e3 / slope, L * 1e3, 0.02),
-                          source="analytic: L = √(k/(ω_b ρ_b c_b))")]
+    return [
+        ValidationRow(
+            "steady 1-D Pennes",
+            "decay length L [mm]",
+            **_rel(-1e3 / slope, L * 1e3, 0.02),
+            source="analytic: L = √(k/(ω_b ρ_b c_b))",
+        )
+    ]
 
 
 def case_arrhenius() -> list[ValidationRow]:
@@ -135,10 +149,18 @@ def case_arrhenius() -> list[ValidationRow]:
     ref = A * math.exp(-Ea / (8.314462618 * T.flat[0])) * 300.0
     cem = 300.0 / 60.0 * 0.5 ** (43.0 - 55.0)
     return [
-        ValidationRow("Arrhenius at 55 °C, 300 s", "Ω", **_rel(float(acc.omega.flat[0]), ref, 1e-6),
-                      source="analytic: Ω = A e^(−Ea/RT) t (COMSOL liver A, Ea [V])"),
-        ValidationRow("CEM43 at 55 °C, 300 s", "CEM43 [min]", **_rel(float(acc.cem43_min.flat[0]), cem, 1e-6),
-                      source="analytic: t·0.5^(43−T) (Sapareto & Dewey 1984)"),
+        ValidationRow(
+            "Arrhenius at 55 °C, 300 s",
+            "Ω",
+            **_rel(float(acc.omega.flat[0]), ref, 1e-6),
+            source="analytic: Ω = A e^(−Ea/RT) t (COMSOL liver A, Ea [V])",
+        ),
+        ValidationRow(
+            "CEM43 at 55 °C, 300 s",
+            "CEM43 [min]",
+            **_rel(float(acc.cem43_min.flat[0]), cem, 1e-6),
+            source="analytic: t·0.5^(43−T) (Sapareto & Dewey 1984)",
+        ),
     ]
 
 
@@ -152,8 +174,9 @@ def case_energy_balance() -> list[ValidationRow]:
     Tb = 310.15
     maps = _uniform_maps(g, k=0.5, rho_c=3.8e6, perf=6e-3)
     vessel = segment_mask(g, (6e-3, -20e-3, 0.0), (6e-3, 20e-3, 0.0), 2e-3)
-    model = BioheatModel(g, maps, arterial_K=Tb, dirichlet_mask=vessel, dirichlet_K=Tb, backend="numba",
-                         dtype=np.float64)
+    model = BioheatModel(
+        g, maps, arterial_K=Tb, dirichlet_mask=vessel, dirichlet_K=Tb, backend="numba", dtype=np.float64
+    )
     q = np.where(sphere_mask(g, (0, 0, 0), 3e-3), 5e6, 0.0)
     T = model.initial(Tb)
     e0 = model.thermal_energy_J(T)
@@ -163,8 +186,14 @@ def case_energy_balance() -> list[ValidationRow]:
         budget += model.energy_terms(T, q)["net_W"] * dt
         T = model.step(T, q, dt)
     gained = model.thermal_energy_J(T) - e0
-    return [ValidationRow("energy balance (source, perfusion, vessel sink)", "Δ thermal energy [J]",
-                          **_rel(gained, budget, 1e-6), source="conservation: ΔE = ∫(Q − perfusion + fluxes) dt")]
+    return [
+        ValidationRow(
+            "energy balance (source, perfusion, vessel sink)",
+            "Δ thermal energy [J]",
+            **_rel(gained, budget, 1e-6),
+            source="conservation: ΔE = ∫(Q − perfusion + fluxes) dt",
+        )
+    ]
 
 
 def case_convergence() -> list[ValidationRow]:
@@ -184,7 +213,7 @@ def case_convergence() -> list[ValidationRow]:
         # analytic d/dx (k dT/dx)
         dk = 0.2 * np.pi / L * np.cos(np.pi * x / L)
         dT = np.pi / L * np.cos(np.pi * x / L)
-        d2T = -(np.pi / L) ** 2 * np.sin(np.pi * x / L)
+        d2T = -((np.pi / L) ** 2) * np.sin(np.pi * x / L)
         exact = dk * dT + kx * d2T
         maps = ThermalMaps(kx.astype(np.float64), np.ones_like(kx), np.zeros_like(kx))
         Tb = 310.15
@@ -199,8 +228,14 @@ def case_convergence() -> list[ValidationRow]:
         errs.append(float(np.max(np.abs(op[sl] - exact[sl]))))
         hs.append(h)
     slope = float(np.polyfit(np.log(hs), np.log(errs), 1)[0])
-    return [ValidationRow("bioheat operator convergence", "order (slope of log error vs log h)",
-                          **_abs(slope, 2.0, 0.2), source="finite-volume theory: second order")]
+    return [
+        ValidationRow(
+            "bioheat operator convergence",
+            "order (slope of log error vs log h)",
+            **_abs(slope, 2.0, 0.2),
+            source="finite-volume theory: second order",
+        )
+    ]
 
 
 def case_potential() -> list[ValidationRow]:
@@ -218,23 +253,34 @@ def case_potential() -> list[ValidationRow]:
     solver = PotentialSolver(g, mask, face_potential=lambda x, y, z: a / np.sqrt(x * x + y * y + z * z))
     sigma = np.full(g.shape, sig)
     R = 1.0 / solver.power_W(sigma, solver.solve(sigma))
-    rows.append(ValidationRow("RF potential, spherical electrode a ≈ 3 mm, h = 0.5 mm", "resistance [Ω]",
-                              **_rel(R, 1.0 / (4 * np.pi * sig * a), 0.02),
-                              source="analytic: R = 1/(4πσa)"))
+    rows.append(
+        ValidationRow(
+            "RF potential, spherical electrode a ≈ 3 mm, h = 0.5 mm",
+            "resistance [Ω]",
+            **_rel(R, 1.0 / (4 * np.pi * sig * a), 0.02),
+            source="analytic: R = 1/(4πσa)",
+        )
+    )
     # coaxial cylinder: current per unit length 2πσ/ln(b/a)
     h, b, n = 0.5e-3, 50e-3, 80
     g = Grid((n, n, 4), (h, h, h), origin_m=(-(n - 1) * h / 2, -(n - 1) * h / 2, 0.0))
     mask = segment_mask(g, (0, 0, -1.0), (0, 0, 1.0), 1.5e-3)
     a = float(np.sqrt(mask[:, :, 0].sum() * h * h / np.pi))
     ln_ba = np.log(b / a)
-    solver = PotentialSolver(g, mask, ground="side-faces",
-                             face_potential=lambda x, y, z: np.log(b / np.sqrt(x * x + y * y)) / ln_ba)
+    solver = PotentialSolver(
+        g, mask, ground="side-faces", face_potential=lambda x, y, z: np.log(b / np.sqrt(x * x + y * y)) / ln_ba
+    )
     sigma = np.full(g.shape, sig)
     phi = solver.solve(sigma)
     i_per_m = solver.electrode_current_A(sigma, phi) / g.extent_m[2]
-    rows.append(ValidationRow("RF potential, coaxial cylinder a = 1.5 mm, h = 0.5 mm", "current per length [A/m]",
-                              **_rel(i_per_m, 2 * np.pi * sig / ln_ba, 0.02),
-                              source="analytic: I/L = 2πσ/ln(b/a)"))
+    rows.append(
+        ValidationRow(
+            "RF potential, coaxial cylinder a = 1.5 mm, h = 0.5 mm",
+            "current per length [A/m]",
+            **_rel(i_per_m, 2 * np.pi * sig / ln_ba, 0.02),
+            source="analytic: I/L = 2πσ/ln(b/a)",
+        )
+    )
     # conservation: Σ Q dV equals the power through the electrode (heterogeneous σ, desiccated shell)
     g = Grid.cube(40, 1e-3)
     mask = segment_mask(g, (0, 0, -10e-3), (0, 0, 10e-3), 0.75e-3)
@@ -245,9 +291,14 @@ def case_potential() -> list[ValidationRow]:
     phi = solver.solve(sigma)
     q = solver.joule_heating_W_per_m3(sigma, phi)
     P = solver.power_W(sigma, phi)
-    rows.append(ValidationRow("RF Joule heating conservation", "Σ Q dV / electrode power",
-                              **_abs(float(q.sum(dtype=np.float64) * g.voxel_volume_m3 / P), 1.0, 1e-4),
-                              source="conservation of energy"))
+    rows.append(
+        ValidationRow(
+            "RF Joule heating conservation",
+            "Σ Q dV / electrode power",
+            **_abs(float(q.sum(dtype=np.float64) * g.voxel_volume_m3 / P), 1.0, 1e-4),
+            source="conservation of energy",
+        )
+    )
     return rows
 
 
@@ -259,25 +310,38 @@ def case_microwave() -> list[ValidationRow]:
 
     eps0, mu0 = 8.8541878128e-12, 4e-7 * np.pi
     rows = []
-    for f, ek, sk in ((915e6, "eps_r_915MHz", "sigma_915MHz_S_per_m"),
-                      (2.45e9, "eps_r_2450MHz", "sigma_2450MHz_S_per_m")):
+    for f, ek, sk in (
+        (915e6, "eps_r_915MHz", "sigma_915MHz_S_per_m"),
+        (2.45e9, "eps_r_2450MHz", "sigma_2450MHz_S_per_m"),
+    ):
         er, sg = DIELECTRIC[ek].value, DIELECTRIC[sk].value
         k = 2 * np.pi * f * np.sqrt(mu0 * eps0 * complex(er, -sg / (2 * np.pi * f * eps0)))
         alpha_ref = -k.imag
         alpha = float(attenuation_per_m(np.array([er]), np.array([sg]), f)[0])
-        rows.append(ValidationRow(f"MW attenuation at {f / 1e6:g} MHz (Gabriel 1996)", "penetration 1/(2α) [mm]",
-                                  **_rel(1e3 / (2 * alpha), 1e3 / (2 * alpha_ref), 1e-6),
-                                  source="analytic: complex wavenumber k = ω√(με*)"))
+        rows.append(
+            ValidationRow(
+                f"MW attenuation at {f / 1e6:g} MHz (Gabriel 1996)",
+                "penetration 1/(2α) [mm]",
+                **_rel(1e3 / (2 * alpha), 1e3 / (2 * alpha_ref), 1e-6),
+                source="analytic: complex wavenumber k = ω√(με*)",
+            )
+        )
     g = Grid.cube(48, 2e-3)
     src = MicrowaveSource(g, (0, 0, -0.01), (0, 0, 1), AntennaModel.default(), 60.0)
     q = src.heating_W_per_m3(np.full(g.shape, 310.15))
-    rows.append(ValidationRow("MW source normalisation", "Σ Q dV / (efficiency × power)",
-                              **_abs(float(q.sum() * g.voxel_volume_m3) / (AntennaModel.default().efficiency.value * 60.0),
-                                     1.0, 1e-3), source="definition of the absorbed power"))
+    rows.append(
+        ValidationRow(
+            "MW source normalisation",
+            "Σ Q dV / (efficiency × power)",
+            **_abs(float(q.sum() * g.voxel_volume_m3) / (AntennaModel.default().efficiency.value * 60.0), 1.0, 1e-3),
+            source="definition of the absorbed power",
+        )
+    )
     return rows
 
 
 # --------------------------------------------------------------------------- calibration rows
+
 
 def _scenario(**kw):
     from .config.scenario import scenario_from_dict
@@ -292,19 +356,33 @@ def _zone(result, key="omega_ge_1"):
 def case_cooltip_3cm(progress=None) -> list[ValidationRow]:
     from .api import simulate
 
-    scn = _scenario(name="cooltip-3cm", modality="rfa", tissue={"species": "porcine"},
-                    anatomy={"kind": "block", "tumour_diameter_mm": 0},
-                    grid={"roi_shape": [80, 80, 96]},
-                    applicator={"type": "rf_electrode", "active_length_mm": 30, "gauge": 17},
-                    protocol={"duration_min": 12, "control": "impedance", "power_W": 200})
+    scn = _scenario(
+        name="cooltip-3cm",
+        modality="rfa",
+        tissue={"species": "porcine"},
+        anatomy={"kind": "block", "tumour_diameter_mm": 0},
+        grid={"roi_shape": [80, 80, 96]},
+        applicator={"type": "rf_electrode", "active_length_mm": 30, "gauge": 17},
+        protocol={"duration_min": 12, "control": "impedance", "power_W": 200},
+    )
     r = simulate(scn, progress=progress)
     z = _zone(r)
     src = "Exp Ther Med 3:214, 2012 (literature.md §3) [V]"
     return [
-        ValidationRow("RFA Cool-tip 3 cm, 12 min, in vivo porcine", "long axis [mm]", **_rel(z["long_axis_mm"], 46.0, 0.15),
-                      source=src, kind="calibration"),
-        ValidationRow("RFA Cool-tip 3 cm, 12 min, in vivo porcine", "short axis [mm]", **_rel(z["short_axis_mm"], 30.2, 0.15),
-                      source=src, kind="calibration"),
+        ValidationRow(
+            "RFA Cool-tip 3 cm, 12 min, in vivo porcine",
+            "long axis [mm]",
+            **_rel(z["long_axis_mm"], 46.0, 0.15),
+            source=src,
+            kind="calibration",
+        ),
+        ValidationRow(
+            "RFA Cool-tip 3 cm, 12 min, in vivo porcine",
+            "short axis [mm]",
+            **_rel(z["short_axis_mm"], 30.2, 0.15),
+            source=src,
+            kind="calibration",
+        ),
     ]
 
 
@@ -313,34 +391,54 @@ def case_lee2009(progress=None) -> list[ValidationRow]:
 
     out = {}
     for cond in ("ex_vivo", "in_vivo"):
-        scn = _scenario(name=f"lee2009-{cond}", modality="rfa",
-                        tissue={"species": "bovine" if cond == "ex_vivo" else "porcine", "condition": cond},
-                        anatomy={"kind": "block", "tumour_diameter_mm": 0},
-                        grid={"roi_shape": [72, 72, 80]},
-                        applicator={"type": "rf_electrode", "active_length_mm": 20, "gauge": 17},
-                        protocol={"duration_min": 12, "control": "impedance", "power_W": 200})
+        scn = _scenario(
+            name=f"lee2009-{cond}",
+            modality="rfa",
+            tissue={"species": "bovine" if cond == "ex_vivo" else "porcine", "condition": cond},
+            anatomy={"kind": "block", "tumour_diameter_mm": 0},
+            grid={"roi_shape": [72, 72, 80]},
+            applicator={"type": "rf_electrode", "active_length_mm": 20, "gauge": 17},
+            protocol={"duration_min": 12, "control": "impedance", "power_W": 200},
+        )
         out[cond] = _zone(simulate(scn, progress=progress))
     src = "Lee et al., CVIR 32:1235, 2009 (literature.md §3) [V]"
     ev, iv = out["ex_vivo"], out["in_vivo"]
     case = "RFA 2-cm cooled electrode, 12 min (Lee 2009)"
     return [
-        ValidationRow(case, "ex vivo long axis [mm]", **_rel(ev["long_axis_mm"], 30.1, 0.15), source=src, kind="prediction"),
-        ValidationRow(case, "ex vivo short axis [mm]", **_rel(ev["short_axis_mm"], 26.2, 0.15), source=src, kind="prediction"),
-        ValidationRow(case, "in vivo long axis [mm]", **_rel(iv["long_axis_mm"], 26.2, 0.15), source=src, kind="prediction"),
-        ValidationRow(case, "in vivo short axis [mm]", **_rel(iv["short_axis_mm"], 20.0, 0.15), source=src, kind="prediction"),
-        ValidationRow(case, "in vivo / ex vivo volume", **_abs(iv["volume_mL"] / max(ev["volume_mL"], 1e-9), 0.52, 0.15),
-                      source=src, kind="prediction"),
+        ValidationRow(
+            case, "ex vivo long axis [mm]", **_rel(ev["long_axis_mm"], 30.1, 0.15), source=src, kind="prediction"
+        ),
+        ValidationRow(
+            case, "ex vivo short axis [mm]", **_rel(ev["short_axis_mm"], 26.2, 0.15), source=src, kind="prediction"
+        ),
+        ValidationRow(
+            case, "in vivo long axis [mm]", **_rel(iv["long_axis_mm"], 26.2, 0.15), source=src, kind="prediction"
+        ),
+        ValidationRow(
+            case, "in vivo short axis [mm]", **_rel(iv["short_axis_mm"], 20.0, 0.15), source=src, kind="prediction"
+        ),
+        ValidationRow(
+            case,
+            "in vivo / ex vivo volume",
+            **_abs(iv["volume_mL"] / max(ev["volume_mL"], 1e-9), 0.52, 0.15),
+            source=src,
+            kind="prediction",
+        ),
     ]
 
 
 def case_mwa_80W(progress=None) -> list[ValidationRow]:
     from .api import simulate
 
-    scn = _scenario(name="mwa-80W-5min", modality="mwa", tissue={"species": "porcine"},
-                    anatomy={"kind": "block", "tumour_diameter_mm": 0},
-                    grid={"roi_shape": [80, 80, 96]},
-                    applicator={"type": "mw_antenna", "frequency_MHz": 2450, "antenna": "monopole"},
-                    protocol={"duration_min": 5, "power_W": 80})
+    scn = _scenario(
+        name="mwa-80W-5min",
+        modality="mwa",
+        tissue={"species": "porcine"},
+        anatomy={"kind": "block", "tumour_diameter_mm": 0},
+        grid={"roi_shape": [80, 80, 96]},
+        applicator={"type": "mw_antenna", "frequency_MHz": 2450, "antenna": "monopole"},
+        protocol={"duration_min": 5, "power_W": 80},
+    )
     z = _zone(simulate(scn, progress=progress))
     src = "Exp Ther Med 3:214, 2012 (literature.md §3) [V]"
     case = "MWA 2.45 GHz 80 W, 5 min, in vivo porcine"
@@ -356,24 +454,48 @@ def case_heat_sink(progress=None) -> list[ValidationRow]:
 
     contrast = {}
     for mod in ("rfa", "mwa"):
-        appl = ({"type": "rf_electrode", "active_length_mm": 30} if mod == "rfa"
-                else {"type": "mw_antenna", "frequency_MHz": 2450})
-        scn = _scenario(name=f"heat-sink-{mod}", modality=mod, tissue={"species": "porcine"},
-                        anatomy={"kind": "block", "tumour_diameter_mm": 0,
-                                 "block_vessel": {"diameter_mm": 8.0, "distance_mm": 8.0}},
-                        grid={"roi_shape": [80, 80, 96]}, applicator=appl,
-                        protocol={"duration_min": 12 if mod == "rfa" else 5,
-                                  "power_W": 200 if mod == "rfa" else 80})
+        appl = (
+            {"type": "rf_electrode", "active_length_mm": 30}
+            if mod == "rfa"
+            else {"type": "mw_antenna", "frequency_MHz": 2450}
+        )
+        scn = _scenario(
+            name=f"heat-sink-{mod}",
+            modality=mod,
+            tissue={"species": "porcine"},
+            anatomy={
+                "kind": "block",
+                "tumour_diameter_mm": 0,
+                "block_vessel": {"diameter_mm": 8.0, "distance_mm": 8.0},
+            },
+            grid={"roi_shape": [80, 80, 96]},
+            applicator=appl,
+            protocol={"duration_min": 12 if mod == "rfa" else 5, "power_W": 200 if mod == "rfa" else 80},
+        )
         c = simulate(scn, progress=progress).metrics["heat_sink"]["peak_temperature_contrast"]
         contrast[mod] = -float(c["difference_degC"])
     src = "Primavesi et al., Oncol Lett 2018 (literature.md §3) [V]"
     return [
-        ValidationRow("heat sink, 8-mm vessel 8 mm from axis", "RFA: peripheral − near-vessel peak T [°C]",
-                      simulated=contrast["rfa"], reference=68.7 - 47.1, tolerance="> 5 °C",
-                      passed=bool(contrast["rfa"] > 5.0), source=src, kind="prediction"),
-        ValidationRow("heat sink, 8-mm vessel 8 mm from axis", "MWA: peripheral − near-vessel peak T [°C]",
-                      simulated=contrast["mwa"], reference=50.5 - 50.2, tolerance="< RFA contrast / 2",
-                      passed=bool(contrast["mwa"] < 0.5 * contrast["rfa"]), source=src, kind="prediction"),
+        ValidationRow(
+            "heat sink, 8-mm vessel 8 mm from axis",
+            "RFA: peripheral − near-vessel peak T [°C]",
+            simulated=contrast["rfa"],
+            reference=68.7 - 47.1,
+            tolerance="> 5 °C",
+            passed=bool(contrast["rfa"] > 5.0),
+            source=src,
+            kind="prediction",
+        ),
+        ValidationRow(
+            "heat sink, 8-mm vessel 8 mm from axis",
+            "MWA: peripheral − near-vessel peak T [°C]",
+            simulated=contrast["mwa"],
+            reference=50.5 - 50.2,
+            tolerance="< RFA contrast / 2",
+            passed=bool(contrast["mwa"] < 0.5 * contrast["rfa"]),
+            source=src,
+            kind="prediction",
+        ),
     ]
 
 
@@ -383,19 +505,33 @@ def case_rfa_grid_convergence(progress=None) -> list[ValidationRow]:
 
     out = {}
     for h, roi in ((1.0, [72, 72, 80]), (0.5, [112, 112, 128])):
-        scn = _scenario(name=f"rfa-h{h}", modality="rfa", tissue={"species": "porcine"},
-                        anatomy={"kind": "block", "tumour_diameter_mm": 0},
-                        grid={"spacing_mm": h, "roi_shape": roi},
-                        applicator={"type": "rf_electrode", "active_length_mm": 20, "gauge": 17},
-                        protocol={"duration_min": 12, "control": "impedance", "power_W": 200})
+        scn = _scenario(
+            name=f"rfa-h{h}",
+            modality="rfa",
+            tissue={"species": "porcine"},
+            anatomy={"kind": "block", "tumour_diameter_mm": 0},
+            grid={"spacing_mm": h, "roi_shape": roi},
+            applicator={"type": "rf_electrode", "active_length_mm": 20, "gauge": 17},
+            protocol={"duration_min": 12, "control": "impedance", "power_W": 200},
+        )
         r = simulate(scn, progress=progress)
         out[h] = (_zone(r)["short_axis_mm"], r.metrics["delivery"]["energy_J"])
     case = "RFA grid convergence (2-cm cooled, in vivo porcine, 12 min)"
     return [
-        ValidationRow(case, "short axis at 1 mm [mm] vs 0.5 mm", **_rel(out[1.0][0], out[0.5][0], 0.10),
-                      source="self-convergence (0.5 mm as reference)", kind="verification"),
-        ValidationRow(case, "delivered energy at 1 mm [kJ] vs 0.5 mm", **_rel(out[1.0][1] / 1e3, out[0.5][1] / 1e3, 0.15),
-                      source="self-convergence (0.5 mm as reference)", kind="verification"),
+        ValidationRow(
+            case,
+            "short axis at 1 mm [mm] vs 0.5 mm",
+            **_rel(out[1.0][0], out[0.5][0], 0.10),
+            source="self-convergence (0.5 mm as reference)",
+            kind="verification",
+        ),
+        ValidationRow(
+            case,
+            "delivered energy at 1 mm [kJ] vs 0.5 mm",
+            **_rel(out[1.0][1] / 1e3, out[0.5][1] / 1e3, 0.15),
+            source="self-convergence (0.5 mm as reference)",
+            kind="verification",
+        ),
     ]
 
 
@@ -450,9 +586,13 @@ def write_validation(rows: list[ValidationRow], out_dir) -> None:
         for r in rows:
             w.writerow(asdict(r))
     (out / "validation.json").write_text(json.dumps([asdict(r) for r in rows], indent=2))
-    lines = ["| case | quantity | simulated | reference | tolerance | source | kind | pass |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| case | quantity | simulated | reference | tolerance | source | kind | pass |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r.case} | {r.quantity} | {r.simulated_str} | {r.reference_str} | {r.tolerance} | "
-                     f"{r.source} | {r.kind} | {'yes' if r.passed else '**no**'} |")
+        lines.append(
+            f"| {r.case} | {r.quantity} | {r.simulated_str} | {r.reference_str} | {r.tolerance} | "
+            f"{r.source} | {r.kind} | {'yes' if r.passed else '**no**'} |"
+        )
     (out / "validation.md").write_text("\n".join(lines) + "\n")

@@ -33,18 +33,23 @@ class TissueConfig(_Model):
     """The tissue: species preset, in vivo or ex vivo, starting temperature, perfusion."""
 
     species: Literal["human", "porcine", "bovine"] = Field(
-        "human", description="Property preset of liver parenchyma (tissuefate sources lists them).")
+        "human", description="Property preset of liver parenchyma (tissuefate sources lists them)."
+    )
     condition: Literal["in_vivo", "ex_vivo"] = Field(
-        "in_vivo", description="ex_vivo switches blood perfusion and vessel heat sinks off.")
+        "in_vivo", description="ex_vivo switches blood perfusion and vessel heat sinks off."
+    )
     initial_temperature_degC: float | None = Field(
-        None, ge=-20.0, le=45.0,
-        description="Tissue temperature at the start [degC]; default 37 in vivo, 20 ex vivo.")
+        None, ge=-20.0, le=45.0, description="Tissue temperature at the start [degC]; default 37 in vivo, 20 ex vivo."
+    )
     perfusion: float | None = Field(
-        None, ge=0.0, description="Parenchymal blood perfusion; unit in perfusion_unit. Default: species preset.")
+        None, ge=0.0, description="Parenchymal blood perfusion; unit in perfusion_unit. Default: species preset."
+    )
     perfusion_unit: Literal["per_s", "mL_per_min_per_100g"] = Field(
-        "per_s", description="Unit of `perfusion`: 1/s, or mL/min/100 g (1 mL/min/100 g = 1.75e-4 1/s).")
+        "per_s", description="Unit of `perfusion`: 1/s, or mL/min/100 g (1 mL/min/100 g = 1.75e-4 1/s)."
+    )
     rf_conductivity_S_per_m: float | None = Field(
-        None, ge=0.05, le=1.0, description="Parenchymal RF conductivity at 37 degC [S/m]; default: preset.")
+        None, ge=0.05, le=1.0, description="Parenchymal RF conductivity at 37 degC [S/m]; default: preset."
+    )
 
     @model_validator(mode="after")
     def _perfusion_magnitude(self):
@@ -83,23 +88,32 @@ class VesselConfig(_Model):
 
     diameter_mm: float = Field(6.0, ge=3.0, le=25.0, description="Vessel diameter [mm].")
     distance_mm: float = Field(
-        10.0, ge=0.0, le=40.0,
-        description="Distance from the applicator axis to the vessel wall [mm]; the vessel runs parallel to the applicator.")
+        10.0,
+        ge=0.0,
+        le=40.0,
+        description=(
+            "Distance from the applicator axis to the vessel wall [mm]; the vessel runs parallel to the applicator."
+        ),
+    )
 
 
 class AnatomyConfig(_Model):
     """Where the session happens: the built-in liver phantom or a homogeneous block."""
 
     kind: Literal["phantom", "block"] = Field(
-        "phantom", description="phantom: synthetic liver with vessels and a tumour; block: homogeneous liver.")
+        "phantom", description="phantom: synthetic liver with vessels and a tumour; block: homogeneous liver."
+    )
     seed: int = Field(0, ge=0, description="Random seed of the phantom (vessel tree, tumour shape).")
     tumour_type: Literal["hcc", "metastasis"] = Field("hcc", description="Histology: encapsulated HCC or metastasis.")
     tumour_diameter_mm: float = Field(
-        20.0, ge=0.0, le=80.0, description="Tumour diameter [mm] (>= 3); 0 for a block without tumour.")
+        20.0, ge=0.0, le=80.0, description="Tumour diameter [mm] (>= 3); 0 for a block without tumour."
+    )
     tumour_location: Literal["central", "near_vessel", "subcapsular"] = Field(
-        "central", description="Phantom only: where the tumour sits.")
+        "central", description="Phantom only: where the tumour sits."
+    )
     vessel_distance_mm: float = Field(
-        3.0, ge=0.0, le=20.0, description="near_vessel only: gap between tumour edge and vessel wall [mm].")
+        3.0, ge=0.0, le=20.0, description="near_vessel only: gap between tumour edge and vessel wall [mm]."
+    )
     block_vessel: VesselConfig | None = Field(None, description="Block only: add a straight large vessel.")
 
 
@@ -108,7 +122,8 @@ class GridConfig(_Model):
 
     spacing_mm: float = Field(1.0, ge=0.25, le=4.0, description="Voxel size [mm].")
     roi_shape: tuple[int, int, int] = Field(
-        (96, 96, 96), description="Voxels of the region of interest along x, y, z (each 16-512).")
+        (96, 96, 96), description="Voxels of the region of interest along x, y, z (each 16-512)."
+    )
 
     @model_validator(mode="after")
     def _shape(self):
@@ -124,11 +139,15 @@ class RFElectrodeConfig(_Model):
     active_length_mm: float = Field(30.0, ge=5.0, le=50.0, description="Exposed tip length [mm].")
     gauge: Literal[13, 14, 15, 16, 17, 18] = Field(17, description="Needle gauge.")
     cooled: bool = Field(True, description="Internally cooled (chilled perfusate).")
-    coolant_temperature_degC: float = Field(10.0, ge=0.0, le=37.0, description="Electrode wall temperature if cooled [degC].")
+    coolant_temperature_degC: float = Field(
+        10.0, ge=0.0, le=37.0, description="Electrode wall temperature if cooled [degC]."
+    )
     direction: tuple[float, float, float] = Field(
-        (0.0, 0.0, 1.0), description="Unit vector from the tip towards the handle (insertion axis).")
+        (0.0, 0.0, 1.0), description="Unit vector from the tip towards the handle (insertion axis)."
+    )
     offset_mm: tuple[float, float, float] = Field(
-        (0.0, 0.0, 0.0), description="Shift of the active centre from the target centre [mm].")
+        (0.0, 0.0, 0.0), description="Shift of the active centre from the target centre [mm]."
+    )
 
 
 class MWAntennaConfig(_Model):
@@ -138,19 +157,33 @@ class MWAntennaConfig(_Model):
     frequency_MHz: Literal[915, 2450] = Field(2450, description="Operating frequency [MHz].")
     antenna: Literal["monopole", "dual-slot"] = Field("monopole", description="Antenna style (SAR pattern shape).")
     gauge: Literal[13, 14, 15, 16, 17, 18] = Field(14, description="Needle gauge.")
-    active_length_mm: float = Field(20.0, ge=5.0, le=50.0, description="Radiating section length used for placement [mm].")
-    direction: tuple[float, float, float] = Field((0.0, 0.0, 1.0), description="Unit vector from the tip towards the handle.")
-    offset_mm: tuple[float, float, float] = Field((0.0, 0.0, 0.0), description="Shift of the active centre from the target [mm].")
+    active_length_mm: float = Field(
+        20.0, ge=5.0, le=50.0, description="Radiating section length used for placement [mm]."
+    )
+    direction: tuple[float, float, float] = Field(
+        (0.0, 0.0, 1.0), description="Unit vector from the tip towards the handle."
+    )
+    offset_mm: tuple[float, float, float] = Field(
+        (0.0, 0.0, 0.0), description="Shift of the active centre from the target [mm]."
+    )
 
 
 class ProtocolConfig(_Model):
     """Power delivery."""
 
     duration_min: float = Field(12.0, gt=0.0, le=60.0, description="Treatment time [min].")
-    power_W: float = Field(200.0, gt=0.0, le=400.0, description="Set power (power control) or maximum power (impedance control) [W].")
+    power_W: float = Field(
+        200.0, gt=0.0, le=400.0, description="Set power (power control) or maximum power (impedance control) [W]."
+    )
     control: Literal["power", "impedance"] = Field(
-        "impedance", description="RFA only: constant power, or impedance control with roll-off pulsing. MWA is always constant power.")
-    impedance_rise_ohm: float = Field(10.0, gt=0.0, le=200.0, description="Impedance control: rise above baseline that triggers a power cut [ohm].")
+        "impedance",
+        description=(
+            "RFA only: constant power, or impedance control with roll-off pulsing. MWA is always constant power."
+        ),
+    )
+    impedance_rise_ohm: float = Field(
+        10.0, gt=0.0, le=200.0, description="Impedance control: rise above baseline that triggers a power cut [ohm]."
+    )
     pulse_off_s: float = Field(15.0, ge=0.0, le=120.0, description="Impedance control: off time after a roll-off [s].")
     ramp_W_per_min: float = Field(120.0, gt=0.0, le=6000.0, description="Impedance control: power ramp [W/min].")
 
@@ -160,13 +193,17 @@ class NumericsConfig(_Model):
 
     backend: Literal["numba", "numpy", "cupy"] | None = Field(None, description="Kernel backend; default numba.")
     dtype: Literal["float32", "float64"] = Field("float32", description="Floating-point precision of the fields.")
-    time_step_s: float | None = Field(None, gt=0.0, le=10.0, description="Explicit time step [s]; default: automatic stable step.")
+    time_step_s: float | None = Field(
+        None, gt=0.0, le=10.0, description="Explicit time step [s]; default: automatic stable step."
+    )
 
 
 class OutputConfig(_Model):
     """What is written."""
 
-    isotherms_degC: list[float] = Field([50.0, 60.0], description="Peak-temperature isotherms reported and drawn [degC].")
+    isotherms_degC: list[float] = Field(
+        [50.0, 60.0], description="Peak-temperature isotherms reported and drawn [degC]."
+    )
     fields: bool = Field(True, description="Write fields.nc (NetCDF).")
 
 
@@ -190,8 +227,10 @@ class Scenario(_Model):
             self.applicator = RFElectrodeConfig() if self.modality == "rfa" else MWAntennaConfig()
         want = "rf_electrode" if self.modality == "rfa" else "mw_antenna"
         if self.applicator.type != want:
-            raise ValueError(f"applicator.type = {self.applicator.type!r} does not fit modality "
-                             f"{self.modality!r}: use type = {want!r}")
+            raise ValueError(
+                f"applicator.type = {self.applicator.type!r} does not fit modality "
+                f"{self.modality!r}: use type = {want!r}"
+            )
         d = self.anatomy.tumour_diameter_mm
         if 0.0 < d < 3.0:
             raise ValueError(f"anatomy.tumour_diameter_mm = {d}: must be 0 (no tumour) or >= 3 mm")

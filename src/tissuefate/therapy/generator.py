@@ -21,7 +21,10 @@ GENERATOR_DEFAULTS = {
     ),
     "pulse_off_s": Param(15.0, "s", "typical off time after a roll-off", "E"),
     "ramp_W_per_s": Param(
-        2.0, "W/s", "power ramp of impedance-control mode", "E",
+        2.0,
+        "W/s",
+        "power ramp of impedance-control mode",
+        "E",
         "about 100 W/min; the zone size is sensitive to it (see docs/validation.md)",
     ),
 }
@@ -36,7 +39,8 @@ class RFGenerator:
     mode : {"power", "impedance"}
         ``power``: hold ``power_W`` (within voltage/current limits). ``impedance``: ramp up to
         ``power_W`` at ``ramp_W_per_s``; whenever the impedance exceeds the baseline (the impedance
-        measured when power is first applied) by ``impedance_rise_ohm``, switch off for ``pulse_off_s`` (roll-off), then resume at
+        measured when power is first applied) by ``impedance_rise_ohm``, switch off for
+        ``pulse_off_s`` (roll-off), then resume at
         the power reached before the roll-off minus 10 %.
     power_W : float
         Set power (power mode) or maximum power (impedance mode).
