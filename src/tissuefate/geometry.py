@@ -10,8 +10,15 @@ import numpy as np
 
 from .grid import Grid
 
-__all__ = ["unit", "distance_to_segment_m", "segment_mask", "sphere_mask", "ellipsoid_mask",
-           "distance_to_point_m"]
+__all__ = [
+    "bbox_slices",
+    "unit",
+    "distance_to_segment_m",
+    "segment_mask",
+    "sphere_mask",
+    "ellipsoid_mask",
+    "distance_to_point_m",
+]
 
 
 def unit(v) -> np.ndarray:
@@ -23,7 +30,8 @@ def unit(v) -> np.ndarray:
     return v / n
 
 
-def _bbox(grid: Grid, lo_m, hi_m) -> tuple[slice, slice, slice]:
+def bbox_slices(grid: Grid, lo_m, hi_m) -> tuple[slice, slice, slice]:
+    """Index slices of the voxels whose centres may lie in the world box [lo_m, hi_m] (clipped)."""
     lo = np.floor((np.asarray(lo_m) - grid.origin_m) / grid.spacing_m).astype(int)
     hi = np.ceil((np.asarray(hi_m) - grid.origin_m) / grid.spacing_m).astype(int) + 1
     lo = np.clip(lo, 0, grid.shape)
@@ -69,7 +77,7 @@ def segment_mask(
     r = max(float(radius_m), min_radius_voxels * min(grid.spacing_m))
     a = np.asarray(a_m, float)
     b = np.asarray(b_m, float)
-    sl = _bbox(grid, np.minimum(a, b) - r, np.maximum(a, b) + r)
+    sl = bbox_slices(grid, np.minimum(a, b) - r, np.maximum(a, b) + r)
     out = np.zeros(grid.shape, dtype=bool)
     if any(s.stop <= s.start for s in sl):
         return out
@@ -87,7 +95,7 @@ def ellipsoid_mask(grid: Grid, centre_m, semi_axes_m, rotation=None) -> np.ndarr
     c = np.asarray(centre_m, float)
     ax = np.asarray(semi_axes_m, float)
     r = float(ax.max())
-    sl = _bbox(grid, c - r, c + r)
+    sl = bbox_slices(grid, c - r, c + r)
     out = np.zeros(grid.shape, dtype=bool)
     if any(s.stop <= s.start for s in sl):
         return out

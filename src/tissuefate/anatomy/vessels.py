@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..geometry import bbox_slices, distance_to_segment_m
 from ..grid import Grid
 from ..tissue.labels import Label
 from ..tissue.properties import Param
@@ -355,26 +356,6 @@ def _point_segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> floa
     return float(np.linalg.norm(p - a - t * d))
 
 
-def _bbox(grid: Grid, lo_m, hi_m) -> tuple[slice, slice, slice]:
-    org = np.asarray(grid.origin_m)
-    h = np.asarray(grid.spacing_m)
-    lo = np.clip(np.floor((np.asarray(lo_m) - org) / h).astype(int), 0, grid.shape)
-    hi = np.clip(np.ceil((np.asarray(hi_m) - org) / h).astype(int) + 1, 0, grid.shape)
-    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))  # type: ignore[return-value]
-
-
-def _segment_distance_local(grid: Grid, a: np.ndarray, b: np.ndarray, sl) -> np.ndarray:
-    xs, ys, zs = (grid.axis_m(i)[sl[i]] for i in range(3))
-    x, y, z = xs[:, None, None], ys[None, :, None], zs[None, None, :]
-    d = b - a
-    L2 = float(d @ d)
-    px, py, pz = x - a[0], y - a[1], z - a[2]
-    if L2 == 0.0:
-        return np.sqrt(px**2 + py**2 + pz**2)
-    t = np.clip((px * d[0] + py * d[1] + pz * d[2]) / L2, 0.0, 1.0)
-    return np.sqrt((px - t * d[0]) ** 2 + (py - t * d[1]) ** 2 + (pz - t * d[2]) ** 2)
-
-
 def rasterise_vessels(grid: Grid, label: np.ndarray, segments: list[VesselSegment]) -> None:
     """Write vessel labels into ``label`` in place, inside the organ only.
 
@@ -399,10 +380,10 @@ def rasterise_vessels(grid: Grid, label: np.ndarray, segments: list[VesselSegmen
             r = s.radius_m if lab == Label.LARGE_VESSEL else max(s.radius_m, 0.5 * h)
             a = np.asarray(s.start_m)
             b = np.asarray(s.end_m)
-            sl = _bbox(grid, np.minimum(a, b) - r, np.maximum(a, b) + r)
+            sl = bbox_slices(grid, np.minimum(a, b) - r, np.maximum(a, b) + r)
             if any(q.stop <= q.start for q in sl):
                 continue
-            hit = (_segment_distance_local(grid, a, b, sl) <= r + 1e-12) & organ[sl]
+            hit = (distance_to_segment_m(grid, a, b, sl) <= r + 1e-12) & organ[sl]
             label[sl][hit] = lab
 
 
