@@ -85,3 +85,10 @@ def test_scenario_docs_up_to_date():
         "python -c 'from tissuefate.config.docs import scenario_reference_markdown as f; "
         "open(\"docs/scenario.md\",\"w\").write(f()+\"\\n\")'"
     )
+
+
+def test_zero_direction_rejected_and_direction_normalised():
+    s = scenario_from_dict({"modality": "rfa", "applicator": {"type": "rf_electrode", "direction": [0, 3, 4]}})
+    assert s.applicator.direction == pytest.approx((0.0, 0.6, 0.8))
+    with pytest.raises(ConfigError, match="direction"):
+        scenario_from_dict({"modality": "rfa", "applicator": {"type": "rf_electrode", "direction": [0, 0, 0]}})

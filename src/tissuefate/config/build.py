@@ -83,12 +83,19 @@ def build_session(scn: Scenario, *, settings: dict | None = None) -> ThermalSess
         generator = None
     centre = target + np.asarray(ap.offset_mm) * 1e-3
     placement = _choose_placement(state, centre, ap.direction, applicator)
+    settings = dict(settings if settings is not None else scn.model_dump(mode="json"))
+    settings["placement"] = {
+        "direction_requested": list(ap.direction),
+        "direction_used": [round(float(v), 6) for v in placement.direction],
+        "tip_mm": [round(float(v) * 1e3, 3) for v in placement.tip_m],
+        "target_mm": [round(float(v) * 1e3, 3) for v in target],
+    }
     return ThermalSession(
         name=scn.name, modality=scn.modality, state=state, table=table, applicator=applicator,
         placement=placement, duration_s=scn.protocol.duration_min * 60.0, power_W=scn.protocol.power_W,
         generator=generator, initial_temperature_K=scn.tissue.start_degC + 273.15,
         backend=scn.numerics.backend, time_step_s=scn.numerics.time_step_s,
-        settings=settings if settings is not None else scn.model_dump(mode="json"),
+        settings=settings,
     )
 
 

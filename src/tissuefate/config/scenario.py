@@ -132,7 +132,30 @@ class GridConfig(_Model):
         return self
 
 
-class RFElectrodeConfig(_Model):
+class _PlacementConfig(_Model):
+    """Where an applicator goes, relative to the target (tumour centre, or the block centre)."""
+
+    direction: tuple[float, float, float] = Field(
+        (0.0, 0.0, 1.0),
+        description=(
+            "Insertion axis: vector from the tip towards the handle (normalised). If the active part "
+            "would cross a large vessel, other axes are tried and the one used is recorded."
+        ),
+    )
+    offset_mm: tuple[float, float, float] = Field(
+        (0.0, 0.0, 0.0), description="Shift of the active centre from the target centre [mm]."
+    )
+
+    @model_validator(mode="after")
+    def _direction_nonzero(self):
+        n = float(np.linalg.norm(self.direction))
+        if not np.isfinite(n) or n < 1e-9:
+            raise ValueError(f"direction = {list(self.direction)}: must be a non-zero vector, e.g. [0, 0, 1]")
+        self.direction = tuple(float(v) / n for v in self.direction)
+        return self
+
+
+class RFElectrodeConfig(_PlacementConfig):
     """A monopolar RF electrode."""
 
     type: Literal["rf_electrode"] = "rf_electrode"
@@ -142,15 +165,9 @@ class RFElectrodeConfig(_Model):
     coolant_temperature_degC: float = Field(
         10.0, ge=0.0, le=37.0, description="Electrode wall temperature if cooled [degC]."
     )
-    direction: tuple[float, float, float] = Field(
-        (0.0, 0.0, 1.0), description="Unit vector from the tip towards the handle (insertion axis)."
-    )
-    offset_mm: tuple[float, float, float] = Field(
-        (0.0, 0.0, 0.0), description="Shift of the active centre from the target centre [mm]."
-    )
 
 
-class MWAntennaConfig(_Model):
+class MWAntennaConfig(_PlacementConfig):
     """An interstitial microwave antenna."""
 
     type: Literal["mw_antenna"] = "mw_antenna"
@@ -159,12 +176,6 @@ class MWAntennaConfig(_Model):
     gauge: Literal[13, 14, 15, 16, 17, 18] = Field(14, description="Needle gauge.")
     active_length_mm: float = Field(
         20.0, ge=5.0, le=50.0, description="Radiating section length used for placement [mm]."
-    )
-    direction: tuple[float, float, float] = Field(
-        (0.0, 0.0, 1.0), description="Unit vector from the tip towards the handle."
-    )
-    offset_mm: tuple[float, float, float] = Field(
-        (0.0, 0.0, 0.0), description="Shift of the active centre from the target [mm]."
     )
 
 
