@@ -596,3 +596,7 @@ def write_validation(rows: list[ValidationRow], out_dir) -> None:
             f"{r.source} | {r.kind} | {'yes' if r.passed else '**no**'} |"
         )
     (out / "validation.md").write_text("\n".join(lines) + "\n")
+    if any(r.kind != "verification" for r in rows):
+        from .viz.figures import plot_validation
+
+        plot_validation(rows, out / "validation.png")

@@ -123,3 +123,21 @@ def test_every_example_runs_on_a_small_grid(path):
     r = simulate(scenario_from_dict(data))
     assert r.metrics["zones"]["omega_ge_1"]["volume_mL"] > 0
     assert r.metrics["thermal"]["peak_temperature_degC"] > 50
+
+
+def test_phantom_figure_and_bad_location(tmp_path):
+    out = tmp_path / "ph.png"
+    res = runner.invoke(app, ["phantom", "--out", str(out), "--spacing-mm", "2", "--seed", "1"])
+    assert res.exit_code == 0, res.output
+    assert out.stat().st_size > 10_000
+    res = runner.invoke(app, ["phantom", "--out", str(out), "--location", "nowhere", "--spacing-mm", "2"])
+    assert res.exit_code == 2 and "location" in res.output
+
+
+def test_validation_figure_written(tmp_path):
+    from tissuefate.validation import ValidationRow, write_validation
+
+    rows = [ValidationRow("case", "q [mm]", 10.0, 11.0, "±15 %", "src", True, kind="calibration"),
+            ValidationRow("case", "r", 3.0, 1.0, "±0.15", "src", False, kind="prediction")]
+    write_validation(rows, tmp_path)
+    assert (tmp_path / "validation.png").stat().st_size > 5_000
