@@ -202,7 +202,13 @@ class ProtocolConfig(_Model):
 class NumericsConfig(_Model):
     """How the equations are solved."""
 
-    backend: Literal["numba", "numpy", "cupy"] | None = Field(None, description="Kernel backend; default numba.")
+    backend: Literal["numba", "numpy"] | None = Field(
+        None,
+        description=(
+            "Kernel backend of the session; default numba. (The CuPy GPU kernels are used through the "
+            "Python API and `tissuefate bench`; whole sessions on the GPU are not supported yet.)"
+        ),
+    )
     dtype: Literal["float32", "float64"] = Field("float32", description="Floating-point precision of the fields.")
     time_step_s: float | None = Field(
         None, gt=0.0, le=10.0, description="Explicit time step [s]; default: automatic stable step."
