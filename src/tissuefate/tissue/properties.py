@@ -32,6 +32,7 @@ __all__ = [
     "RF",
     "DIELECTRIC",
     "WATER",
+    "IRE",
     "TUMOUR_FACTORS",
     "MaterialTable",
     "material_table",
@@ -180,6 +181,35 @@ DIELECTRIC = {
     "ji_brace_sigma_b4": Param(0.0114, "S/m", "Ji & Brace 2011", "R"),
 }
 
+_SEL = "Sel et al., IEEE TBME 2005 (sequential model of tissue electropermeabilisation; literature.md §9)"
+_MIKL = "Miklavčič et al., 2000 (rabbit liver, 8 x 100 us pulses; literature.md §9)"
+_BW = "Beitel-White et al., IEEE TBME 68:771, 2021 (PMC8048145)"
+
+#: Irreversible electroporation (physics.ire), literature.md §9.
+IRE: dict[str, Param] = {
+    "liver_sigma0_S_per_m": Param(0.067, "S/m", _SEL, "R", "non-electroporated liver"),
+    "liver_sigma_max_S_per_m": Param(0.241, "S/m", _SEL, "R", "fully electroporated liver"),
+    "liver_sigma0_beitel_white_S_per_m": Param(
+        0.12, "S/m", _BW, "V", "baseline under IRE pulses; alternative to Sel's 0.067 S/m"
+    ),
+    "e_reversible_V_per_m": Param(3.62e4, "V/m", _MIKL, "R", "362 V/cm"),
+    "e_irreversible_V_per_m": Param(
+        6.37e4, "V/m", _MIKL, "R",
+        "637 V/cm; clinical models use 500-700 V/cm for 70-90 pulses of 70-100 us (literature.md §9 [R])",
+    ),
+    "liver_sigma_temp_coeff_per_K": Param(0.012, "1/K", _BW, "V", "1.2 %/degC (liver)"),
+    "blood_sigma_S_per_m": Param(
+        0.667, "S/m", "Tungjitkusolmun et al., IEEE TBME 49(1):3-9, 2002 (COMSOL RF model)", "V",
+        "RF value; used for blood at IRE frequencies as well (no IRE-specific value in literature.md)",
+    ),
+    "needle_19G_diameter_m": Param(1.067e-3, "m", "Stubs needle-gauge table (19 G)", "R",
+                                   "clinical IRE electrodes are 19 G"),
+    "thermal_flag_fraction": Param(
+        0.05, "1", "tissuefate convention", "E",
+        "IRE 'became thermal' when the Arrhenius Omega >= 1 volume reaches 5 % of the field-kill volume",
+    ),
+}
+
 #: Tumour relative to parenchyma (multiplies the species value). Tumour perfusion: no verified
 #: value exists (literature.md §1, ABSENT); HCC is hypervascular, metastases hypovascular.
 TUMOUR_FACTORS = {
@@ -311,7 +341,7 @@ def all_params() -> list[tuple[str, Param]]:
             if isinstance(v, Param):
                 out.append((f"species.{name}.{f.name}", v))
     for group_name, group in (("blood", BLOOD), ("damage", DAMAGE), ("cells", CELLS), ("rf", RF),
-                              ("water", WATER),
+                              ("water", WATER), ("ire", IRE),
                               ("dielectric", DIELECTRIC), ("outside", OUTSIDE_FACTORS),
                               ("scar", SCAR_FACTORS)):
         out.extend((f"{group_name}.{k}", v) for k, v in group.items())
