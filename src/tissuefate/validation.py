@@ -16,6 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ConfigError
+from .grid import Grid
+from .physics.cryo import CryoModel, Cryoprobe, CryoProtocol, CryoTissue
+from .tissue.properties import _K0, CRYO, LITTRUP_2009
+
 __all__ = ["ValidationRow", "run_validation", "write_validation", "CASES"]
 
 
@@ -535,6 +540,138 @@ def case_rfa_grid_convergence(progress=None) -> list[ValidationRow]:
     ]
 
 
+# --------------------------------------------------------------------------- cryo (issue 3)
+
+def _probe_layout(n: int, spacing_m: float) -> np.ndarray:
+    """Probe axis positions in the (x, y) plane: 1 centre; 2 a pair; 3 an equilateral triangle; 4 a
+    square — all with side ``spacing_m``, centred on the origin."""
+    s = spacing_m
+    if n == 1:
+        return np.zeros((1, 2))
+    if n == 2:
+        return np.array([[-s / 2, 0.0], [s / 2, 0.0]])
+    if n == 3:
+        r = s / math.sqrt(3.0)
+        a = np.deg2rad([90.0, 210.0, 330.0])
+        return np.stack([r * np.cos(a), r * np.sin(a)], axis=1)
+    if n == 4:
+        return np.array([[-s / 2, -s / 2], [s / 2, -s / 2], [-s / 2, s / 2], [s / 2, s / 2]])
+    raise ConfigError(f"n_probes = {n}: the Littrup 2009 case has 1-4 probes")
+
+
+def _section_metrics(mask2d: np.ndarray, h: float, n_directions: int = 36) -> dict:
+    """Equivalent-circle diameter and caliper widths of a 2-D mask of pixel size ``h`` [m]."""
+    n = int(mask2d.sum())
+    if n == 0:
+        return {"area_m2": 0.0, "equivalent_diameter_m": 0.0, "caliper_max_m": 0.0, "caliper_min_m": 0.0,
+                "caliper_mean_m": 0.0}
+    pts = np.argwhere(mask2d) * h
+    ang = np.linspace(0.0, np.pi, n_directions, endpoint=False)
+    dirs = np.stack([np.cos(ang), np.sin(ang)], axis=1)
+    proj = pts @ dirs.T
+    w = proj.max(0) - proj.min(0) + h * np.abs(dirs).sum(1)
+    area = n * h * h
+    return {"area_m2": area, "equivalent_diameter_m": 2 * math.sqrt(area / math.pi), "caliper_max_m": float(w.max()),
+            "caliper_min_m": float(w.min()), "caliper_mean_m": float(w.mean())}
+
+
+def littrup_gel_case(n_probes: int, *, probe_temperature_K: float | None = None, spacing_m: float | None = None,
+                     active_length_m: float | None = None, voxel_m: float = 1e-3, backend: str | None = None,
+                     dtype=np.float32, progress: Callable | None = None) -> dict:
+    """Simulate the Littrup 2009 agar phantom (15-min freeze, gel at 39 °C) with 1–4 probes.
+
+    Parameters
+    ----------
+    n_probes : int
+        1–4 probes of 2.4 mm, parallel, at the corners of a line / triangle / square of side
+        ``spacing_m`` (default 2 cm, :data:`LITTRUP_2009`).
+    probe_temperature_K : float, optional
+        Probe surface temperature [K]; default :data:`CRYO` ``probe_surface_temperature_K``.
+    active_length_m : float, optional
+        Freezing length (default 4 cm, an assumption [E]).
+    voxel_m : float
+        Grid spacing [m].
+
+    Returns
+    -------
+    dict
+        ``lethal_diameter_m`` (equivalent-circle diameter of the < −30 °C section in the mid-plane of
+        the active segments), its reference, the caliper widths, ``iceball_diameter_m`` (0 °C),
+        ``lethal_area_percent`` (−30 °C area / 0 °C area) with its reference, ``rim_m40_to_0C_m``
+        ((D_0 − D_−40)/2 with the reference ≈ 1 cm), ``probe_power_W`` per probe at the end,
+        ``wall_s``, the assumptions and the sources.
+
+    Notes
+    -----
+    The gel is water / ice (:data:`GEL`); the grid faces are held at 39 °C (the phantom's heat
+    load). Only the probe surface temperature may be tuned against this case.
+    """
+    P = LITTRUP_2009
+    s = P["probe_spacing_m"].value if spacing_m is None else float(spacing_m)
+    La = P["active_length_m"].value if active_length_m is None else float(active_length_m)
+    Tp = CRYO["probe_surface_temperature_K"].value if probe_temperature_K is None else float(probe_temperature_K)
+    xy = _probe_layout(int(n_probes), s)
+    # iceball reaches ≈ 1.7 cm beyond the outermost probe in 15 min; keep ≥ 2.5 cm of gel beyond it
+    half_xy = float(np.abs(xy).max()) + 0.040
+    half_z = 0.5 * La + 0.030
+    nxy = 2 * int(math.ceil(half_xy / voxel_m)) + 1
+    nz = 2 * int(math.ceil(half_z / voxel_m)) + 1
+    grid = Grid((nxy, nxy, nz), (voxel_m,) * 3, tuple(-0.5 * (n - 1) * voxel_m for n in (nxy, nxy, nz)))
+    probes = [Cryoprobe((x, y, -0.5 * La), (0.0, 0.0, 1.0), La, P["probe_diameter_m"].value) for x, y in xy]
+    T_gel = P["gel_temperature_K"].value
+    model = CryoModel(grid, CryoTissue.gel(), probes, perfusion_per_s=0.0, arterial_K=T_gel, initial_K=T_gel,
+                      probe_temperature_K=Tp, backend=backend, dtype=dtype)
+    res = model.run(CryoProtocol([("freeze", P["freeze_duration_s"].value)]), progress, record_interval_s=30.0)
+    kz = grid.index_of((0.0, 0.0, 0.0))[2]
+    plane = res.T_min_K[:, :, kz]
+    m30 = _section_metrics(plane < P["lethal_isotherm_K"].value, voxel_m)
+    m0 = _section_metrics(plane < _K0, voxel_m)
+    m40 = _section_metrics(plane < CRYO["lethal_certain_K"].value, voxel_m)
+    n = int(n_probes)
+    return {
+        "n_probes": n,
+        "lethal_diameter_m": m30["equivalent_diameter_m"],
+        "lethal_diameter_reference_m": P[f"lethal_diameter_{n}_m"].value,
+        "lethal_caliper_min_m": m30["caliper_min_m"],
+        "lethal_caliper_max_m": m30["caliper_max_m"],
+        "iceball_diameter_m": m0["equivalent_diameter_m"],
+        "lethal_area_percent": 100.0 * m30["area_m2"] / m0["area_m2"] if m0["area_m2"] else 0.0,
+        "lethal_area_percent_reference": P[f"lethal_area_percent_{n}"].value,
+        "rim_m40_to_0C_m": 0.5 * (m0["equivalent_diameter_m"] - m40["equivalent_diameter_m"]),
+        "rim_m40_to_0C_reference_m": P["rim_m40_to_0C_m"].value,
+        "probe_power_W": res.traces["probe_power_W"][-1] / max(n, 1),
+        "probe_temperature_K": Tp,
+        "spacing_m": s,
+        "active_length_m": La,
+        "grid_shape": grid.shape,
+        "wall_s": res.wall_s,
+        "n_steps": res.n_steps,
+        "source": P["lethal_diameter_1_m"].source,
+    }
+
+
+def case_littrup(progress=None) -> list[ValidationRow]:
+    """Littrup 2009 gel phantom: lethal-ice (< −30 °C) diameter for 1–4 probes, 15-min freeze."""
+    src = "Littrup et al., JVIR 20:1343, 2009 (literature.md §3) [V]"
+    rows, diam = [], []
+    for n in (1, 2, 3, 4):
+        r = littrup_gel_case(n, progress=progress)
+        diam.append(r["lethal_diameter_m"])
+        rows.append(ValidationRow(f"cryo gel phantom, {n} probe{'s' if n > 1 else ''}, 15 min",
+                                  "lethal ice (< −30 °C) diameter [mm]",
+                                  **_abs(r["lethal_diameter_m"] * 1e3, r["lethal_diameter_reference_m"] * 1e3,
+                                         3.0, "mm"),
+                                  source=src, kind="prediction"))
+        rows.append(ValidationRow(f"cryo gel phantom, {n} probe{'s' if n > 1 else ''}, 15 min",
+                                  "−40 °C isotherm inside the 0 °C edge [mm]",
+                                  **_abs(r["rim_m40_to_0C_m"] * 1e3, 10.0, 3.0, "mm"),
+                                  source="PMC4850244 (literature.md §3) [V]", kind="prediction"))
+    rows.append(ValidationRow("cryo gel phantom, 1-4 probes", "lethal diameter monotone in probe number (1 = yes)",
+                              simulated=float(all(np.diff(diam) > 0)), reference=1.0, tolerance="= 1",
+                              passed=bool(all(np.diff(diam) > 0)), source=src, kind="prediction"))
+    return rows
+
+
 CASES: dict[str, tuple[bool, Callable]] = {
     # name: (fast, function)
     "heat_kernel": (True, case_heat_kernel),
@@ -549,6 +686,7 @@ CASES: dict[str, tuple[bool, Callable]] = {
     "mwa_80W": (False, case_mwa_80W),
     "heat_sink": (False, case_heat_sink),
     "rfa_grid_convergence": (False, case_rfa_grid_convergence),
+    "littrup_cryo": (False, case_littrup),
 }
 
 

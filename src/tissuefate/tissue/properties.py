@@ -33,6 +33,9 @@ __all__ = [
     "DIELECTRIC",
     "WATER",
     "IRE",
+    "CRYO",
+    "GEL",
+    "LITTRUP_2009",
     "TUMOUR_FACTORS",
     "MaterialTable",
     "material_table",
@@ -210,6 +213,82 @@ IRE: dict[str, Param] = {
     ),
 }
 
+_K0 = 273.15
+
+
+def _degC(v: float) -> float:
+    """°C → K, rounded so that e.g. −40 °C is 233.15 exactly as typed."""
+    return round(_K0 + v, 10)
+
+
+_RABIN = "Rabin & Shitzer; Deng & Liu cryosurgery models (literature.md §1)"
+_GAGE = "Gage & Baust, Cryobiology 1998 (literature.md §2)"
+
+#: Cryo properties and thresholds for tissue. The unfrozen ρ, c, k come from the species preset
+#: (:data:`tissuefate.tissue.properties.SPECIES`; k ≈ 0.52 W/(m K) agrees with the cryo models'
+#: unfrozen k ≈ 0.5).
+CRYO: dict[str, Param] = {
+    "latent_heat_J_per_kg": Param(
+        250e3, "J/kg", _RABIN, "R",
+        "low end of 250-300 kJ/kg; bovine liver DSC gives 139.8-159.0 J/g [V] (Sci Rep 2021, "
+        "doi:10.1038/s41598-021-95204-2): see latent_heat_dsc_bovine_J_per_kg for a sensitivity run"),
+    "latent_heat_dsc_bovine_J_per_kg": Param(
+        149.4e3, "J/kg", "Sci Rep 2021, doi:10.1038/s41598-021-95204-2 (DSC, bovine liver)", "V",
+        "mid-range of 139.8-159.0 J/g; not the default"),
+    "solidus_K": Param(_degC(-8.0), "K", _RABIN, "R", "phase change over about -1 to -8 degC"),
+    "liquidus_K": Param(_degC(-1.0), "K", _RABIN, "R", "phase change over about -1 to -8 degC"),
+    "conductivity_frozen_W_per_mK": Param(2.0, "W/(m K)", _RABIN, "R", "constant (no T dependence)"),
+    "heat_capacity_frozen_J_per_kgK": Param(1800.0, "J/(kg K)", _RABIN, "R", "constant"),
+    "probe_surface_temperature_K": Param(
+        _degC(-150.0), "K", "argon Joule-Thomson probes reach about -140 to -185 degC at the surface",
+        "E", "held at the probe's active-segment voxels during a freeze; chosen before, not tuned to, the "
+        "Littrup 2009 check (littrup_gel_case: 2-4 probes within 0.6 mm, 1 probe 7 mm too large)"),
+    "active_thaw_temperature_K": Param(_degC(20.0), "K", "helium / electrical active thaw", "E"),
+    "lethal_onset_K": Param(_degC(-20.0), "K", _GAGE, "R",
+                            "parenchyma: partial kill begins; survival 1 above"),
+    "lethal_certain_K": Param(_degC(-40.0), "K", _GAGE, "R", "reliable tumour kill; survival 0 below"),
+    "vascular_injury_K": Param(
+        _degC(0.0), "K", "microcirculation stops inside the iceball (DESIGN.md 3.2)", "E",
+        "binary: integrity 0 where T_min < 0 degC; a partial model (no delayed stasis, no recovery "
+        "at the rim)"),
+}
+
+_WATER = "water / ice handbook values"
+#: Water-based agar gel phantom, modelled as water and ice (the gel's few % agar ignored).
+GEL: dict[str, Param] = {
+    "density_kg_per_m3": Param(1000.0, "kg/m^3", _WATER, "R", "ice expansion ignored (fixed grid)"),
+    "heat_capacity_water_J_per_kgK": Param(4180.0, "J/(kg K)", _WATER, "R"),
+    "heat_capacity_ice_J_per_kgK": Param(2100.0, "J/(kg K)", _WATER, "R", "near 0 degC; lower when colder"),
+    "conductivity_water_W_per_mK": Param(0.6, "W/(m K)", _WATER, "R"),
+    "conductivity_ice_W_per_mK": Param(2.2, "W/(m K)", _WATER, "R", "near 0 degC; about 3 at -100 degC"),
+    "latent_heat_J_per_kg": Param(334e3, "J/kg", _WATER, "R"),
+    "solidus_K": Param(_degC(-1.0), "K", "numerical freezing range of a water gel", "E",
+                       "water freezes at 0 degC; a 1 K range keeps the enthalpy scheme smooth"),
+    "liquidus_K": Param(_K0, "K", _WATER, "R"),
+}
+
+_LITTRUP = "Littrup et al., JVIR 20:1343, 2009 (PMC2762356)"
+#: The Littrup 2009 agar phantom: inputs and published 15-min results (literature.md §3).
+LITTRUP_2009: dict[str, Param] = {
+    "probe_diameter_m": Param(2.4e-3, "m", _LITTRUP, "V"),
+    "freeze_duration_s": Param(900.0, "s", _LITTRUP, "V"),
+    "gel_temperature_K": Param(_degC(39.0), "K", _LITTRUP, "V", "high heat-load phantom"),
+    "probe_spacing_m": Param(0.02, "m", _LITTRUP, "V",
+                             "'at 2 cm spacing'; PMC4850244 finds 1.5-2 cm optimal"),
+    "active_length_m": Param(0.04, "m", "not given in the abstract", "E", "assumed 4 cm freeze zone"),
+    "lethal_isotherm_K": Param(_degC(-30.0), "K", _LITTRUP, "V", "'lethal ice (< -30 degC)'"),
+    "lethal_diameter_1_m": Param(0.012, "m", _LITTRUP, "V"),
+    "lethal_diameter_2_m": Param(0.033, "m", _LITTRUP, "V"),
+    "lethal_diameter_3_m": Param(0.041, "m", _LITTRUP, "V"),
+    "lethal_diameter_4_m": Param(0.049, "m", _LITTRUP, "V"),
+    "lethal_area_percent_1": Param(13.0, "%", _LITTRUP, "V", "lethal share of the iceball section"),
+    "lethal_area_percent_2": Param(46.0, "%", _LITTRUP, "V"),
+    "lethal_area_percent_3": Param(51.0, "%", _LITTRUP, "V"),
+    "lethal_area_percent_4": Param(56.0, "%", _LITTRUP, "V"),
+    "rim_m40_to_0C_m": Param(0.01, "m", "PMC4850244 (gel at body temperature)", "V",
+                             "-40 degC isotherm about 1 cm inside the 0 degC edge"),
+}
+
 #: Tumour relative to parenchyma (multiplies the species value). Tumour perfusion: no verified
 #: value exists (literature.md §1, ABSENT); HCC is hypervascular, metastases hypovascular.
 TUMOUR_FACTORS = {
@@ -342,6 +421,7 @@ def all_params() -> list[tuple[str, Param]]:
                 out.append((f"species.{name}.{f.name}", v))
     for group_name, group in (("blood", BLOOD), ("damage", DAMAGE), ("cells", CELLS), ("rf", RF),
                               ("water", WATER), ("ire", IRE),
+                              ("cryo", CRYO), ("gel", GEL), ("littrup2009", LITTRUP_2009),
                               ("dielectric", DIELECTRIC), ("outside", OUTSIDE_FACTORS),
                               ("scar", SCAR_FACTORS)):
         out.extend((f"{group_name}.{k}", v) for k, v in group.items())
