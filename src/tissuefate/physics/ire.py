@@ -13,30 +13,23 @@ with one needle of a **bipolar pair** at ``φ = V`` (anode) and the other at ``�
 only. This is :class:`~tissuefate.physics.rf.PotentialSolver` with ``ground="none"`` and
 ``ground_mask`` = the cathode (harmonic face conductances, conservative Joule heating).
 
-Conductivity rises as membranes porate (Sel et al. 2005, literature.md §9 [R]): a sigmoid between
-the reversible and the irreversible threshold, times a linear temperature term (Beitel-White et
-al. 2021 [V]),
+Conductivity rises as membranes porate, from ``σ₀`` below the reversible threshold ``E_rev``
+(362 V/cm) to ``3.6 σ₀`` above the irreversible one ``E_irr`` (637 V/cm), with a linear
+temperature term (liver: Sel et al. 2005, Miklavčič 2000, Beitel-White et al. 2021; see
+:mod:`tissuefate.physics.electroporation`). ``σ_0`` may vary in space (tumour, scar); the rise
+is relative to it.
 
-.. math:: \sigma = \sigma_0\,\bigl[1 + (r - 1)\,s(\xi)\bigr]\,\bigl[1 + \alpha (T - T_0)\bigr],
-          \quad \xi = \frac{|E| - E_{rev}}{E_{irr} - E_{rev}}\ \text{clipped to}\ [0, 1],
-          \quad s(\xi) = \xi^2 (3 - 2\xi)
+The module is split in three: :mod:`~tissuefate.physics.electroporation` holds the inputs
+(:class:`IREElectrode`, :class:`IREProtocol`) and the conductivity law
+(:class:`ElectroporationConductivity`); :mod:`~tissuefate.physics.ire_field` the Picard solver
+of one pair (:class:`PairFieldSolver`); this module the treatment (:func:`solve_ire`), its
+outcome and the reference case. Every public name of the three is importable from here.
 
-with ``r = σ_max/σ_0 = 0.241/0.067`` (Sel 2005), ``E_rev = 362 V/cm``, ``E_irr = 637 V/cm``
-(Miklavčič 2000 [R]) and ``α = 1.2 %/K`` (liver). ``s`` is the C¹ smoothstep: exactly ``σ_0``
-below ``E_rev`` and ``r σ_0`` above ``E_irr``, like the smoothed Heaviside of the IRE modelling
-literature. ``σ_0`` may vary in space (tumour, scar); the rise is relative to it.
-
-Nonlinear solve (Picard)
-------------------------
-``σ₀ → φ₀ → |E|₀ → σ(|E|₀) → …``, under-relaxed (ω = 0.5) and Anderson-accelerated (depth 5;
-plain Picard needs ω ≲ 0.4, see :meth:`PairFieldSolver.solve`), each linear solve warm-started
-from the previous potential. Stopping rule: the field changed by at most ``tol × E_irr`` in
-every tissue voxel between two successive solves (tol = 1e-3, i.e. 0.64 V/cm), so that the kill
-contour ``|E| = E_irr`` is converged, and the σ of the last solve matches σ(|E|) of its field to
-``10 tol`` of σ₀. A ``NumericalError`` is raised if this is not reached in ``max_iterations``.
-With constant σ the second solve reproduces the first exactly (zero change): the linear problem
-is a special case. Measured: 10–12 iterations for the clinical pair at 1, 0.5 and 0.25 mm;
-at 96³ × 1 mm one isothermal pair solve takes ≈ 2.4 s (10 iterations, 2-core VM under load).
+Nonlinear solve
+---------------
+Picard iteration, under-relaxed and Anderson-accelerated, until the kill contour
+``|E| = E_irr`` is converged; 10–12 iterations for the clinical pair (stopping rule and
+timings: :mod:`tissuefate.physics.ire_field`).
 
 Kill
 ----
@@ -95,17 +88,26 @@ meaningful one there. No thermal conduction along the metal needle.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ConfigError, GeometryError, NumericalError
-from ..geometry import segment_mask, unit
+from ..errors import ConfigError
+from ..geometry import unit
 from ..grid import Grid
 from ..tissue.labels import Label
 from ..tissue.properties import BLOOD, IRE, SPECIES
-from .rf import PotentialSolver
+from .electroporation import (
+    _BODY_K,
+    ElectroporationConductivity,
+    IREElectrode,
+    IREProtocol,
+    _check_electrodes,
+    _check_pairs,
+    _sigma0_array,
+)
+from .ire_field import PairField, PairFieldSolver
 
 __all__ = [
     "IRE",
@@ -125,442 +127,7 @@ __all__ = [
 THERMAL_FLAG_FRACTION = IRE["thermal_flag_fraction"].value
 #: Conductivity of floating (not pulsed) needles relative to the largest tissue σ₀.
 FLOATING_SIGMA_REL = 1e3
-_BODY_K = BLOOD["arterial_temperature_K"].value
-
-_MAX_VOLTAGE_V = 5000.0
-_PULSE_WIDTH_RANGE_S = (1e-6, 1e-3)
-_MAX_PULSES = 1000
-_MAX_INTERVAL_S = 10.0
-_LENGTH_RANGE_M = (1e-3, 50e-3)
-_DIAMETER_RANGE_M = (0.2e-3, 3e-3)
 _THERMAL_MODELS = ("adiabatic", "bioheat", "none")
-
-
-# --------------------------------------------------------------------------------------------
-# inputs
-
-
-@dataclass(frozen=True)
-class IREElectrode:
-    """A straight needle electrode with an exposed (conducting) distal part.
-
-    Parameters
-    ----------
-    tip_m : 3-tuple of float
-        World position of the distal tip [m].
-    direction : 3-tuple of float
-        Direction from the tip back towards the handle (normalised here). The exposed part spans
-        ``tip_m`` → ``tip_m + exposed_length_m · direction``; the insulated shaft continues
-        beyond it to the edge of the grid.
-    exposed_length_m : float
-        Exposed length [m], 1–50 mm (clinical 15–25 mm).
-    diameter_m : float
-        Outer diameter [m], 0.2–3 mm (19 G: 1.067 mm, ``IRE["needle_19G_diameter_m"]``).
-    name : str
-
-    Examples
-    --------
-    >>> e = IREElectrode((0.0, 0.0, -0.01), (0, 0, 2), 0.02)
-    >>> e.direction, [round(float(v), 3) for v in e.exposed_end_m]
-    ((0.0, 0.0, 1.0), [0.0, 0.0, 0.01])
-    """
-
-    tip_m: tuple[float, float, float]
-    direction: tuple[float, float, float] = (0.0, 0.0, 1.0)
-    exposed_length_m: float = 0.02
-    diameter_m: float = IRE["needle_19G_diameter_m"].value
-    name: str = ""
-
-    def __post_init__(self):
-        tip = np.asarray(self.tip_m, dtype=float)
-        if tip.shape != (3,) or not np.all(np.isfinite(tip)):
-            raise GeometryError(f"IREElectrode.tip_m = {self.tip_m}: must be three finite numbers [m]")
-        try:
-            d = unit(self.direction)
-        except ValueError:
-            raise GeometryError(
-                f"IREElectrode.direction = {self.direction}: must be a non-zero 3-vector "
-                "(from the tip towards the handle)"
-            ) from None
-        lo, hi = _LENGTH_RANGE_M
-        L = float(self.exposed_length_m)
-        if not lo <= L <= hi:
-            raise ConfigError(
-                f"IREElectrode.exposed_length_m = {L:g} m ({L * 1e3:g} mm): must be in "
-                f"{lo * 1e3:g}-{hi * 1e3:g} mm (clinical 15-25 mm). Did you give millimetres?"
-            )
-        lo, hi = _DIAMETER_RANGE_M
-        D = float(self.diameter_m)
-        if not lo <= D <= hi:
-            raise ConfigError(
-                f"IREElectrode.diameter_m = {D:g} m ({D * 1e3:g} mm): must be in "
-                f"{lo * 1e3:g}-{hi * 1e3:g} mm (19 G = 1.067 mm). Did you give millimetres?"
-            )
-        object.__setattr__(self, "tip_m", tuple(float(v) for v in tip))
-        object.__setattr__(self, "direction", tuple(float(v) for v in d))
-        object.__setattr__(self, "exposed_length_m", L)
-        object.__setattr__(self, "diameter_m", D)
-
-    @property
-    def radius_m(self) -> float:
-        return 0.5 * self.diameter_m
-
-    @property
-    def exposed_end_m(self) -> np.ndarray:
-        return np.asarray(self.tip_m) + self.exposed_length_m * np.asarray(self.direction)
-
-    def masks(self, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
-        """(exposed, shaft) voxel masks on ``grid`` (``geometry.segment_mask``, radius raised to
-        0.75 voxel); the shaft runs from the exposed end to beyond the grid."""
-        end = self.exposed_end_m
-        exposed = segment_mask(grid, self.tip_m, end, self.radius_m)
-        far = end + 2.0 * float(np.linalg.norm(grid.extent_m)) * np.asarray(self.direction)
-        shaft = segment_mask(grid, end, far, self.radius_m) & ~exposed
-        return exposed, shaft
-
-
-@dataclass(frozen=True)
-class IREProtocol:
-    """Pulse train delivered to every electrode pair.
-
-    Parameters
-    ----------
-    voltage_V : float
-        Pulse amplitude between the two needles of a pair [V], in (0, 5000] (clinical
-        generators: ≤ 3000 V, commonly 1500 V/cm × spacing).
-    n_pulses : int
-        Pulses per pair, 1–1000 (clinical 70–90, literature.md §9).
-    pulse_width_s : float
-        Pulse duration τ [s], 1 µs – 1 ms (clinical 70–100 µs).
-    pulse_interval_s : float
-        Start-to-start time between pulses [s], from ``pulse_width_s`` to 10 s (ECG-synchronised
-        clinical trains: ≈ 1 s).
-
-    Examples
-    --------
-    >>> p = IREProtocol(1500.0, 90, 100e-6, 1.0)
-    >>> p.on_time_s, p.train_duration_s
-    (0.009, 90.0)
-    """
-
-    voltage_V: float
-    n_pulses: int = 90
-    pulse_width_s: float = 100e-6
-    pulse_interval_s: float = 1.0
-
-    def __post_init__(self):
-        V = float(self.voltage_V)
-        if not 0.0 < V <= _MAX_VOLTAGE_V:
-            raise ConfigError(
-                f"IREProtocol.voltage_V = {V:g} V: must be > 0 and <= {_MAX_VOLTAGE_V:g} V "
-                "(clinical generators deliver <= 3000 V; e.g. 1500 V for a 15 mm spacing)"
-            )
-        n = self.n_pulses
-        try:
-            ok = not isinstance(n, bool) and float(n).is_integer() and 1 <= int(n) <= _MAX_PULSES
-        except (TypeError, ValueError, OverflowError):
-            ok = False
-        if not ok:
-            raise ConfigError(
-                f"IREProtocol.n_pulses = {n}: must be an integer in 1-{_MAX_PULSES} (clinical 70-90)"
-            )
-        lo, hi = _PULSE_WIDTH_RANGE_S
-        w = float(self.pulse_width_s)
-        if not lo <= w <= hi:
-            raise ConfigError(
-                f"IREProtocol.pulse_width_s = {w:g} s ({w * 1e6:g} us): must be in "
-                f"{lo * 1e6:g} us - {hi * 1e6:g} us (clinical 70-100 us). Did you give microseconds?"
-            )
-        t = float(self.pulse_interval_s)
-        if not w <= t <= _MAX_INTERVAL_S:
-            raise ConfigError(
-                f"IREProtocol.pulse_interval_s = {t:g} s: must be >= pulse_width_s ({w:g} s) and "
-                f"<= {_MAX_INTERVAL_S:g} s (ECG-synchronised trains: about 1 s)"
-            )
-        object.__setattr__(self, "voltage_V", V)
-        object.__setattr__(self, "n_pulses", int(n))
-        object.__setattr__(self, "pulse_width_s", w)
-        object.__setattr__(self, "pulse_interval_s", t)
-
-    @property
-    def on_time_s(self) -> float:
-        """Total pulse-on time per pair [s]."""
-        return round(self.n_pulses * self.pulse_width_s, 12)
-
-    @property
-    def train_duration_s(self) -> float:
-        """Duration of one pair's train [s] (``n_pulses × pulse_interval_s``)."""
-        return round(self.n_pulses * self.pulse_interval_s, 12)
-
-
-@dataclass(frozen=True)
-class ElectroporationConductivity:
-    r"""Field- and temperature-dependent conductivity σ(|E|, T) (module notes).
-
-    Parameters
-    ----------
-    e_reversible_V_per_m, e_irreversible_V_per_m : float
-        Thresholds where the rise starts and ends [V/m].
-    ratio : float
-        ``σ_max/σ_0`` [1] (≥ 1; 1 gives a field-independent σ).
-    temp_coeff_per_K : float
-        Linear temperature coefficient α [1/K].
-    reference_K : float
-        Temperature at which ``σ_0`` holds [K].
-
-    Notes
-    -----
-    .. math:: \sigma = \sigma_0\,[1 + (r-1)\,\xi^2(3-2\xi)]\,\max(0, 1 + \alpha (T - T_0)),\quad
-              \xi = \mathrm{clip}\!\left(\frac{|E|-E_{rev}}{E_{irr}-E_{rev}}, 0, 1\right)
-
-    Examples
-    --------
-    >>> m = ElectroporationConductivity()
-    >>> [round(float(v), 4) for v in m(0.067, np.array([0.0, 3.62e4, 4.995e4, 6.37e4, 1e5]))]
-    [0.067, 0.067, 0.154, 0.241, 0.241]
-    >>> round(float(m(0.067, 0.0, 320.15) / 0.067), 3)
-    1.12
-    """
-
-    e_reversible_V_per_m: float = IRE["e_reversible_V_per_m"].value
-    e_irreversible_V_per_m: float = IRE["e_irreversible_V_per_m"].value
-    ratio: float = IRE["liver_sigma_max_S_per_m"].value / IRE["liver_sigma0_S_per_m"].value
-    temp_coeff_per_K: float = IRE["liver_sigma_temp_coeff_per_K"].value
-    reference_K: float = _BODY_K
-
-    def __post_init__(self):
-        a, b = float(self.e_reversible_V_per_m), float(self.e_irreversible_V_per_m)
-        if not 0.0 < a < b:
-            raise ConfigError(
-                f"e_reversible_V_per_m = {a:g}, e_irreversible_V_per_m = {b:g} V/m: need "
-                "0 < reversible < irreversible (liver: 3.62e4 < 6.37e4 V/m)"
-            )
-        if not 1.0 <= float(self.ratio) <= 100.0:
-            raise ConfigError(f"conductivity ratio = {self.ratio:g}: must be in [1, 100] (liver: 3.6)")
-        if not 0.0 <= float(self.temp_coeff_per_K) <= 0.1:
-            raise ConfigError(
-                f"temp_coeff_per_K = {self.temp_coeff_per_K:g} 1/K: must be in [0, 0.1] (liver: 0.012)"
-            )
-
-    def field_factor(self, E_V_per_m) -> np.ndarray:
-        """``1 + (r − 1) s(ξ)`` [1]."""
-        a, b = self.e_reversible_V_per_m, self.e_irreversible_V_per_m
-        xi = np.clip((np.asarray(E_V_per_m, dtype=np.float64) - a) / (b - a), 0.0, 1.0)
-        return 1.0 + (self.ratio - 1.0) * xi * xi * (3.0 - 2.0 * xi)
-
-    def temperature_factor(self, T_K) -> np.ndarray:
-        """``max(0, 1 + α (T − T_0))`` [1]."""
-        return np.maximum(1.0 + self.temp_coeff_per_K * (np.asarray(T_K, np.float64) - self.reference_K), 0.0)
-
-    def __call__(self, sigma0_S_per_m, E_V_per_m, T_K=None) -> np.ndarray:
-        s = np.asarray(sigma0_S_per_m, np.float64) * self.field_factor(E_V_per_m)
-        return s if T_K is None else s * self.temperature_factor(T_K)
-
-
-# --------------------------------------------------------------------------------------------
-# one pair: the nonlinear field
-
-
-@dataclass
-class PairField:
-    """Converged field of one electrode pair at one voltage.
-
-    Attributes
-    ----------
-    phi_V : ndarray
-        Potential [V] (``voltage_V`` on the anode, 0 on the cathode).
-    field_V_per_m : ndarray
-        ``|E|`` [V/m] (0 in anode and cathode voxels).
-    sigma_S_per_m : ndarray
-        The conductivity of the last solve [S/m], consistent with ``field_V_per_m`` to ``tol``.
-    joule_W_per_m3 : ndarray
-        ``Q = σ|E|²`` during a pulse [W/m³] (conservative, from face currents).
-    current_A : float
-        Current through the pair during a pulse [A].
-    iterations : int
-        Picard iterations (linear solves).
-    change_V_per_m : float
-        Largest field change of the last iteration [V/m].
-    linear_iterations : int
-        PCG iterations summed over the Picard iterations.
-    """
-
-    phi_V: np.ndarray
-    field_V_per_m: np.ndarray
-    sigma_S_per_m: np.ndarray
-    joule_W_per_m3: np.ndarray
-    current_A: float
-    iterations: int
-    change_V_per_m: float
-    linear_iterations: int
-
-
-class PairFieldSolver:
-    r"""Picard solver of ``∇·(σ(|E|)∇φ) = 0`` for one anode/cathode pair (module notes).
-
-    Parameters
-    ----------
-    grid : Grid
-    anode_mask, cathode_mask : ndarray of bool
-        Voxels held at ``V`` and at 0 V (perfect conductors).
-    face_potential : callable, optional
-        ``f(x, y, z) -> φ/V`` on the ``dirichlet_faces`` of the box (verification against
-        infinite-medium solutions); default: every face insulating.
-    dirichlet_faces : str or tuple of str
-        With ``face_potential``: the faces it holds (a ``PotentialSolver`` ``ground`` value,
-        e.g. ``"side-faces"`` for needles through the z faces); the others stay insulating.
-    rtol : float
-        Relative residual of each linear solve (PCG, geometric multigrid).
-
-    Examples
-    --------
-    >>> g = Grid((12, 4, 4), (1e-3,) * 3)
-    >>> a = np.zeros(g.shape, bool); a[0] = True
-    >>> c = np.zeros(g.shape, bool); c[-1] = True
-    >>> f = PairFieldSolver(g, a, c).solve(np.full(g.shape, 0.067), 500.0)
-    >>> round(float(f.field_V_per_m[5, 2, 2]), 1), f.iterations   # V/d = 500 V / 10 mm
-    (50000.0, 3)
-    """
-
-    def __init__(self, grid: Grid, anode_mask, cathode_mask, *, face_potential: Callable | None = None,
-                 dirichlet_faces="box-faces", rtol: float = 1e-6):
-        ground = "none" if face_potential is None else dirichlet_faces
-        self.grid = grid
-        self.solver = PotentialSolver(grid, anode_mask, ground=ground, ground_mask=cathode_mask,
-                                      face_potential=face_potential, rtol=rtol)
-        self.fixed = np.asarray(anode_mask, bool) | np.asarray(cathode_mask, bool)
-        self._sigma: np.ndarray | None = None
-        self._prev_base: np.ndarray | None = None
-
-    def solve(
-        self,
-        sigma_base_S_per_m,
-        voltage_V: float,
-        *,
-        model: ElectroporationConductivity | None = None,
-        responsive=None,
-        tol: float = 1e-3,
-        relaxation: float = 0.5,
-        anderson_depth: int = 5,
-        max_iterations: int = 60,
-        warm: bool = True,
-    ) -> PairField:
-        r"""Field of the pair at ``voltage_V`` with σ = ``sigma_base`` × field factor.
-
-        Parameters
-        ----------
-        sigma_base_S_per_m : ndarray
-            σ without the field term [S/m] (σ₀ times any temperature factor).
-        voltage_V : float
-            Anode potential [V].
-        model : ElectroporationConductivity, optional
-            Default: liver (module notes).
-        responsive : ndarray of bool, optional
-            Voxels whose σ depends on the field (default: all); the others keep ``sigma_base``
-            (blood, needles).
-        tol : float
-            Stop when ``max |E_k − E_{k−1}| ≤ tol × E_irr`` over the responsive voxels and the
-            σ used is consistent with the field, ``max |σ_b f(|E_k|) − σ_k| ≤ 10 tol σ_b``
-            (a uniform field, as between plates, does not change with σ).
-        relaxation : float
-            Under-relaxation ω in (0, 1].
-        anderson_depth : int
-            Anderson acceleration over the last ``m`` iterates (0: plain under-relaxed Picard).
-        max_iterations : int
-        warm : bool
-            Start from the field factor of the previous call (same pair, e.g. the next block of
-            pulses after heating).
-
-        Notes
-        -----
-        Picard map :math:`G(\sigma) = \sigma_b f(|E(\sigma)|)`, residual
-        :math:`F_k = G(\sigma_k) - \sigma_k`. Plain under-relaxed Picard is
-        :math:`\sigma_{k+1} = \sigma_k + \omega F_k`; it needs ω ≲ 0.4 here, because a single
-        voxel's field falls as its own σ rises (E ∝ 1/σ along a current tube) while σ(E) is
-        steep (d ln σ/d ln E ≈ 3 between the thresholds), so the checkerboard mode has gain ≈ 3.
-        Anderson acceleration (type II, depth m) takes
-        :math:`\sigma_{k+1} = \sigma_k + \omega F_k - (\Delta X + \omega\,\Delta F)\gamma`,
-        γ the least-squares solution of :math:`\Delta F\,\gamma \approx F_k` over the last m
-        differences; measured on the clinical pair it halves the iterations of ω = 0.4 Picard (11
-        against 17–19 at 1 and 0.5 mm). Iterates are clipped to ``[σ_b, r σ_b]``; the history
-        is restarted when the residual grows tenfold over its best value.
-
-        Returns
-        -------
-        PairField
-        """
-        model = model or ElectroporationConductivity()
-        if not 0.0 < relaxation <= 1.0:
-            raise ConfigError(f"relaxation = {relaxation:g}: must be in (0, 1] (0.5 is the default)")
-        if not 0.0 < tol <= 0.1:
-            raise ConfigError(f"tol = {tol:g}: must be in (0, 0.1] (fraction of E_irr; default 1e-3)")
-        if not 0 <= int(anderson_depth) <= 20:
-            raise ConfigError(f"anderson_depth = {anderson_depth}: must be in 0-20 (default 5)")
-        base = np.asarray(sigma_base_S_per_m, dtype=np.float64)
-        resp = np.ones(self.grid.shape, bool) if responsive is None else np.asarray(responsive, bool)
-        resp = resp & ~self.fixed & (base > 0)
-        V = float(voltage_V)
-        # convergence is measured where σ depends on the field (E in near-insulating voxels, e.g.
-        # needle shafts floored to 1e-6 σ, is ill-conditioned and irrelevant)
-        watch = resp if resp.any() else ~self.fixed
-        sigma = base.copy()
-        b = base[resp]
-        lo, hi = b, b * model.ratio
-        if warm and self._sigma is not None:
-            # previous field factor on the new base (same pair, e.g. after heating)
-            prev_factor = self._sigma[resp] / np.maximum(self._prev_base[resp], 1e-300)
-            sigma[resp] = np.clip(b * prev_factor, lo, hi)
-        E_prev = None
-        lin = 0
-        change = np.inf
-        E = None
-        X: list[np.ndarray] = []
-        F: list[np.ndarray] = []
-        best = np.inf
-        m = int(anderson_depth)
-        it = 0
-        while True:
-            it += 1
-            if it > int(max_iterations):
-                raise NumericalError(
-                    f"IRE Picard iteration did not converge in {max_iterations} iterations at "
-                    f"{V:g} V: last field change {change:.3g} V/m (tol x E_irr = "
-                    f"{tol * model.e_irreversible_V_per_m:.3g} V/m); lower the relaxation (now "
-                    f"{relaxation:g}) or raise max_iterations"
-                )
-            phi1 = self.solver.solve(sigma)
-            lin += self.solver.last_iterations
-            E = V * self.solver.field_magnitude_V_per_m(sigma, phi1)
-            x = sigma[resp]
-            fx = b * model.field_factor(E[resp]) - x
-            if E_prev is not None:
-                change = float(np.max(np.abs(E - E_prev)[watch]))
-                resid = float(np.max(np.abs(fx) / b)) if fx.size else 0.0
-                if change <= tol * model.e_irreversible_V_per_m and resid <= 10.0 * tol:
-                    break
-            E_prev = E
-            nf = float(np.linalg.norm(fx))
-            if nf > 10.0 * best:
-                X, F = [], []
-            best = min(best, nf)
-            xn = x + relaxation * fx
-            if m > 0:
-                X.append(x)
-                F.append(fx)
-                if len(X) > m + 1:
-                    X.pop(0)
-                    F.pop(0)
-                if len(X) > 1:
-                    dX = np.stack([X[i + 1] - X[i] for i in range(len(X) - 1)], axis=1)
-                    dF = np.stack([F[i + 1] - F[i] for i in range(len(F) - 1)], axis=1)
-                    gamma = np.linalg.lstsq(dF, fx, rcond=None)[0]
-                    xn -= (dX + relaxation * dF) @ gamma
-            sigma[resp] = np.clip(xn, lo, hi)
-        self._sigma = sigma.copy()
-        self._prev_base = base.copy()
-        q = V * V * self.solver.joule_heating_W_per_m3(sigma, phi1)
-        current = V * self.solver.electrode_current_A(sigma, phi1)
-        return PairField(V * phi1, E, sigma, q, current, it, change, lin)
 
 
 # --------------------------------------------------------------------------------------------
@@ -637,108 +204,6 @@ class IREResult:
     electrode_mask: np.ndarray
     wall_s: float
     notes: dict = field(default_factory=dict)
-
-
-def _segment_distance_m(p0, p1, q0, q1) -> float:
-    """Smallest distance between segments p0→p1 and q0→q1 [m] (dense parameter sampling is
-    avoided: closed form with clamping, Ericson, Real-Time Collision Detection §5.1.9)."""
-    d1, d2, r = p1 - p0, q1 - q0, p0 - q0
-    a, e, f = d1 @ d1, d2 @ d2, d2 @ r
-    c, b = d1 @ r, d1 @ d2
-    den = a * e - b * b
-    s = np.clip((b * f - c * e) / den, 0.0, 1.0) if den > 1e-30 * a * e else 0.0
-    t = (b * s + f) / e
-    if t < 0.0:
-        t, s = 0.0, np.clip(-c / a, 0.0, 1.0)
-    elif t > 1.0:
-        t, s = 1.0, np.clip((b - c) / a, 0.0, 1.0)
-    return float(np.linalg.norm((p0 + s * d1) - (q0 + t * d2)))
-
-
-def _dilate26(m: np.ndarray) -> np.ndarray:
-    out = m.copy()
-    for ax in range(3):
-        o = out.copy()
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[ax], hi[ax] = slice(0, -1), slice(1, None)
-        o[tuple(lo)] |= out[tuple(hi)]
-        o[tuple(hi)] |= out[tuple(lo)]
-        out = o
-    return out
-
-
-def _check_electrodes(grid: Grid, electrodes) -> list[tuple[np.ndarray, np.ndarray]]:
-    if len(electrodes) < 2:
-        raise ConfigError(f"electrodes: got {len(electrodes)}; IRE needs at least two needles (a pair)")
-    masks = []
-    for i, e in enumerate(electrodes):
-        if not isinstance(e, IREElectrode):
-            raise ConfigError(f"electrodes[{i}] = {type(e).__name__}: must be an IREElectrode")
-        for what, p in (("tip_m", np.asarray(e.tip_m)), ("exposed end", e.exposed_end_m)):
-            if not grid.contains(p):
-                lo = np.asarray(grid.origin_m) - 0.5 * np.asarray(grid.spacing_m)
-                hi = lo + np.asarray(grid.extent_m)
-                raise GeometryError(
-                    f"electrodes[{i}].{what} = {np.round(p * 1e3, 2).tolist()} mm lies outside the grid "
-                    f"(x, y, z from {np.round(lo * 1e3, 2).tolist()} to {np.round(hi * 1e3, 2).tolist()} mm): "
-                    "move the needle or enlarge the grid"
-                )
-        masks.append(e.masks(grid))
-    h = min(grid.spacing_m)
-    for i in range(len(electrodes)):
-        for j in range(i + 1, len(electrodes)):
-            ei, ej = electrodes[i], electrodes[j]
-            d = _segment_distance_m(np.asarray(ei.tip_m), ei.exposed_end_m, np.asarray(ej.tip_m), ej.exposed_end_m)
-            gap = d - ei.radius_m - ej.radius_m
-            ai = masks[i][0] | masks[i][1]
-            aj = masks[j][0] | masks[j][1]
-            if gap <= 0.0 or np.any(_dilate26(ai) & aj):
-                raise GeometryError(
-                    f"electrodes[{i}] and electrodes[{j}] touch or overlap: axis distance {d * 1e3:.2f} mm, "
-                    f"gap {gap * 1e3:.2f} mm (needle radii {ei.radius_m * 1e3:.2f} + {ej.radius_m * 1e3:.2f} mm); "
-                    f"at {h * 1e3:g} mm voxels at least one tissue voxel must separate the rasterised needles. "
-                    "Move them apart (clinical spacing 10-25 mm) or refine the grid"
-                )
-    return masks
-
-
-def _check_pairs(pairs, n: int) -> tuple[tuple[int, int], ...]:
-    if pairs is None:
-        return tuple((i, j) for i in range(n) for j in range(i + 1, n))
-    out = []
-    for k, p in enumerate(pairs):
-        try:
-            a, c = (int(v) for v in p)
-        except (TypeError, ValueError):
-            raise ConfigError(f"pairs[{k}] = {p!r}: must be (anode index, cathode index)") from None
-        if not (0 <= a < n and 0 <= c < n) or a == c:
-            raise ConfigError(
-                f"pairs[{k}] = {p!r}: indices must be two different electrodes in 0-{n - 1}"
-            )
-        out.append((a, c))
-    if not out:
-        raise ConfigError("pairs is empty: give at least one (anode, cathode) pair")
-    return tuple(out)
-
-
-def _sigma0_array(grid: Grid, sigma0, vessel) -> np.ndarray:
-    s = np.asarray(sigma0, dtype=np.float64)
-    if s.ndim == 0:
-        v = float(s)
-        s = np.full(grid.shape, v)
-        if vessel is not None:
-            s[vessel] = IRE["blood_sigma_S_per_m"].value
-    elif s.shape != grid.shape:
-        raise ConfigError(f"sigma0_S_per_m.shape = {s.shape}: must be a scalar or grid.shape {grid.shape}")
-    else:
-        s = s.copy()
-    if not np.all(np.isfinite(s)) or s.min() < 0 or s.max() <= 0 or s.max() > 100:
-        raise ConfigError(
-            f"sigma0_S_per_m: min {np.nanmin(s):g}, max {np.nanmax(s):g} S/m: must be finite, >= 0, "
-            "not all zero and <= 100 S/m (liver: 0.067-0.12 S/m)"
-        )
-    return s
 
 
 def solve_ire(
