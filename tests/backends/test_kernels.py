@@ -75,6 +75,34 @@ def test_pennes_step_matches_reference(backend, dtype, with_q, shape):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["C", "out_offset", "out_unaligned", "F"])
+def test_numba_pennes_step_layouts(dtype, layout):
+    """The numba Pennes step on planes long enough for its prefetched blocks (38 × 67 voxels),
+    with ``out`` one element or one byte off its allocation (another 64-byte peel than the
+    inputs; no peel) and with Fortran-ordered arrays (the strided fallback)."""
+    shape = (5, 40, 67)
+    f = _fields(shape, dtype, seed=2)
+    args = (310.15, 0.37, (1 / 0.8e-3**2, 1 / 1e-3**2, 1 / 1.3e-3**2))
+    ref = get_kernel("pennes_step", "numpy")(f["T"], np.empty(shape, dtype), f["k"], f["irc"],
+                                            f["perf"], f["q"], *args)
+    if layout == "F":
+        f = {key: np.asfortranarray(v) for key, v in f.items()}
+        out = np.full(shape, np.nan, dtype, order="F")
+    elif layout == "out_offset":
+        out = np.full(np.prod(shape) + 1, np.nan, dtype)[1:].reshape(shape)
+    elif layout == "out_unaligned":
+        raw = np.zeros(np.prod(shape) * np.dtype(dtype).itemsize + 1, np.uint8)
+        out = raw[1:].view(dtype).reshape(shape)
+        assert not out.flags.aligned
+    else:
+        out = np.full(shape, np.nan, dtype)
+    get_kernel("pennes_step", "numba")(f["T"], out, f["k"], f["irc"], f["perf"], f["q"], *args)
+    np.testing.assert_allclose(out, ref, **TOL[dtype]["T"])
+    np.testing.assert_array_equal(out[:, :, 0], f["T"][:, :, 0])
+    np.testing.assert_array_equal(out[:, :, -1], f["T"][:, :, -1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_arrhenius_step_matches_reference(backend, dtype):
     name, dev, host = backend
     shape = (6, 7, 8)
