@@ -9,9 +9,11 @@ The Pennes step treats each x-plane's interior rows as one flat run of voxels (1
 by ±1, ±nz, ±ny·nz), so the vector loop runs the whole plane with one remainder and no per-row
 set-up; the two z-face voxels of each row are computed from wrapped neighbours and then
 overwritten with their Dirichlet copy. The run starts at a 64-byte boundary of ``out`` and
-software-prefetches the ten streams it reads (measured on 2 Zen-4 cores, 256³ float32: 1.44–1.54
-Gvox/s for per-row 3-D indexing, 1.69–1.82 flat and aligned, 1.9–2.1 with the prefetch when the
-copy bandwidth is 65–70 GB/s).
+software-prefetches its six DRAM streams. Measured on 2 Zen-4 cores, float32, ``bench_pennes``
+while the copy ran at 69–82 GB/s: 256³ 1.46–1.62 Gvox/s (50–54 % of copy) for per-row 3-D
+indexing, 1.76–2.12 (61–73 %) flat + aligned + prefetch; 128³ 1.68–1.87 (54–60 %) → 2.13–2.26
+(67–72 %). While the copy ran at 40–60 GB/s both are at 66–88 %, and flat + aligned without the
+prefetch would be ~10 % faster at 256³: the prefetch pays only when bandwidth is plentiful.
 """
 
 from __future__ import annotations
@@ -99,7 +101,8 @@ def _pennes_strided(T, out, k, irc, perf, q, has_q, t_art, dt, cx, cy, cz):  # p
 
 
 #: Voxels per prefetch block of the flat Pennes run, and how far ahead it prefetches [B]. Ahead
-#: 1 KiB was best of 0.5–1.5 KiB on 2 Zen-4 cores; blocks of 32 or 128 voxels were no better.
+#: 1 KiB was as good as 2 KiB and better than 0.5–0.75 KiB on 2 Zen-4 cores; blocks of 32 voxels
+#: were no better, of 128 slower; prefetching the x and x-1 planes as well cost ~10 % at 256³.
 _PF_BLOCK = 64
 _PF_AHEAD_B = 1024
 
@@ -153,9 +156,9 @@ def _pennes_span(T, out, k, irc, perf, q, has_q, t_art, dt, cx, cy, cz, lo, hi, 
     m = hi - lo
     full = 0
     if prefetch:
-        # blocks with a software prefetch of all ten streams ``ahead`` voxels on: the hardware
-        # prefetchers alone leave the 5 DRAM streams, the x±1 planes (L2/L3) and ``out`` short of
-        # the copy bandwidth
+        # blocks with a software prefetch, ``ahead`` voxels on, of the six streams that come
+        # from DRAM (the x+1 plane of T and k, 1/ρc, perfusion, Q, out); the x and x-1 planes
+        # were read one and two planes ago and sit in L2/L3
         line = 64 // T.itemsize
         ahead = _PF_AHEAD_B // T.itemsize
         full = (m // _PF_BLOCK) * _PF_BLOCK
@@ -165,10 +168,6 @@ def _pennes_span(T, out, k, irc, perf, q, has_q, t_art, dt, cx, cy, cz, lo, hi, 
                 for u in range(e, e + _PF_BLOCK, line):
                     _prefetch(Txp, u)
                     _prefetch(kxp, u)
-                    _prefetch(Tc, u)
-                    _prefetch(kc, u)
-                    _prefetch(Txm, u)
-                    _prefetch(kxm, u)
                     _prefetch(r, u)
                     _prefetch(p, u)
                     _prefetch(qq, u)
