@@ -18,6 +18,8 @@ __all__ = [
     "sphere_mask",
     "ellipsoid_mask",
     "distance_to_point_m",
+    "perpendicular_basis",
+    "polygon_layout_m",
 ]
 
 
@@ -105,3 +107,43 @@ def ellipsoid_mask(grid: Grid, centre_m, semi_axes_m, rotation=None) -> np.ndarr
     q = sum(((p[0] * R[0, i] + p[1] * R[1, i] + p[2] * R[2, i]) / ax[i]) ** 2 for i in range(3))
     out[sl] = q <= 1.0
     return out
+
+
+def perpendicular_basis(direction) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit vectors perpendicular to ``direction`` and to each other (right-handed with it).
+
+    Examples
+    --------
+    >>> e1, e2 = perpendicular_basis((0, 0, 1))
+    >>> float(abs(e1 @ e2)) < 1e-12, float(e1[2]), float(e2[2])
+    (True, 0.0, 0.0)
+    """
+    u = unit(direction)
+    a = np.zeros(3)
+    a[int(np.argmin(np.abs(u)))] = 1.0
+    e1 = unit(np.cross(u, a))
+    return e1, np.cross(u, e1)
+
+
+def polygon_layout_m(n: int, spacing_m: float) -> np.ndarray:
+    """In-plane offsets (n, 2) of ``n`` parallel applicators [m]: one at the centre, two a pair,
+    n ≥ 3 the corners of a regular polygon whose side is ``spacing_m``, centred on the origin.
+
+    Examples
+    --------
+    >>> polygon_layout_m(2, 0.015).round(4).tolist()
+    [[-0.0075, 0.0], [0.0075, 0.0]]
+    >>> d = np.linalg.norm(np.diff(polygon_layout_m(4, 0.01), axis=0), axis=1)
+    >>> bool(np.allclose(d, 0.01))
+    True
+    """
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"n = {n}: need at least one applicator")
+    if n == 1:
+        return np.zeros((1, 2))
+    if n == 2:
+        return np.array([[-0.5 * spacing_m, 0.0], [0.5 * spacing_m, 0.0]])
+    r = spacing_m / (2.0 * np.sin(np.pi / n))
+    a = np.pi / 2 + 2.0 * np.pi * np.arange(n) / n
+    return np.stack([r * np.cos(a), r * np.sin(a)], axis=1)

@@ -119,10 +119,20 @@ def test_every_example_runs_on_a_small_grid(path):
 
     data = tomllib.loads(path.read_text())
     data["grid"] = {"spacing_mm": 2.0, "roi_shape": [40, 40, 44]}
-    data["protocol"]["duration_min"] = min(1.0, data["protocol"].get("duration_min", 1.0))
+    if data["modality"] in ("rfa", "mwa"):
+        data["protocol"]["duration_min"] = min(1.0, data["protocol"].get("duration_min", 1.0))
+    elif data["modality"] == "cryo":
+        data["cryo"]["phases"] = [{"kind": "freeze", "duration_min": 2.0}]
+    elif data["modality"] == "ire":
+        data["ire"]["n_pulses"] = 10
     r = simulate(scenario_from_dict(data))
-    assert r.metrics["zones"]["omega_ge_1"]["volume_mL"] > 0
-    assert r.metrics["thermal"]["peak_temperature_degC"] > 50
+    if data["modality"] in ("rfa", "mwa"):
+        assert r.metrics["zones"]["omega_ge_1"]["volume_mL"] > 0
+        assert r.metrics["thermal"]["peak_temperature_degC"] > 50
+    else:
+        assert r.metrics["margin"]["zone"] == "lethal"
+        assert r.metrics["zones"]["lethal"]["volume_mL"] > 0
+        assert r.metrics["tumour"]["viable_volume_mL"] < r.metrics["tumour"]["initial_volume_mL"]
 
 
 def test_phantom_figure_and_bad_location(tmp_path):

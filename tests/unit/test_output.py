@@ -142,6 +142,7 @@ def test_fields_dataset_layout():
     assert set(ds.data_vars) == {
         "label",
         "omega",
+        "survival",
         "cem43_min",
         "peak_temperature_degC",
         "final_temperature_degC",

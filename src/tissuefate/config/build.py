@@ -58,8 +58,9 @@ def build_anatomy(scn: Scenario):
     return state, centre
 
 
-def build_session(scn: Scenario, *, settings: dict | None = None) -> ThermalSession:
-    """Build the :class:`ThermalSession` of a scenario (anatomy, tables, applicator, protocol)."""
+def build_session(scn: Scenario, *, settings: dict | None = None):
+    """Build the session of a scenario (anatomy, tables, applicator, protocol): a
+    :class:`ThermalSession` (RFA, MWA), :class:`CryoSession` or :class:`IRESession`."""
     check_memory(scn)
     state, target = build_anatomy(scn)
     if scn.numerics.dtype == "float64":
@@ -71,6 +72,9 @@ def build_session(scn: Scenario, *, settings: dict | None = None) -> ThermalSess
         rf_conductivity_S_per_m=scn.tissue.rf_conductivity_S_per_m,
     )
     ap = scn.applicator
+    settings = dict(settings if settings is not None else scn.model_dump(mode="json"))
+    if scn.modality in ("cryo", "ire"):
+        return _build_multi(scn, state, target, table, settings)
     if scn.modality == "rfa":
         applicator = RFElectrode(ap.active_length_mm * 1e-3, ap.gauge, ap.cooled,
                                  ap.coolant_temperature_degC + 273.15)
@@ -83,7 +87,6 @@ def build_session(scn: Scenario, *, settings: dict | None = None) -> ThermalSess
         generator = None
     centre = target + np.asarray(ap.offset_mm) * 1e-3
     placement = _choose_placement(state, centre, ap.direction, applicator)
-    settings = dict(settings if settings is not None else scn.model_dump(mode="json"))
     settings["placement"] = {
         "direction_requested": list(ap.direction),
         "direction_used": [round(float(v), 6) for v in placement.direction],
@@ -120,3 +123,82 @@ def _choose_placement(state, centre, direction, applicator):
             continue
         return pl
     raise GeometryError("no insertion direction avoids large vessels: " + "; ".join(errors[:3]))
+
+
+def _build_multi(scn: Scenario, state, target, table, settings):
+    """Cryo and IRE: several parallel applicators around the target."""
+    ap = scn.applicator
+    centre = target + np.asarray(ap.offset_mm) * 1e-3
+    if scn.modality == "cryo":
+        from ..physics.cryo import CryoProtocol
+        from ..therapy.cryo_session import CryoSession, cryoprobes_around
+
+        def make(d):
+            return cryoprobes_around(centre, d, ap.n_probes, ap.spacing_mm * 1e-3, ap.diameter_mm * 1e-3,
+                                     ap.active_length_mm * 1e-3)
+
+        def ends(p):
+            return np.asarray(p.tip_m), np.asarray(p.end_m), 0.5 * p.diameter_m
+    else:
+        from ..physics.ire import IREProtocol
+        from ..therapy.ire_session import IRESession, ire_electrodes_around
+
+        def make(d):
+            return ire_electrodes_around(centre, d, ap.n_electrodes, ap.spacing_mm * 1e-3,
+                                         ap.exposed_length_mm * 1e-3, ap.diameter_mm * 1e-3)
+
+        def ends(p):
+            return np.asarray(p.tip_m), np.asarray(p.exposed_end_m), 0.5 * p.diameter_m
+
+    devices, direction = _choose_layout(state, ap.direction, make, ends)
+    settings["placement"] = {
+        "direction_requested": list(ap.direction),
+        "direction_used": [round(float(v), 6) for v in direction],
+        "tips_mm": [[round(float(v) * 1e3, 3) for v in ends(p)[0]] for p in devices],
+        "target_mm": [round(float(v) * 1e3, 3) for v in target],
+    }
+    start_K = scn.tissue.start_degC + 273.15
+    if scn.modality == "cryo":
+        c = scn.cryo
+        protocol = CryoProtocol.from_minutes([(ph.kind, ph.duration_min) for ph in c.phases])
+        tp = None if c.probe_temperature_degC is None else c.probe_temperature_degC + 273.15
+        return CryoSession(name=scn.name, state=state, table=table, species=scn.tissue.species, probes=devices,
+                           protocol=protocol, probe_temperature_K=tp, initial_temperature_K=start_K,
+                           backend=scn.numerics.backend, settings=settings)
+    c = scn.ire
+    voltage = c.voltage_V if c.voltage_V is not None else min(c.voltage_per_cm_V * ap.spacing_mm / 10.0, 3000.0)
+    settings["ire_voltage_V"] = voltage
+    protocol = IREProtocol(voltage, c.n_pulses, c.pulse_width_us * 1e-6, c.pulse_interval_s)
+    kill = None if c.kill_threshold_V_per_cm is None else c.kill_threshold_V_per_cm * 100.0
+    return IRESession(name=scn.name, state=state, table=table, electrodes=devices, protocol=protocol,
+                      kill_threshold_V_per_m=kill, thermal_model=c.thermal_check, initial_temperature_K=start_K,
+                      settings=settings)
+
+
+def _choose_layout(state, direction, make, ends):
+    """The requested direction, or the first candidate for which every applicator of the layout
+    lies inside the region and the organ and crosses no large vessel."""
+    from ..geometry import segment_mask
+
+    errors = []
+    for d in [direction, *[c for c in _DIRECTIONS if not np.allclose(unit(c), unit(direction))]]:
+        devices = make(d)
+        problem = None
+        for i, dev in enumerate(devices):
+            a, b, r = ends(dev)
+            if not (state.grid.contains(a) and state.grid.contains(b)):
+                problem = f"applicator {i + 1} leaves the region of interest"
+                break
+            if state.label[state.grid.index_of(a)] == Label.OUTSIDE:
+                problem = f"applicator {i + 1} tip outside the organ"
+                break
+            m = segment_mask(state.grid, a, b, r)
+            if np.any(state.label[m] == Label.LARGE_VESSEL):
+                problem = f"applicator {i + 1} crosses a large vessel"
+                break
+        if problem is None:
+            return devices, unit(d)
+        errors.append(f"direction {tuple(round(float(v), 3) for v in unit(d))}: {problem}")
+    raise GeometryError("no insertion direction places every applicator inside the organ and away from large "
+                        "vessels (reduce applicator.spacing_mm or n, move offset_mm, or enlarge grid.roi_shape): "
+                        + "; ".join(errors[:3]))

@@ -7,7 +7,16 @@ import typing
 
 from pydantic import BaseModel
 
-from .scenario import MWAntennaConfig, RFElectrodeConfig, Scenario
+from .scenario import (
+    CryoConfig,
+    CryoPhaseConfig,
+    CryoprobeConfig,
+    IREConfig,
+    IREElectrodesConfig,
+    MWAntennaConfig,
+    RFElectrodeConfig,
+    Scenario,
+)
 
 __all__ = ["scenario_reference_markdown"]
 
@@ -77,9 +86,14 @@ def scenario_reference_markdown() -> str:
             out += [f"## `[{name}]`", "", (model.__doc__ or "").strip(), "", *_table(model, f"{name}."), ""]
     out += ["## `[applicator]`", "",
             "Optional; its default follows the modality. `type` selects the table.", ""]
-    for model in (RFElectrodeConfig, MWAntennaConfig):
+    for model in (RFElectrodeConfig, MWAntennaConfig, CryoprobeConfig, IREElectrodesConfig):
         out += [f"### type = `{model.model_fields['type'].default!r}`", "", (model.__doc__ or "").strip(), "",
                 *_table(model, "applicator."), ""]
+    for name, model in (("cryo", CryoConfig), ("ire", IREConfig)):
+        out += [f"## `[{name}]`", "", (model.__doc__ or "").strip() + " Optional; defaults apply when omitted.", "",
+                *_table(model, f"{name}."), ""]
+    out += ["### `[[cryo.phases]]`", "", (CryoPhaseConfig.__doc__ or "").strip(), "",
+            *_table(CryoPhaseConfig, "cryo.phases[]."), ""]
     nested = Scenario.model_fields["anatomy"].default
     out += ["### `[anatomy.block_vessel]`", "", "A straight large vessel through a block (heat-sink studies).", "",
             *_table(type(nested).model_fields["block_vessel"].annotation.__args__[0], "anatomy.block_vessel."), ""]

@@ -179,6 +179,82 @@ class MWAntennaConfig(_PlacementConfig):
     )
 
 
+class CryoprobeConfig(_PlacementConfig):
+    """Argon-type cryoprobes, parallel, laid out around the target (perpendicular to the axis)."""
+
+    type: Literal["cryoprobe"] = "cryoprobe"
+    n_probes: int = Field(2, ge=1, le=8, description="Number of probes (1 at the centre; n >= 2 on a regular polygon).")
+    spacing_mm: float = Field(
+        15.0, ge=5.0, le=30.0, description="Distance between neighbouring probes [mm] (clinical 15-20 mm)."
+    )
+    diameter_mm: float = Field(2.4, ge=1.0, le=5.0, description="Probe outer diameter [mm].")
+    active_length_mm: float = Field(30.0, ge=10.0, le=60.0, description="Freezing length from the tip [mm].")
+
+
+class IREElectrodesConfig(_PlacementConfig):
+    """Parallel IRE needle electrodes laid out around the target (perpendicular to the axis)."""
+
+    type: Literal["ire_electrodes"] = "ire_electrodes"
+    n_electrodes: int = Field(2, ge=2, le=6, description="Number of needles (2: a pair; n >= 3: a regular polygon).")
+    spacing_mm: float = Field(
+        15.0, ge=5.0, le=30.0, description="Distance between neighbouring needles [mm] (clinical 15-20 mm)."
+    )
+    exposed_length_mm: float = Field(20.0, ge=5.0, le=40.0, description="Exposed (conducting) length [mm].")
+    diameter_mm: float = Field(1.067, ge=0.3, le=3.0, description="Needle outer diameter [mm] (19 G: 1.067).")
+
+
+class CryoPhaseConfig(_Model):
+    """One phase of a freeze-thaw protocol."""
+
+    kind: Literal["freeze", "passive_thaw", "active_thaw"] = Field(description="What the probes do.")
+    duration_min: float = Field(gt=0.0, le=60.0, description="Phase duration [min].")
+
+
+class CryoConfig(_Model):
+    """Cryoablation protocol (modality = 'cryo')."""
+
+    phases: list[CryoPhaseConfig] = Field(
+        default_factory=lambda: [CryoPhaseConfig(kind="freeze", duration_min=10.0),
+                                 CryoPhaseConfig(kind="passive_thaw", duration_min=5.0),
+                                 CryoPhaseConfig(kind="freeze", duration_min=10.0)],
+        min_length=1, max_length=10,
+        description="Freeze-thaw phases in order; default 10 min freeze, 5 min passive thaw, 10 min freeze.",
+    )
+    probe_temperature_degC: float | None = Field(
+        None, ge=-196.0, le=-20.0, description="Probe surface temperature while freezing [degC]; default -150."
+    )
+
+    @model_validator(mode="after")
+    def _first_freeze(self):
+        if self.phases[0].kind != "freeze":
+            raise ValueError(f"phases[0].kind = {self.phases[0].kind!r}: a protocol starts with a freeze")
+        total = sum(p.duration_min for p in self.phases)
+        if total > 90.0:
+            raise ValueError(f"phases: total {total:g} min is above 90 min")
+        return self
+
+
+class IREConfig(_Model):
+    """Pulse protocol of irreversible electroporation (modality = 'ire')."""
+
+    voltage_V: float | None = Field(
+        None, gt=0.0, le=3000.0,
+        description="Pulse amplitude per pair [V]; default voltage_per_cm_V x spacing, at most 3000 V.",
+    )
+    voltage_per_cm_V: float = Field(
+        1500.0, ge=500.0, le=3000.0, description="Voltage-to-spacing ratio used when voltage_V is not given [V/cm]."
+    )
+    n_pulses: int = Field(90, ge=1, le=1000, description="Pulses per pair (clinical 70-90).")
+    pulse_width_us: float = Field(100.0, ge=1.0, le=1000.0, description="Pulse width [us] (clinical 70-100).")
+    pulse_interval_s: float = Field(1.0, ge=0.01, le=10.0, description="Start-to-start pulse interval [s].")
+    kill_threshold_V_per_cm: float | None = Field(
+        None, ge=100.0, le=5000.0, description="Lethal field [V/cm]; default 637 (Miklavcic 2000)."
+    )
+    thermal_check: Literal["bioheat", "adiabatic"] = Field(
+        "bioheat", description="Joule-heating check: Pennes over the train and cooling, or the adiabatic bound."
+    )
+
+
 class ProtocolConfig(_Model):
     """Power delivery."""
 
@@ -229,20 +305,41 @@ class Scenario(_Model):
 
     name: str = Field("session", min_length=1, max_length=80, description="Name used in reports.")
     description: str = Field("", description="Free text.")
-    modality: Literal["rfa", "mwa"] = Field(description="rfa: radiofrequency; mwa: microwave.")
+    modality: Literal["rfa", "mwa", "cryo", "ire"] = Field(
+        description="rfa: radiofrequency; mwa: microwave; cryo: cryoablation; ire: irreversible electroporation."
+    )
     tissue: TissueConfig = TissueConfig()
     anatomy: AnatomyConfig = AnatomyConfig()
     grid: GridConfig = GridConfig()
-    applicator: Annotated[RFElectrodeConfig | MWAntennaConfig, Field(discriminator="type")] | None = None
-    protocol: ProtocolConfig = ProtocolConfig()
+    applicator: Annotated[
+        RFElectrodeConfig | MWAntennaConfig | CryoprobeConfig | IREElectrodesConfig, Field(discriminator="type")
+    ] | None = None
+    protocol: ProtocolConfig = Field(ProtocolConfig(), description="RFA / MWA power delivery.")
+    cryo: CryoConfig | None = Field(None, description="Cryo protocol (modality = 'cryo'; default 10-5-10 min).")
+    ire: IREConfig | None = Field(None, description="IRE pulses (modality = 'ire').")
     numerics: NumericsConfig = NumericsConfig()
     output: OutputConfig = OutputConfig()
+
+    @property
+    def applicator_type(self) -> str:
+        """The applicator ``type`` the modality needs."""
+        return _APPLICATOR_TYPE[self.modality]
 
     @model_validator(mode="after")
     def _consistency(self):
         if self.applicator is None:
-            self.applicator = RFElectrodeConfig() if self.modality == "rfa" else MWAntennaConfig()
-        want = "rf_electrode" if self.modality == "rfa" else "mw_antenna"
+            self.applicator = _DEFAULT_APPLICATOR[self.modality]()
+        want = self.applicator_type
+        for section in ("cryo", "ire"):
+            if getattr(self, section) is not None and self.modality != section:
+                raise ValueError(f"[{section}] is only for modality = {section!r} (modality is {self.modality!r})")
+        if self.modality in ("cryo", "ire") and "protocol" in self.model_fields_set:
+            raise ValueError(f"[protocol] is the RFA/MWA power delivery: modality {self.modality!r} uses "
+                             f"[{self.modality}]")
+        if self.modality == "cryo" and self.cryo is None:
+            self.cryo = CryoConfig()
+        if self.modality == "ire" and self.ire is None:
+            self.ire = IREConfig()
         if self.applicator.type != want:
             raise ValueError(
                 f"applicator.type = {self.applicator.type!r} does not fit modality "
@@ -254,6 +351,11 @@ class Scenario(_Model):
         if self.anatomy.kind == "phantom" and d == 0.0:
             raise ValueError("anatomy.tumour_diameter_mm = 0: the phantom needs a tumour (use kind = 'block')")
         return self
+
+
+_DEFAULT_APPLICATOR = {"rfa": RFElectrodeConfig, "mwa": MWAntennaConfig, "cryo": CryoprobeConfig,
+                       "ire": IREElectrodesConfig}
+_APPLICATOR_TYPE = {"rfa": "rf_electrode", "mwa": "mw_antenna", "cryo": "cryoprobe", "ire": "ire_electrodes"}
 
 
 def format_validation_error(err: ValidationError, source: str = "") -> str:

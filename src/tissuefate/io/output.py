@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import TissuefateError
-from ..therapy.result import SessionResult
+from ..therapy.result import FIELD_META, SessionResult
 from ..tissue.labels import Label
 
 __all__ = [
@@ -196,26 +196,6 @@ def fields_dataset(result: SessionResult):
                 flag_meanings=" ".join(v.name.lower() for v in labels),
             ),
         ),
-        "omega": (
-            dims,
-            f32(result.omega),
-            _attrs("1", "Arrhenius damage integral (survival exp(-omega))"),
-        ),
-        "cem43_min": (
-            dims,
-            f32(result.cem43_min),
-            _attrs("min", "cumulative equivalent minutes at 43 degC"),
-        ),
-        "peak_temperature_degC": (
-            dims,
-            f32(np.asarray(result.peak_temperature_K) - _K0),
-            _attrs("degC", "peak temperature"),
-        ),
-        "final_temperature_degC": (
-            dims,
-            f32(np.asarray(result.final_temperature_K) - _K0),
-            _attrs("degC", "temperature at the end of the session"),
-        ),
         "tumour": (dims, f32(st.tumour), _attrs("1", "viable tumour fraction before the session")),
         "normal": (
             dims,
@@ -228,6 +208,24 @@ def fields_dataset(result: SessionResult):
             _attrs("1", "microvascular integrity before the session"),
         ),
     }
+    thermal = (
+        ("omega", result.omega, 0.0, "1", "Arrhenius damage integral (survival exp(-omega))"),
+        ("cem43_min", result.cem43_min, 0.0, "min", "cumulative equivalent minutes at 43 degC"),
+        ("peak_temperature_degC", result.peak_temperature_K, _K0, "degC", "peak temperature"),
+        ("final_temperature_degC", result.final_temperature_K, _K0, "degC",
+         "temperature at the end of the session"),
+    )
+    for name, arr, shift, units, long in thermal:
+        if arr is not None:
+            data[name] = (dims, f32(np.asarray(arr) - shift), _attrs(units, long))
+    data["survival"] = (dims, f32(result.survival_fraction()),
+                        _attrs("1", "cell survival fraction of the session's kill law"))
+    for name, arr in result.fields.items():
+        units, long = FIELD_META.get(name, ("1", name))
+        if name.endswith("_K"):  # temperatures are written in degC, as the thermal ones
+            data[name[:-2] + "_degC"] = (dims, f32(np.asarray(arr) - _K0), _attrs("degC", long))
+        else:
+            data[name] = (dims, f32(arr), _attrs(units, long))
     settings = result.settings if isinstance(result.settings, dict) else {}
     hyps = settings.get("hypotheses", [])
     attrs = {
@@ -237,7 +235,7 @@ def fields_dataset(result: SessionResult):
         "tissuefate_version": __version__,
         "affine_m": g.affine.ravel().astype(np.float64),
         "affine_m_layout": "row-major 4x4, voxel index (x, y, z, 1) -> world [m]",
-        "hypotheses": json.dumps([str(h) for h in hyps]),
+        "hypotheses": json.dumps(to_jsonable(hyps, strict=False)),
         "settings_json": json.dumps(to_jsonable(settings, strict=False), sort_keys=True),
         "disclaimer": "Research software, not a medical device. No treatment guidance.",
         "Conventions": "CF-1.10",
@@ -286,13 +284,16 @@ def write_session_outputs(
         names["fields"] = "fields.nc"
         figures: dict[str, Path] = {}  # caption -> file
         plot_session_slices(result, tmp / "slices.png")
-        figures["Anatomy with ablation zones (Ω) and peak-temperature isotherms"] = (
-            tmp / "slices.png"
-        )
+        caption = ("Anatomy with ablation zones (Ω) and peak-temperature isotherms" if result.is_thermal
+                   else "Anatomy with the session's zones (" + ", ".join(d.label for d in result.zone_defs) + ")")
+        figures[caption] = tmp / "slices.png"
         names["slices"] = "slices.png"
-        if result.traces and "time_s" in result.traces:
+        from ..viz.slices import TRACE_SERIES
+
+        if result.traces and "time_s" in result.traces and result.modality in TRACE_SERIES:
             plot_traces(result, tmp / "traces.png")
-            figures["Delivered power, impedance and maximum temperature"] = tmp / "traces.png"
+            figures["Delivered power, impedance and maximum temperature" if result.is_thermal
+                    else "Time course of the session"] = tmp / "traces.png"
             names["traces"] = "traces.png"
         html = session_report_html(result, figures)
         (tmp / "report.html").write_text(html, encoding="utf-8")

@@ -37,7 +37,7 @@ from ..geometry import distance_to_segment_m, unit
 from ..grid import Grid
 from ..tissue.labels import Label
 from ..tissue.properties import CELLS, DAMAGE
-from .result import SessionResult
+from .result import SessionResult, ZoneDef
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -47,6 +47,8 @@ __all__ = [
     "sphericity",
     "ablative_margin",
     "zone_key",
+    "zone_definitions",
+    "thermal_zone_defs",
 ]
 
 #: Version of the metrics.json schema (docs/metrics.md). Bump on any key change.
@@ -78,6 +80,30 @@ def zone_key(criterion: str, threshold: float) -> str:
     if criterion == "peak_temperature":
         return f"peak_ge_{threshold:g}degC"
     raise ValueError(f"unknown zone criterion {criterion!r}")
+
+
+def thermal_zone_defs(isotherms_degC: Sequence[float] = (50.0, 60.0)) -> list[ZoneDef]:
+    """Zones of a thermal session: Ω ≥ 1, Ω ≥ 4.6 and peak temperature ≥ each isotherm."""
+    om1 = float(DAMAGE["omega_coagulation"].value)
+    om_c = float(DAMAGE["omega_complete"].value)
+    out = [
+        ZoneDef(zone_key("omega", om1), "omega", "omega", "ge", om1, om1, "1", f"Ω ≥ {om1:g}"),
+        ZoneDef(zone_key("omega", om_c), "omega", "omega", "ge", om_c, om_c, "1", f"Ω ≥ {om_c:g}"),
+    ]
+    for x in isotherms_degC:
+        out.append(ZoneDef(zone_key("peak_temperature", float(x)), "peak_temperature", "peak_temperature_K", "ge",
+                           float(x) + _K0, float(x), "degC", f"peak T ≥ {float(x):g} °C"))
+    return out
+
+
+def zone_definitions(result: SessionResult, isotherms_degC: Sequence[float] = (50.0, 60.0)) -> list[ZoneDef]:
+    """The zones reported for ``result``: thermal zones for RFA/MWA, the modality's own otherwise."""
+    defs = thermal_zone_defs(isotherms_degC) if result.is_thermal else []
+    seen = {d.key for d in defs}
+    defs += [d for d in result.zone_defs if d.key not in seen]
+    if not defs:
+        raise ConfigError(f"session {result.name!r} ({result.modality}) defines no zones")
+    return defs
 
 
 def _fill_applicator(mask: np.ndarray, applicator: np.ndarray | None) -> np.ndarray:
@@ -430,6 +456,9 @@ def _count_rolloffs(trace: np.ndarray) -> int:
 
 def _thermal_summary(result: SessionResult, tissue: np.ndarray) -> dict:
     tr = result.traces
+    if result.peak_temperature_K is None:
+        return {"peak_temperature_degC": None, "peak_temperature_location_mm": None,
+                "max_final_temperature_degC": None}
     peak = np.asarray(result.peak_temperature_K)
     sel = np.where(tissue, peak, -np.inf)
     i = np.unravel_index(int(np.argmax(sel)), sel.shape)
@@ -438,7 +467,8 @@ def _thermal_summary(result: SessionResult, tissue: np.ndarray) -> dict:
         "peak_temperature_location_mm": [
             round(float(c) * _MM_PER_M, 3) for c in result.grid.world_of(i)
         ],
-        "max_final_temperature_degC": _round(float(np.max(result.final_temperature_K)) - _K0, 3),
+        "max_final_temperature_degC": None if result.final_temperature_K is None
+        else _round(float(np.max(result.final_temperature_K)) - _K0, 3),
     }
     if "max_temperature_K" in tr and len(tr["max_temperature_K"]):
         out["max_temperature_trace_degC"] = _round(float(np.max(tr["max_temperature_K"])) - _K0, 3)
@@ -540,11 +570,6 @@ def session_metrics(
         )
     g = result.grid
     st = result.state
-    omega = np.asarray(result.omega, dtype=np.float64)
-    peak = np.asarray(result.peak_temperature_K, dtype=np.float64)
-    for nm, a in (("omega", omega), ("peak_temperature_K", peak)):
-        if a.shape != g.shape:
-            raise ConfigError(f"SessionResult.{nm} has shape {a.shape}, grid is {g.shape}")
     dv = g.voxel_volume_m3
     h = np.asarray(g.spacing_m)
     label = st.label
@@ -553,30 +578,38 @@ def session_metrics(
     p0 = result.placements[0]
     axis = unit(p0.direction)
     seeds = [p.active_centre_m for p in result.placements]
-    om1 = float(DAMAGE["omega_coagulation"].value)
-    om_c = float(DAMAGE["omega_complete"].value)
+    defs = zone_definitions(result, isotherms_degC)
+    for d in defs:
+        a = result.field_values(d.field)
+        if a.shape != g.shape:
+            raise ConfigError(f"SessionResult field {d.field!r} has shape {a.shape}, grid is {g.shape}")
+    survival = result.survival_fraction()
+    peak = None if result.peak_temperature_K is None else np.asarray(result.peak_temperature_K, dtype=np.float64)
 
     # ---- zones
     zones: dict = {}
     masks: dict[str, np.ndarray] = {}
-    crit = [("omega", om1, omega >= om1), ("omega", om_c, omega >= om_c)]
-    crit += [("peak_temperature", float(x), peak >= float(x) + _K0) for x in isotherms_degC]
-    for kind, thr, m in crit:
-        key = zone_key(kind, thr)
+    raw: dict[str, np.ndarray] = {}
+    for d in defs:
+        m = d.mask(result.field_values(d.field))
+        raw[d.key] = m
         filled = _fill_applicator(m, applicator)
         zone, ncomp = select_zone(filled, g, seeds)
-        masks[key] = zone
+        masks[d.key] = zone
         geo = zone_geometry(zone, g, axis)
         total = int(filled.sum())
-        zones[key] = {
-            "criterion": kind,
-            "threshold": thr,
-            "threshold_unit": "1" if kind == "omega" else "degC",
+        zones[d.key] = {
+            "criterion": d.criterion,
+            "threshold": d.display_threshold,
+            "threshold_unit": d.threshold_unit,
+            "label": d.label,
             **geo,
             "n_components": ncomp,
             "volume_outside_zone_mL": round((total - geo["n_voxels"]) * dv / _M3_PER_ML, 6),
         }
-    irreversible_key = zone_key("omega", om_c)
+    irreversible_key = result.lethal_zone
+    if irreversible_key not in masks:
+        raise ConfigError(f"session {result.name!r}: lethal zone {irreversible_key!r} is not among its zones")
     z_irr = masks[irreversible_key]
 
     # ---- margin
@@ -586,9 +619,9 @@ def session_metrics(
     # ---- normal tissue
     normal_w = np.where(np.isin(label, (Label.PARENCHYMA, Label.SMALL_VESSEL)), st.normal, 0.0)
     normal_w = normal_w.astype(np.float64)
-    survival = np.exp(-omega)
     normal = {
-        "destroyed_mL": _sig(float(normal_w[omega >= om_c].sum()) * dv / _M3_PER_ML),
+        "lethal_zone": irreversible_key,
+        "destroyed_mL": _sig(float(normal_w[raw[irreversible_key]].sum()) * dv / _M3_PER_ML),
         "killed_expected_mL": _sig(float((normal_w * (1.0 - survival)).sum()) * dv / _M3_PER_ML),
         "viable_before_mL": _sig(float(normal_w.sum()) * dv / _M3_PER_ML),
     }
@@ -644,7 +677,7 @@ def session_metrics(
     heat["zone_gap_to_large_vessel_mm"] = zones[irreversible_key]["gap_to_large_vessel_mm"]
     heat["peak_temperature_contrast"] = _heat_sink_contrast(
         result,
-        peak,
+        peak if result.is_thermal else None,
         dvess,
         tissue & ~vessels,
         adjacent_m=heat_sink_adjacent_mm / _MM_PER_M,
@@ -653,6 +686,7 @@ def session_metrics(
     )
 
     hyps = result.settings.get("hypotheses", []) if isinstance(result.settings, dict) else []
+    hyps = [h.get("name", str(h)) if isinstance(h, dict) else h for h in hyps]
     return {
         "schema_version": SCHEMA_VERSION,
         "tissuefate_version": __version__,
@@ -677,6 +711,7 @@ def session_metrics(
         "tumour": tumour,
         "heat_sink": heat,
         "thermal": _thermal_summary(result, tissue),
+        "details": dict(result.details),
         "delivery": _delivery_summary(result),
         "impedance": _impedance_summary(result),
         "traces": _downsample(result.traces),
@@ -706,7 +741,7 @@ def _heat_sink_contrast(
         "n_voxels_near_vessel": 0,
         "n_voxels_elsewhere": 0,
     }
-    if dvess_m is None:
+    if dvess_m is None or peak_K is None:
         return out
     g = result.grid
     r = np.full(g.shape, np.inf)

@@ -83,8 +83,12 @@ def _record(traces: dict, **kw) -> None:
         traces.setdefault(k, []).append(float(v))
 
 
-def run_session(session: ThermalSession, progress: ProgressFn | None = None) -> SessionResult:
-    """Simulate one thermal session and return fields, traces and provenance.
+def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
+    """Simulate one session and return fields, traces and provenance.
+
+    A :class:`ThermalSession` (RFA, MWA) runs here; a
+    :class:`~tissuefate.therapy.cryo_session.CryoSession` or
+    :class:`~tissuefate.therapy.ire_session.IRESession` is passed on to its own runner.
 
     Notes
     -----
@@ -95,6 +99,14 @@ def run_session(session: ThermalSession, progress: ProgressFn | None = None) -> 
     (:mod:`tissuefate.physics.vaporisation`; RF σ collapses above 99 °C, Berjano 2006), damage (Ω, CEM43)
     accumulates, and every 10 s perfusion is shut down by exp(−Ω).
     """
+    if getattr(session, "modality", None) == "cryo":
+        from .cryo_session import run_cryo_session
+
+        return run_cryo_session(session, progress)
+    if getattr(session, "modality", None) == "ire":
+        from .ire_session import run_ire_session
+
+        return run_ire_session(session, progress)
     from ..physics.bioheat import BioheatModel
     from ..physics.damage import DamageAccumulator, perfusion_shutdown_factor
 

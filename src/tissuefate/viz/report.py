@@ -85,6 +85,32 @@ def _zone_axes(z: Mapping) -> str:
     return f"{_num(z['long_axis_mm'])} × {_num(z['short_axis_mm'])} mm{clipped}"
 
 
+def _zone_name(z: Mapping) -> str:
+    if z.get("label"):
+        return str(z["label"])
+    if z["criterion"] == "omega":
+        return f"Ω ≥ {z['threshold']:g}"
+    return f"peak T ≥ {z['threshold']:g} °C"
+
+
+def detail_rows(metrics: Mapping, *, brief: bool = False) -> list[tuple[str, str]]:
+    """Rows of the modality-specific outcomes (``metrics["details"]``): each entry of its
+    ``report`` list is ``[label, value, unit, brief]``."""
+    rows = []
+    for item in metrics.get("details", {}).get("report", []):
+        label, value, unit, in_brief = item
+        if brief and not in_brief:
+            continue
+        if isinstance(value, bool):
+            txt = "yes" if value else "no"
+        elif isinstance(value, (int, float)):
+            txt = _num(value, 2) if abs(value) < 1e4 else _sci(value)
+        else:
+            txt = "—" if value is None else str(value)
+        rows.append((str(label), f"{txt} {unit}".strip()))
+    return rows
+
+
 def key_metric_rows(metrics: Mapping, *, brief: bool = False) -> list[tuple[str, str]]:
     """Human-readable (label, value) rows of the key outcomes in ``metrics``.
 
@@ -93,19 +119,16 @@ def key_metric_rows(metrics: Mapping, *, brief: bool = False) -> list[tuple[str,
     """
     rows: list[tuple[str, str]] = []
     zones = metrics.get("zones", {})
-    order = ["omega_ge_4.6"] if brief else list(zones)
+    lethal = metrics.get("margin", {}).get("zone", "omega_ge_4.6")
+    order = [lethal] if brief else list(zones)
     for key in order:
         z = zones.get(key)
         if z is None:
             continue
-        name = (
-            f"Ω ≥ {z['threshold']:g}"
-            if z["criterion"] == "omega"
-            else f"peak T ≥ {z['threshold']:g} °C"
-        )
+        name = _zone_name(z)
         rows.append((f"{name}: long × short axis", _zone_axes(z)))
         rows.append((f"{name}: volume", f"{_num(z['volume_mL'], 2)} mL"))
-        if not brief or z["criterion"] == "omega":
+        if not brief or key == lethal:
             rows.append((f"{name}: sphericity", _num(z.get("sphericity"), 2)))
     mg = metrics.get("margin", {})
     if not mg.get("tumour_present"):
@@ -129,13 +152,17 @@ def key_metric_rows(metrics: Mapping, *, brief: bool = False) -> list[tuple[str,
         rows.append(("Tumour-control probability", _prob(t.get("tumour_control_probability"))))
     nt = metrics.get("normal_tissue", {})
     if nt:
-        rows.append(("Normal tissue destroyed (Ω ≥ 4.6)", f"{_num(nt.get('destroyed_mL'), 2)} mL"))
+        lz = zones.get(lethal)
+        what = _zone_name(lz) if lz else "lethal zone"
+        rows.append((f"Normal tissue destroyed ({what})", f"{_num(nt.get('destroyed_mL'), 2)} mL"))
     th = metrics.get("thermal", {})
-    if th:
+    if th and th.get("peak_temperature_degC") is not None:
         rows.append(("Peak tissue temperature", f"{_num(th.get('peak_temperature_degC'))} °C"))
+    rows += detail_rows(metrics, brief=brief)
     dl = metrics.get("delivery", {})
     e = dl.get("energy_J")
-    rows.append(("Delivered energy", "not recorded" if e is None else f"{e / 1e3:.1f} kJ"))
+    if e is not None or metrics.get("modality") in ("rfa", "mwa"):
+        rows.append(("Delivered energy", "not recorded" if e is None else f"{e / 1e3:.1f} kJ"))
     if not brief:
         imp = metrics.get("impedance", {})
         if imp.get("present"):

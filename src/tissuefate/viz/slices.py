@@ -44,6 +44,8 @@ _OMEGA_STYLE = {  # threshold -> (colour, linestyle, linewidth)
 }
 _ISO_STYLES = [("#2166ac", ":", 1.5), ("#053061", "-.", 1.4), ("#4393c3", (0, (1, 3)), 1.3)]
 _TUMOUR_STYLE = ("#6a1b6e", "-", 1.0)
+_ZONE_STYLES = [("#2166ac", ":", 1.5), ("#053061", "-.", 1.4), ("#4393c3", (0, (1, 3)), 1.3),
+                ("#1b7837", "--", 1.2), ("#762a83", (0, (3, 1, 1, 1)), 1.2)]
 
 
 def _figure(figsize):
@@ -170,14 +172,22 @@ def _draw_plane(
             ax.contour(hc, vc, f, levels=[level], colors=[colour], linestyles=[ls], linewidths=[lw])
         handles.append(Line2D([], [], color=colour, linestyle=ls, linewidth=lw, label=text))
 
-    om = _cut(np.asarray(result.omega), plane)
-    pk = _cut(np.asarray(result.peak_temperature_K), plane) - _K0
-    om1 = DAMAGE["omega_coagulation"].value
-    om_c = DAMAGE["omega_complete"].value
-    for x, (col, ls, lw) in zip(isotherms_degC, _ISO_STYLES, strict=False):
-        contour(pk, float(x), col, ls, lw, f"peak T ≥ {x:g} °C")
-    contour(om, om1, *_OMEGA_STYLE["coag"], f"Ω ≥ {om1:g} (63 % kill)")
-    contour(om, om_c, *_OMEGA_STYLE["complete"], f"Ω ≥ {om_c:g} (99 % kill)")
+    if result.is_thermal:
+        om = _cut(np.asarray(result.omega), plane)
+        pk = _cut(np.asarray(result.peak_temperature_K), plane) - _K0
+        om1 = DAMAGE["omega_coagulation"].value
+        om_c = DAMAGE["omega_complete"].value
+        for x, (col, ls, lw) in zip(isotherms_degC, _ISO_STYLES, strict=False):
+            contour(pk, float(x), col, ls, lw, f"peak T ≥ {x:g} °C")
+        contour(om, om1, *_OMEGA_STYLE["coag"], f"Ω ≥ {om1:g} (63 % kill)")
+        contour(om, om_c, *_OMEGA_STYLE["complete"], f"Ω ≥ {om_c:g} (99 % kill)")
+    else:
+        others = [d for d in result.zone_defs if d.key != result.lethal_zone]
+        for d, (col, ls, lw) in zip(others, _ZONE_STYLES, strict=False):
+            contour(_cut(result.field_values(d.field), plane), d.threshold, col, ls, lw, d.label)
+        for d in result.zone_defs:
+            if d.key == result.lethal_zone:
+                contour(_cut(result.field_values(d.field), plane), d.threshold, *_OMEGA_STYLE["complete"], d.label)
     tum = _cut(((st.label == Label.TUMOUR) | (st.tumour > 0.5)).astype(float), plane)
     if tum.any():
         # a slightly smoothed mask gives the round outline of the voxelised tumour
@@ -223,10 +233,13 @@ def _auto_window_mm(results: Sequence[SessionResult], pad_mm: float = 8.0) -> fl
     ≥ 50 °C and tumour voxel of ``results`` plus ``pad_mm`` (None: nothing to frame)."""
     half = 0.0
     for r in results:
-        m = (np.asarray(r.omega) >= DAMAGE["omega_coagulation"].value) | (
-            r.state.label == Label.TUMOUR
-        )
-        m |= np.asarray(r.peak_temperature_K) >= _K0 + 50.0
+        m = r.state.label == Label.TUMOUR
+        if r.is_thermal:
+            m |= np.asarray(r.omega) >= DAMAGE["omega_coagulation"].value
+            m |= np.asarray(r.peak_temperature_K) >= _K0 + 50.0
+        else:
+            for d in r.zone_defs:
+                m |= d.mask(r.field_values(d.field))
         if not m.any():
             continue
         idx = np.argwhere(m)
@@ -306,8 +319,31 @@ def _rolloff_marks(traces, t) -> tuple[list[tuple[int, int]], list[int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True)), []
 
 
+_THERMAL_SERIES = [
+    ("power_W", "power [W]", "#b2182b", 1.0, 0.0),
+    ("impedance_ohm", "impedance [Ω]", "#2166ac", 1.0, 0.0),
+    ("max_temperature_K", "max temperature [°C]", "#e08214", 1.0, -_K0),
+]
+#: Three trace panels per modality: (trace key, axis label, colour, scale, offset).
+TRACE_SERIES = {
+    "rfa": _THERMAL_SERIES,
+    "mwa": _THERMAL_SERIES,
+    "cryo": [
+        ("probe_power_W", "heat drawn by the probes [W]", "#2166ac", 1.0, 0.0),
+        ("volume_below_m40C_m3", "volume below −40 °C [mL]", "#053061", 1e6, 0.0),
+        ("T_min_K", "minimum temperature [°C]", "#4393c3", 1.0, -_K0),
+    ],
+    "injection": [
+        ("delivered_m3", "delivered volume [mL]", "#1b7837", 1e6, 0.0),
+        ("leaked_m3", "leaked volume [mL]", "#b2182b", 1e6, 0.0),
+        ("peak_pressure_Pa", "peak pressure [kPa]", "#762a83", 1e-3, 0.0),
+    ],
+}
+
+
 def plot_traces(result: SessionResult, path) -> Path:
-    """Power, impedance and maximum temperature against time; roll-off periods shaded."""
+    """Three time traces of a session (:data:`TRACE_SERIES`; RFA/MWA: power, impedance and
+    maximum temperature) against time; impedance roll-off periods shaded."""
     path = Path(path)
     tr = result.traces
     t = np.asarray(tr.get("time_s", []), float)
@@ -315,11 +351,7 @@ def plot_traces(result: SessionResult, path) -> Path:
     tx = t / 60.0 if minutes else t
     fig = _figure((7.0, 6.0))
     axes = fig.subplots(3, 1, sharex=True)
-    series = [
-        ("power_W", "power [W]", "#b2182b", 1.0, 0.0),
-        ("impedance_ohm", "impedance [Ω]", "#2166ac", 1.0, 0.0),
-        ("max_temperature_K", "max temperature [°C]", "#e08214", 1.0, -_K0),
-    ]
+    series = TRACE_SERIES.get(result.modality, TRACE_SERIES["rfa"])
     spans, events = _rolloff_marks(tr, t)
     for ax, (key, ylabel, col, scale, off) in zip(axes, series, strict=True):
         y = np.asarray(tr.get(key, []), float)
@@ -344,7 +376,7 @@ def plot_traces(result: SessionResult, path) -> Path:
         ax.tick_params(labelsize=7)
         ax.grid(True, color="#dddddd", linewidth=0.5)
     axes[-1].set_xlabel("time [min]" if minutes else "time [s]", fontsize=8)
-    title = f"{result.modality.upper()} — {result.name}: delivery"
+    title = f"{result.modality.upper()} — {result.name}: " + ("delivery" if result.is_thermal else "time course")
     if spans:
         title += " (grey: impedance roll-off)"
     elif events:
