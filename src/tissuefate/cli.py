@@ -1,4 +1,4 @@
-"""Command line: ``tissuefate run | demo | validate | bench | schema | sources``.
+"""Command line: ``tissuefate run | demo | validate | bench | schema | sources | hypotheses``.
 
 A thin layer over the Python API. User errors print one or two lines and exit with status 2;
 anything else is a bug and keeps its traceback.
@@ -200,6 +200,26 @@ def sources():
         t.add_column(col, overflow="fold")
     for name, p in all_params():
         t.add_row(name, f"{p.value:.4g}", p.unit, p.tag, p.source + (f" — {p.note}" if p.note else ""))
+    out_console.print(t)
+
+
+@app.command()
+def hypotheses(as_json: bool = typer.Option(False, "--json", help="Print the registry as JSON.")):
+    """List the hypothesis registry: named, evidence-tagged claims a run may switch on."""
+    from rich.markup import escape
+
+    from .hypotheses import hypothesis_rows, registry_records
+
+    if as_json:
+        sys.stdout.write(json.dumps(registry_records(), indent=2, ensure_ascii=False) + "\n")
+        return
+    t = Table(title="Hypotheses (not evidence; oxidant results are hypothetical, never dosing advice)")
+    t.add_column("name", no_wrap=True)
+    for col in ("group", "statement", "parameters (default in range)", "evidence", "enters"):
+        t.add_column(col, overflow="fold")
+    for r in hypothesis_rows():
+        t.add_row(*(escape(s) for s in (r["name"], r["group"], r["statement"], r["parameters"],
+                                         f"[{r['tag']}] {r['evidence']}", r["enters"])), end_section=True)
     out_console.print(t)
 
 

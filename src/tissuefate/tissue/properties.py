@@ -37,6 +37,9 @@ __all__ = [
     "GEL",
     "LITTRUP_2009",
     "TUMOUR_FACTORS",
+    "INJECTION",
+    "AGENTS",
+    "PLANNING",
     "MaterialTable",
     "material_table",
     "all_params",
@@ -318,6 +321,106 @@ SCAR_FACTORS = {
     "rf_conductivity": Param(1.0, "1", "no measured value", "ABSENT", "stand-in: liver value"),
 }
 
+_STUBS = "Stubs needle-gauge table"
+_NO_K = ("literature.md has no tissue permeability, crack pressure or ethanol kill rate; order-of-magnitude "
+         "estimate")
+
+#: Chemical injection (physics.darcy, physics.injection): Darcy flow, cracking, leak paths, transport.
+#: Hydraulic conductivities K = k/mu are given directly [m^2/(Pa s)]; factors multiply the parenchymal K.
+INJECTION: dict[str, Param] = {
+    "conductivity_parenchyma_m2_per_Pa_s": Param(
+        5e-11, "m^2/(Pa s)", _NO_K, "E",
+        "bulk conductivity of liver to an injected fluid (sinusoids + interstitium); chosen so that the "
+        "quasi-steady pressure q/(4 pi K r) exceeds the crack pressure within ~5 mm of the tip at 0.1 mL/s "
+        "and within a few cm at 0.4-0.9 mL/s (Tapani 1996 [V]: spread uncontrolled above 0.3-0.4 mL/s); "
+        "interstitial K of tumours is orders lower, so the bolus is assumed to travel through sinusoids"),
+    "tumour_factor": Param(1.0, "1", "no measured tumour/liver ratio", "E", "stand-in: liver value"),
+    "capsule_factor": Param(0.1, "1", _NO_K, "E", "fibrous capsule confines the bolus (why PEI suits "
+                            "encapsulated HCC); magnitude only"),
+    "vessel_factor": Param(100.0, "1", _NO_K, "E", "large-vessel voxels: lumen/wall as a fast leak path"),
+    "tract_conductance_m4_per_Pa_s": Param(
+        5e-16, "m^4/(Pa s)", _NO_K, "E",
+        "conductance x length of the gap along the needle shaft (backflow channel): a 1 mm^2 strand of tissue "
+        "10x more permeable than parenchyma; rasterised as a one-voxel line whose K is raised by this / h^2"),
+    "scar_factor": Param(0.1, "1", _NO_K, "E", "dense collagen; hook for the fate model"),
+    "fixed_factor": Param(0.3, "1", _NO_K, "E", "heat-fixed (coagulated, dehydrated) necrosis; hook for "
+                          "the fate model"),
+    "applicator_factor": Param(1e-6, "1", "metal is impermeable", "E", "floor that keeps the system regular"),
+    "crack_pressure_Pa": Param(
+        3e4, "Pa", _NO_K, "E",
+        "order of the tensile failure stress of soft liver tissue (tens of kPa); the mechanism (a critical "
+        "infusion pressure opens cracks that carry leakage) is Morhard et al., IEEE TBME 2020 [V]"),
+    "crack_factor": Param(100.0, "1", _NO_K, "E", "a fissure conducts far better than the tissue matrix"),
+    "vessel_sink_factor": Param(
+        6.0, "1", _NO_K, "E",
+        "sink conductance of a large-vessel voxel = factor x 2 K_vessel h (its six half-cells drained to "
+        "venous pressure 0); scaled by vessel_leak_factor in [0, 1] (hemostasis hypothesis)"),
+    "vessel_washout_per_s": Param(1.0, "1/s", "blood flow in a >= 3 mm vessel renews its volume within "
+                                  "about a second", "E", "agent diffusing into a vessel voxel is carried away"),
+    "mobile_fraction": Param(
+        0.3, "1", _NO_K, "E",
+        "volume fraction of tissue the injected fluid can occupy (sinusoids + interstitium, order 0.2-0.3); "
+        "Shiina's rule V = 4/3 pi (r + 0.5 cm)^3 [R] implies an effective value nearer 1 after leakage: "
+        "a calibration parameter"),
+    "washout_partition": Param(1.0, "1", "small water-soluble solutes equilibrate with blood water", "E",
+                               "washout rate = perfusion_per_s / partition"),
+    "distribution_threshold": Param(0.5, "1", "tissuefate convention", "E",
+                                    "a voxel is 'distributed' when injected fluid fills >= half its mobile "
+                                    "volume"),
+    "vascular_stasis_survival": Param(
+        0.01, "1", "PEI causes vascular thrombosis inside the necrosis (qualitative)", "E",
+        "washout stops where survival < this value (binary microvascular shutdown)"),
+    "needle_18G_diameter_m": Param(1.27e-3, "m", _STUBS, "R"),
+    "needle_20G_diameter_m": Param(0.908e-3, "m", _STUBS, "R"),
+    "needle_21G_diameter_m": Param(0.819e-3, "m", _STUBS, "R", "Chiba needles used for PEI are 21-22 G"),
+    "needle_22G_diameter_m": Param(0.718e-3, "m", _STUBS, "R"),
+}
+
+_HB = "chemistry handbook value"
+_KILL = ("literature.md has no ethanol/acetic-acid kill rate; order-of-magnitude estimate (coagulation "
+         "within minutes at high concentration)")
+_RAMAN = ("Raman two-compartment fits in public analysis code (not peer reviewed), literature.md §4; "
+          "4.1-8.1e-10 m^2/s")
+
+#: Agents of chemical ablation. Kill laws in :mod:`tissuefate.physics.injection`.
+AGENTS: dict[str, dict[str, Param]] = {
+    "ethanol": {
+        "pure_concentration_mol_per_m3": Param(789.0 / 0.04607, "mol/m^3", _HB + " (789 kg/m^3, 46.07 g/mol)",
+                                               "R"),
+        "diffusion_m2_per_s": Param(5.9e-10, "m^2/s", _RAMAN, "V", "mean; free ethanol-water 1.2e-9 [R]"),
+        "default_fraction": Param(0.95, "1", "Lencioni 2003 (Cochrane CD011650): 95 % ethanol", "V"),
+        "kill_rate_per_s": Param(0.1, "1/s", _KILL, "E"),
+        "kill_threshold": Param(0.2, "1", _KILL, "E", "pore-fluid volume fraction below which ethanol "
+                                "does not kill"),
+    },
+    "acetic_acid": {
+        "pure_concentration_mol_per_m3": Param(1049.0 / 0.06005, "mol/m^3", _HB + " (1049 kg/m^3, 60.05 g/mol)",
+                                               "R"),
+        "diffusion_m2_per_s": Param(5.9e-10, "m^2/s", "no tissue value in literature.md", "E",
+                                    "ethanol's value (small molecule of similar free diffusivity)"),
+        "default_fraction": Param(0.5, "1", "Ohnishi et al., Hepatology 27:67, 1998 (50 % RCT)", "V",
+                                  "15-50 % used (Ohnishi 1996)"),
+        "kill_rate_per_s": Param(0.1, "1/s", _KILL, "E"),
+        "kill_threshold": Param(0.05, "1", _KILL, "E", "lower than ethanol: acetic acid is the more potent "
+                                "agent per volume (qualitative)"),
+    },
+    "oxidant": {
+        "molar_mass_kg_per_mol": Param(0.06745, "kg/mol", _HB + " (ClO2)", "R"),
+        "solubility_mol_per_m3": Param(8.0 / 0.06745, "mol/m^3", "handbooks: ~8 g/L at 20 degC (literature.md "
+                                       "§7)", "R"),
+        "max_handled_w_per_v": Param(0.01, "1", "WHO CICAD 37, 2002: solutions up to ~1 % w/v", "V"),
+        "diffusion_m2_per_s": Param(1.5e-9, "m^2/s", "analogy with small dissolved gases (literature.md §7)",
+                                    "E"),
+        "demand_mol_per_kg": Param(0.35, "mol/kg", "literature.md §7: 0.2-0.5 mmol ClO2 per g tissue from "
+                                   "residue content", "E", "mid-range; not measured"),
+        "default_concentration_mol_per_m3": Param(3.0 / 0.06745, "mol/m^3", "no clinical concentration exists",
+                                                  "E", "illustrative 3 g/L, below the 8 g/L solubility"),
+        "kill_log_reduction": Param(20.0, "1", "tissuefate convention", "E",
+                                    "survival exp(-20) where the lethal demand fraction is consumed: no "
+                                    "clonogen survives at ~1e4 clonogens per mm^3"),
+    },
+}
+
 
 @dataclass(frozen=True)
 class MaterialTable:
@@ -423,8 +526,42 @@ def all_params() -> list[tuple[str, Param]]:
                               ("water", WATER), ("ire", IRE),
                               ("cryo", CRYO), ("gel", GEL), ("littrup2009", LITTRUP_2009),
                               ("dielectric", DIELECTRIC), ("outside", OUTSIDE_FACTORS),
-                              ("scar", SCAR_FACTORS)):
+                              ("scar", SCAR_FACTORS), ("injection", INJECTION)):
         out.extend((f"{group_name}.{k}", v) for k, v in group.items())
     for t, d in TUMOUR_FACTORS.items():
         out.extend((f"tumour.{t}.{k}", v) for k, v in d.items())
+    for a, d in AGENTS.items():
+        out.extend((f"agent.{a}.{k}", v) for k, v in d.items())
+    out.extend((f"planning.{k}", v) for k, v in PLANNING.items())
     return out
+
+
+_SHIINA = "Shiina et al., AJR 1990/1993 (literature.md §4)"
+_NOT_IN_LIT = "typical device practice; not in literature.md"
+
+#: Planning rules (:mod:`tissuefate.therapy.planning`): research planning arithmetic and geometry, not
+#: treatment guidance. Cryo lethal reaches are computed there from :data:`LITTRUP_2009`.
+PLANNING: dict[str, Param] = {
+    "ethanol_margin_m": Param(0.005, "m", _SHIINA, "R",
+                              "total ethanol volume V = 4/3 pi (r + 0.5 cm)^3, r the tumour radius"),
+    "ethanol_session_cap_m3": Param(
+        10e-6, "m^3", "Lencioni 2003, Cochrane CD011650 tables (literature.md §4)", "V",
+        "upper end of 2-10 mL per session; Brunello 2008 2-20 mL, Giorgio 2011 4-20 mL"),
+    "ablative_margin_m": Param(0.005, "m", "planning convention; no source in literature.md", "E",
+                               "5 mm, the same 0.5 cm margin as Shiina's ethanol rule"),
+    "cryo_min_spacing_m": Param(0.015, "m", "PMC4850244 (literature.md §3)", "V", "probe spacing 1.5-2 cm"),
+    "cryo_max_spacing_m": Param(0.020, "m", "PMC4850244; Littrup et al., JVIR 2009 (literature.md §3)", "V",
+                                "probe spacing 1.5-2 cm; Littrup's arrays at 2 cm"),
+    "ire_min_spacing_m": Param(0.015, "m", _NOT_IN_LIT, "E", "needle spacing 1.5-2.0 cm; ire_reference_case "
+                               "uses 15 mm"),
+    "ire_max_spacing_m": Param(0.020, "m", _NOT_IN_LIT, "E", "needle spacing 1.5-2.0 cm"),
+    "ire_voltage_per_spacing_V_per_m": Param(1.5e5, "V/m", _NOT_IN_LIT, "E",
+                                             "1500 V/cm x needle spacing (IREProtocol docstring)"),
+    "ire_max_voltage_V": Param(3000.0, "V", _NOT_IN_LIT, "E", "generator limit (IREProtocol docstring)"),
+    "ire_max_electrodes": Param(6.0, "1", _NOT_IN_LIT, "E", "generator channels"),
+    "ire_reach_beyond_electrode_m": Param(
+        3.0e-3, "m", "tissuefate physics.ire.solve_ire, ire_reference_case geometry (19 G pair 15 mm apart, "
+        "20 mm exposed, liver, 0.5 mm voxels, no heating) at 2250 V = 1500 V/cm", "C",
+        "(21.0 mm zone width - 15 mm spacing) / 2 (zone 21.0 x 13.0 x 26.5 mm, 4.8 mL); at 1500 V (1000 V/cm) "
+        "the width is 20.0 mm. Not rescaled when the voltage rule changes"),
+}
