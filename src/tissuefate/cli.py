@@ -57,11 +57,11 @@ def _metrics_table(rows: list[tuple[str, dict]]) -> Table:
     for name, _ in rows:
         t.add_column(name, justify="right")
     keys = [
-        ("zone Ω≥4.6 long axis (mm)", ("zones", "omega_ge_4.6", "long_axis_mm")),
-        ("zone Ω≥4.6 short axis (mm)", ("zones", "omega_ge_4.6", "short_axis_mm")),
-        ("zone Ω≥4.6 volume (mL)", ("zones", "omega_ge_4.6", "volume_mL")),
-        ("zone Ω≥1 volume (mL)", ("zones", "omega_ge_1", "volume_mL")),
-        ("sphericity Ω≥4.6", ("zones", "omega_ge_4.6", "sphericity")),
+        ("lethal zone (Ω≥4.6 / ≥99 % kill)", ("margin", "zone")),
+        ("  long axis (mm)", ("zones", "@lethal", "long_axis_mm")),
+        ("  short axis (mm)", ("zones", "@lethal", "short_axis_mm")),
+        ("  volume (mL)", ("zones", "@lethal", "volume_mL")),
+        ("  sphericity", ("zones", "@lethal", "sphericity")),
         ("min. ablative margin (mm)", ("margin", "minimal_ablative_margin_mm")),
         ("normal tissue destroyed (mL)", ("normal_tissue", "destroyed_mL")),
         ("tumour-control probability", ("tumour", "tumour_control_probability")),
@@ -73,8 +73,10 @@ def _metrics_table(rows: list[tuple[str, dict]]) -> Table:
         for _, m in rows:
             v = m
             for p in path:
+                if p == "@lethal":
+                    p = m.get("margin", {}).get("zone", "omega_ge_4.6")
                 v = v.get(p, {}) if isinstance(v, dict) else {}
-            vals.append(f"{v:.3g}" if isinstance(v, (int, float)) else "—")
+            vals.append(f"{v:.3g}" if isinstance(v, (int, float)) else (v if isinstance(v, str) else "—"))
         t.add_row(label, *vals)
     return t
 
@@ -103,7 +105,7 @@ def run(scenario: Path = typer.Argument(..., help="Scenario TOML file (see docs/
 def demo(out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Output folder."),
          overwrite: bool = typer.Option(True, help="Replace an existing demo folder."),
          quick: bool = typer.Option(False, help="Small grid and short treatment (for tests).")):
-    """RFA and MWA on the default phantom, side by side (figures, table, report.html)."""
+    """One session of each modality (RFA, MWA, cryo, IRE) on the default phantom, side by side."""
     from .demo import run_demo
 
     with _user_errors():

@@ -1,4 +1,4 @@
-"""The demo: RFA and MWA on the same tumour of the built-in phantom, side by side."""
+"""The demo: one session of each modality on the same tumour of the built-in phantom, side by side."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ __all__ = ["demo_scenarios", "run_demo", "time_standard_case", "standard_case_sc
 
 
 def demo_scenarios(quick: bool = False) -> list[Scenario]:
-    """The two sessions of the demo (a 25-mm HCC in the default phantom, human liver)."""
+    """The sessions of the demo: RFA, MWA, cryo and IRE on the same 25-mm HCC of the default
+    phantom (human liver). Settings are typical of published protocols, not recommendations."""
     roi = [48, 48, 56] if quick else [88, 88, 96]
     anatomy = {
         "kind": "phantom",
@@ -43,7 +44,28 @@ def demo_scenarios(quick: bool = False) -> list[Scenario]:
             "protocol": {"duration_min": 1 if quick else 5, "power_W": 80},
         }
     )
-    return [rfa, mwa]
+    cryo = scenario_from_dict(
+        {
+            "name": "Cryo 3 probes, 10-5-10 min",
+            "modality": "cryo",
+            **common,
+            "applicator": {"type": "cryoprobe", "n_probes": 3, "spacing_mm": 15, "diameter_mm": 2.4,
+                           "active_length_mm": 30},
+            "cryo": {"phases": [{"kind": "freeze", "duration_min": 2 if quick else 10},
+                                {"kind": "passive_thaw", "duration_min": 1 if quick else 5},
+                                {"kind": "freeze", "duration_min": 2 if quick else 10}]},
+        }
+    )
+    ire = scenario_from_dict(
+        {
+            "name": "IRE 4 needles, 90 pulses",
+            "modality": "ire",
+            **common,
+            "applicator": {"type": "ire_electrodes", "n_electrodes": 4, "spacing_mm": 15, "exposed_length_mm": 25},
+            "ire": {"voltage_per_cm_V": 1500, "n_pulses": 20 if quick else 90, "pulse_width_us": 100},
+        }
+    )
+    return [rfa, mwa, cryo, ire]
 
 
 def run_demo(out_dir, *, overwrite: bool = True, quick: bool = False, progress=None):

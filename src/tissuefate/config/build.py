@@ -171,7 +171,8 @@ def _build_multi(scn: Scenario, state, target, table, settings):
     protocol = IREProtocol(voltage, c.n_pulses, c.pulse_width_us * 1e-6, c.pulse_interval_s)
     kill = None if c.kill_threshold_V_per_cm is None else c.kill_threshold_V_per_cm * 100.0
     return IRESession(name=scn.name, state=state, table=table, electrodes=devices, protocol=protocol,
-                      kill_threshold_V_per_m=kill, thermal_model=c.thermal_check, initial_temperature_K=start_K,
+                      kill_threshold_V_per_m=kill, thermal_model=c.thermal_check, heating_blocks=c.heating_blocks,
+                      initial_temperature_K=start_K,
                       settings=settings)
 
 

@@ -253,6 +253,10 @@ class IREConfig(_Model):
     thermal_check: Literal["bioheat", "adiabatic"] = Field(
         "bioheat", description="Joule-heating check: Pennes over the train and cooling, or the adiabatic bound."
     )
+    heating_blocks: int = Field(
+        4, ge=1, le=50,
+        description="Pulse blocks per pair between re-solves of sigma(|E|, T) in the heating check (more: finer).",
+    )
 
 
 class ProtocolConfig(_Model):

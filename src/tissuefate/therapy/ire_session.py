@@ -47,6 +47,8 @@ class IRESession:
     kill_threshold_V_per_m : float, optional
         Default :data:`IRE` ``e_irreversible_V_per_m`` (637 V/cm).
     thermal_model : {"bioheat", "adiabatic"}
+    heating_blocks : int
+        Pulse blocks per pair between re-solves of σ(|E|, T) in the heating check.
     initial_temperature_K : float
     settings : dict
     """
@@ -59,6 +61,7 @@ class IRESession:
     pairs: Sequence[tuple[int, int]] | None = None
     kill_threshold_V_per_m: float | None = None
     thermal_model: str = "bioheat"
+    heating_blocks: int = 4
     initial_temperature_K: float = BLOOD["arterial_temperature_K"].value
     settings: dict = field(default_factory=dict)
 
@@ -136,6 +139,7 @@ def run_ire_session(session: IRESession, progress: ProgressFn | None = None) -> 
     maps = thermal_maps(state, s.table)
     res = solve_ire(grid, _sigma0_map(state), list(s.electrodes), s.protocol, pairs=pairs, label=state.label,
                     kill_threshold_V_per_m=s.kill_threshold_V_per_m, thermal_model=s.thermal_model,
+                    thermal_blocks=s.heating_blocks,
                     thermal_maps=maps, initial_K=s.initial_temperature_K)
     needles = res.electrode_mask
     state.label[needles] = Label.APPLICATOR
