@@ -19,7 +19,7 @@ import numpy as np
 from .backends import available_backends, get_kernel
 from .errors import ConfigError
 
-__all__ = ["measure_copy_bandwidth_GBps", "bench_pennes", "run_benchmarks", "machine_info"]
+__all__ = ["measure_copy_bandwidth_GBps", "bench_pennes", "bench_enthalpy", "run_benchmarks", "machine_info"]
 
 #: Arrays the Pennes step moves per voxel (5 read, 1 written).
 PENNES_ARRAYS_PER_VOXEL = 6
@@ -150,12 +150,7 @@ def bench_pennes(n: int, backend: str | None = None, dtype="float32", repeats: i
     from .backends.registry import default_backend
 
     backend = backend or default_backend()
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ConfigError(f"dtype = {dtype!r}: must be 'float32' or 'float64'")
+    dt = _check_dtype(dtype)
     if n < 3:
         raise ConfigError(f"n = {n}: the benchmark grid needs at least 3 voxels per edge")
     rng = np.random.default_rng(0)
@@ -181,8 +176,14 @@ def bench_pennes(n: int, backend: str | None = None, dtype="float32", repeats: i
     def run():
         step(arrs["T"], out, arrs["k"], arrs["irc"], arrs["perf"], arrs["q"], 310.15, 0.5, ih2)
 
+    return _time_against_copy("pennes_step", run, n, backend, dt, PENNES_ARRAYS_PER_VOXEL, repeats)
+
+
+def _time_against_copy(kernel: str, run, n: int, backend: str, dt: np.dtype, arrays_per_voxel: int,
+                       repeats: int) -> dict:
+    """Time ``run`` (one kernel step) and a copy of the same footprint alternately (same load)."""
     run()  # JIT compile and first touch
-    footprint = 3 * n**3 * dt.itemsize
+    footprint = max(1, arrays_per_voxel // 2) * n**3 * dt.itemsize
     cases, moved, sync = _copy_cases(footprint, "cupy" if backend == "cupy" else "numba")
     batch = GPU_BATCH if backend == "cupy" else 1
     times: dict[str, list[float]] = {"kernel": [], **{k: [] for k in cases}}
@@ -191,12 +192,12 @@ def bench_pennes(n: int, backend: str | None = None, dtype="float32", repeats: i
         for name, fn in cases.items():
             times[name] += _time(fn, 1, sync, batch)
     best, med = min(times["kernel"]), statistics.median(times["kernel"])
-    bpv = PENNES_ARRAYS_PER_VOXEL * dt.itemsize
+    bpv = arrays_per_voxel * dt.itemsize
     gbps = bpv * n**3 / best / 1e9
     copy = moved / min(times["copy"]) / 1e9
     np_copy = moved / min(times["numpy_copyto"]) / 1e9 if "numpy_copyto" in times else None
     return {
-        "kernel": "pennes_step",
+        "kernel": kernel,
         "n": n,
         "backend": backend,
         "dtype": dt.name,
@@ -212,6 +213,56 @@ def bench_pennes(n: int, backend: str | None = None, dtype="float32", repeats: i
         "fraction_of_copy": gbps / copy,
         "fraction_of_best_copy": gbps / max(copy, np_copy or 0.0),
     }
+
+
+def _check_dtype(dtype) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ConfigError(f"dtype = {dtype!r}: must be 'float32' or 'float64'")
+    return dt
+
+
+#: Arrays the enthalpy (cryo) step moves per voxel: H, T, perfusion read; H, T written.
+ENTHALPY_ARRAYS_PER_VOXEL = 5
+
+
+def bench_enthalpy(n: int, backend: str | None = None, dtype="float32", repeats: int = 10) -> dict:
+    """Time one cryo enthalpy step (:mod:`tissuefate.backends.cryo_kernels`) on an ``n``³ grid
+    half frozen, half unfrozen, against the copy bandwidth (as :func:`bench_pennes`).
+
+    Examples
+    --------
+    >>> r = bench_enthalpy(16, "numpy", repeats=2)
+    >>> r["kernel"], r["bytes_per_voxel"], r["fraction_of_copy"] > 0
+    ('enthalpy_step', 20, True)
+    """
+    from .backends.registry import default_backend
+    from .physics.cryo import CryoTissue
+
+    backend = backend or default_backend()
+    if backend not in ("numpy", "numba"):
+        raise ConfigError(f"backend = {backend!r}: the enthalpy kernel runs on 'numpy' or 'numba'")
+    dt = _check_dtype(dtype)
+    if n < 3:
+        raise ConfigError(f"n = {n}: the benchmark grid needs at least 3 voxels per edge")
+    tissue = CryoTissue.liver()
+    shape = (n, n, n)
+    T0 = np.linspace(200.0, 310.0, n)[:, None, None] * np.ones(shape)
+    H = tissue.enthalpy_J_per_m3(T0).astype(dt)
+    T = T0.astype(dt)
+    Ho, To = np.empty_like(H), np.empty_like(T)
+    perf = np.full(shape, 3.6e-3 * 3.6e6, dt)
+    step = get_kernel("enthalpy_step", backend)
+    phase = tissue.phase_constants(dt)
+    ih2 = (1e6, 1e6, 1e6)
+
+    def run():
+        step(H, T, Ho, To, perf, None, 310.15, 0.1, ih2, phase)
+
+    return _time_against_copy("enthalpy_step", run, n, backend, dt, ENTHALPY_ARRAYS_PER_VOXEL, repeats)
 
 
 def _cpu_model() -> str:
@@ -260,8 +311,9 @@ def machine_info() -> dict:
     return info
 
 
-def run_benchmarks(sizes=(64, 128, 256), backends=None, dtype="float32", repeats: int = 10) -> dict:
-    """Benchmark the Pennes kernel for each size and backend.
+def run_benchmarks(sizes=(64, 128, 256), backends=None, dtype="float32", repeats: int = 10,
+                   kernels=("pennes_step", "enthalpy_step")) -> dict:
+    """Benchmark the explicit kernels for each size and backend.
 
     Parameters
     ----------
@@ -281,5 +333,7 @@ def run_benchmarks(sizes=(64, 128, 256), backends=None, dtype="float32", repeats
         (backend, size).
     """
     backends = list(backends) if backends is not None else available_backends()
-    results = [bench_pennes(n, b, dtype, repeats) for b in backends for n in sizes]
+    results = [bench_pennes(n, b, dtype, repeats) for b in backends for n in sizes if "pennes_step" in kernels]
+    results += [bench_enthalpy(n, b, dtype, repeats) for b in backends for n in sizes
+                if "enthalpy_step" in kernels and b in ("numpy", "numba")]
     return {"machine": machine_info(), "dtype": np.dtype(dtype).name, "results": results}
