@@ -105,7 +105,7 @@ def run(scenario: Path = typer.Argument(..., help="Scenario TOML file (see docs/
 def demo(out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Output folder."),
          overwrite: bool = typer.Option(True, help="Replace an existing demo folder."),
          quick: bool = typer.Option(False, help="Small grid and short treatment (for tests).")):
-    """One session of each modality (RFA, MWA, cryo, IRE) on the default phantom, side by side."""
+    """One session of each modality (RFA, MWA, cryo, IRE, ethanol) on the default phantom, side by side."""
     from .demo import run_demo
 
     with _user_errors():

@@ -11,8 +11,9 @@ __all__ = ["demo_scenarios", "run_demo", "time_standard_case", "standard_case_sc
 
 
 def demo_scenarios(quick: bool = False) -> list[Scenario]:
-    """The sessions of the demo: RFA, MWA, cryo and IRE on the same 25-mm HCC of the default
-    phantom (human liver). Settings are typical of published protocols, not recommendations."""
+    """The sessions of the demo: RFA, MWA, cryo, IRE and ethanol injection on the same 25-mm HCC of
+    the default phantom (human liver). Settings are typical of published protocols, not
+    recommendations."""
     roi = [48, 48, 56] if quick else [88, 88, 96]
     anatomy = {
         "kind": "phantom",
@@ -65,7 +66,17 @@ def demo_scenarios(quick: bool = False) -> list[Scenario]:
             "ire": {"voltage_per_cm_V": 1500, "n_pulses": 20 if quick else 90, "pulse_width_us": 100},
         }
     )
-    return [rfa, mwa, cryo, ire]
+    pei = scenario_from_dict(
+        {
+            "name": "Ethanol 8 mL at 0.1 mL/s",
+            "modality": "injection",
+            **common,
+            "applicator": {"type": "injection_needles", "n_needles": 1, "gauge": 21},
+            "injection": {"agent": "ethanol", "concentration_percent": 95, "volume_mL": 2 if quick else 8,
+                          "rate_mL_per_s": 0.1, "spread_min": 10 if quick else 60},
+        }
+    )
+    return [rfa, mwa, cryo, ire, pei]
 
 
 def run_demo(out_dir, *, overwrite: bool = True, quick: bool = False, progress=None):

@@ -140,3 +140,74 @@ def test_overlapping_probes_refused():
     d = _block("cryo", applicator={"type": "cryoprobe", "n_probes": 2, "spacing_mm": 5, "diameter_mm": 5})
     with pytest.raises(GeometryError, match="overlap"):
         simulate(scenario_from_dict(d))
+
+
+# ---------------------------------------------------------------- injection
+
+
+def _inj(agent="ethanol", hyps=None, **inj):
+    d = _block("injection", injection={"agent": agent, "volume_mL": 1.0, "rate_mL_per_s": 0.1, "spread_min": 5.0,
+                                       **inj})
+    if hyps is not None:
+        d["hypotheses"] = {"active": hyps}
+    return d
+
+
+@pytest.fixture(scope="module")
+def ethanol_result():
+    return simulate(scenario_from_dict(_inj()))
+
+
+def test_ethanol_injection_balance_and_zones(ethanol_result):
+    m = ethanol_result.metrics
+    d = m["details"]
+    assert d["delivered_mL"] == pytest.approx(1.0, rel=1e-9)
+    total = d["retained_mL"] + d["leaked_mL"] + d["washed_out_mL"]
+    assert total == pytest.approx(d["delivered_mL"], rel=1e-4)  # rounded to 1e-5 mL in details
+    assert abs(d["balance_relative_error_fluid"]) < 1e-6 and abs(d["balance_relative_error_agent"]) < 1e-6
+    assert m["zones"]["distribution"]["volume_mL"] > 1.0  # fluid fills only the pore volume
+    assert 0 < m["zones"]["lethal"]["volume_mL"] <= m["zones"]["distribution"]["volume_mL"] * 1.5
+    assert m["hypotheses_active"] == [] and not d["hypothetical"]
+
+
+def test_oxidant_needs_exactly_one_delivery_hypothesis():
+    with pytest.raises(ConfigError, match="oxidant_delivery"):
+        scenario_from_dict(_inj("oxidant"))
+    both = ["oxidant_delivery_diffusion_limited", "oxidant_delivery_convective_percolation"]
+    with pytest.raises(ConfigError):
+        scenario_from_dict(_inj("oxidant", both))
+    with pytest.raises(ConfigError, match="oxidant"):
+        scenario_from_dict(_inj("ethanol", ["oxidant_tumour_selectivity"]))
+    with pytest.raises(ConfigError, match="hypotheses"):
+        scenario_from_dict(_inj("oxidant", ["oxidant_delivery_diffusion_limted"]))
+
+
+def test_oxidant_hypotheses_change_the_result_and_are_recorded(tmp_path):
+    diff = simulate(scenario_from_dict(_inj("oxidant", ["oxidant_delivery_diffusion_limited"])))
+    perc = simulate(scenario_from_dict(_inj("oxidant", ["oxidant_delivery_convective_percolation"])))
+    fd, fp = diff.field_values("consumed_demand_fraction"), perc.field_values("consumed_demand_fraction")
+    # diffusion-limited: the demand is met at a sharp front (few voxels fully consumed);
+    # percolation: a tenth of the demand reacts in flow, so the oxidant spreads over more voxels
+    assert (fp > 0.05).sum() > (fd > 0.05).sum()
+    assert diff.details["hypothesis_parameters"]["transport_demand_fraction"] == 1.0
+    assert perc.details["hypothesis_parameters"]["transport_demand_fraction"] == pytest.approx(0.1)
+    assert perc.metrics["hypotheses_active"] == ["oxidant_delivery_convective_percolation"]
+    from tissuefate.io.output import write_session_outputs
+
+    paths = write_session_outputs(tmp_path / "ox", perc)
+    html = paths["report"].read_text()
+    assert "HYPOTHETICAL" in html and "oxidant_delivery_convective_percolation" in html
+    import xarray as xr
+
+    with xr.open_dataset(paths["fields"], engine="h5netcdf") as ds:
+        assert "oxidant_delivery_convective_percolation" in ds.attrs["hypotheses"]
+        assert "consumed_demand_fraction" in ds
+
+
+def test_bad_injection_input_is_named():
+    for inj, words in (({"volume_mL": -3}, ["volume_mL", "0"]), ({"rate_mL_per_s": 50}, ["rate_mL_per_s", "5"]),
+                       ({"agent": "bleach"}, ["agent"]), ({"concentration_percent": 120}, ["concentration_percent"])):
+        with pytest.raises(ConfigError) as e:
+            scenario_from_dict(_inj(**inj))
+        for w in words:
+            assert w in str(e.value)

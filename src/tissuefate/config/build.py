@@ -73,7 +73,7 @@ def build_session(scn: Scenario, *, settings: dict | None = None):
     )
     ap = scn.applicator
     settings = dict(settings if settings is not None else scn.model_dump(mode="json"))
-    if scn.modality in ("cryo", "ire"):
+    if scn.modality in ("cryo", "ire", "injection"):
         return _build_multi(scn, state, target, table, settings)
     if scn.modality == "rfa":
         applicator = RFElectrode(ap.active_length_mm * 1e-3, ap.gauge, ap.cooled,
@@ -139,7 +139,7 @@ def _build_multi(scn: Scenario, state, target, table, settings):
 
         def ends(p):
             return np.asarray(p.tip_m), np.asarray(p.end_m), 0.5 * p.diameter_m
-    else:
+    elif scn.modality == "ire":
         from ..physics.ire import IREProtocol
         from ..therapy.ire_session import IRESession, ire_electrodes_around
 
@@ -149,6 +149,15 @@ def _build_multi(scn: Scenario, state, target, table, settings):
 
         def ends(p):
             return np.asarray(p.tip_m), np.asarray(p.exposed_end_m), 0.5 * p.diameter_m
+    else:
+        from ..therapy.injection_session import injection_needles_around
+
+        def make(d):
+            return injection_needles_around(centre, d, ap.n_needles, ap.spacing_mm * 1e-3, ap.gauge)
+
+        def ends(p):  # the tip and the first 10 mm of the shaft must avoid large vessels
+            tip = np.asarray(p.tip_m)
+            return tip, tip + _NEEDLE_CHECK_M * np.asarray(p.direction), 0.5 * p.diameter_m
 
     devices, direction = _choose_layout(state, ap.direction, make, ends)
     settings["placement"] = {
@@ -158,6 +167,8 @@ def _build_multi(scn: Scenario, state, target, table, settings):
         "target_mm": [round(float(v) * 1e3, 3) for v in target],
     }
     start_K = scn.tissue.start_degC + 273.15
+    if scn.modality == "injection":
+        return _build_injection(scn, state, table, devices, settings)
     if scn.modality == "cryo":
         c = scn.cryo
         protocol = CryoProtocol.from_minutes([(ph.kind, ph.duration_min) for ph in c.phases])
@@ -174,6 +185,29 @@ def _build_multi(scn: Scenario, state, target, table, settings):
                       kill_threshold_V_per_m=kill, thermal_model=c.thermal_check, heating_blocks=c.heating_blocks,
                       initial_temperature_K=start_K,
                       settings=settings)
+
+
+#: Length of needle shaft behind the tip checked for large vessels [m].
+_NEEDLE_CHECK_M = 10e-3
+
+
+def _build_injection(scn: Scenario, state, table, needles, settings):
+    from ..physics.injection import Agent, InjectionProtocol
+    from ..therapy.injection_session import InjectionSession
+
+    c = scn.injection
+    if c.agent == "oxidant":
+        conc = None if c.oxidant_concentration_g_per_L is None else c.oxidant_concentration_g_per_L / 67.45 * 1e3
+        agent = Agent.oxidant(conc)
+    elif c.agent == "ethanol":
+        agent = Agent.ethanol() if c.concentration_percent is None else Agent.ethanol(c.concentration_percent / 100)
+    else:
+        agent = (Agent.acetic_acid() if c.concentration_percent is None
+                 else Agent.acetic_acid(c.concentration_percent / 100))
+    protocol = InjectionProtocol(c.volume_mL * 1e-6, c.rate_mL_per_s * 1e-6, c.spread_min * 60.0)
+    return InjectionSession(name=scn.name, state=state, table=table, agent=agent, needles=needles,
+                            protocol=protocol, hypotheses=scn.hypotheses.hypothesis_set(),
+                            backend=scn.numerics.backend, settings=settings)
 
 
 def _choose_layout(state, direction, make, ends):

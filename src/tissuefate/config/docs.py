@@ -11,6 +11,9 @@ from .scenario import (
     CryoConfig,
     CryoPhaseConfig,
     CryoprobeConfig,
+    HypothesesConfig,
+    InjectionConfig,
+    InjectionNeedlesConfig,
     IREConfig,
     IREElectrodesConfig,
     MWAntennaConfig,
@@ -86,14 +89,17 @@ def scenario_reference_markdown() -> str:
             out += [f"## `[{name}]`", "", (model.__doc__ or "").strip(), "", *_table(model, f"{name}."), ""]
     out += ["## `[applicator]`", "",
             "Optional; its default follows the modality. `type` selects the table.", ""]
-    for model in (RFElectrodeConfig, MWAntennaConfig, CryoprobeConfig, IREElectrodesConfig):
+    for model in (RFElectrodeConfig, MWAntennaConfig, CryoprobeConfig, IREElectrodesConfig, InjectionNeedlesConfig):
         out += [f"### type = `{model.model_fields['type'].default!r}`", "", (model.__doc__ or "").strip(), "",
                 *_table(model, "applicator."), ""]
-    for name, model in (("cryo", CryoConfig), ("ire", IREConfig)):
+    for name, model in (("cryo", CryoConfig), ("ire", IREConfig), ("injection", InjectionConfig)):
         out += [f"## `[{name}]`", "", (model.__doc__ or "").strip() + " Optional; defaults apply when omitted.", "",
                 *_table(model, f"{name}."), ""]
     out += ["### `[[cryo.phases]]`", "", (CryoPhaseConfig.__doc__ or "").strip(), "",
             *_table(CryoPhaseConfig, "cryo.phases[]."), ""]
+    out += ["## `[hypotheses]`", "", (HypothesesConfig.__doc__ or "").strip() + " An oxidant injection must name "
+            "exactly one of `oxidant_delivery_diffusion_limited` and `oxidant_delivery_convective_percolation`; "
+            "see [hypotheses.md](hypotheses.md).", "", *_table(HypothesesConfig, "hypotheses."), ""]
     nested = Scenario.model_fields["anatomy"].default
     out += ["### `[anatomy.block_vessel]`", "", "A straight large vessel through a block (heat-sink studies).", "",
             *_table(type(nested).model_fields["block_vessel"].annotation.__args__[0], "anatomy.block_vessel."), ""]

@@ -203,6 +203,64 @@ class IREElectrodesConfig(_PlacementConfig):
     diameter_mm: float = Field(1.067, ge=0.3, le=3.0, description="Needle outer diameter [mm] (19 G: 1.067).")
 
 
+class InjectionNeedlesConfig(_PlacementConfig):
+    """Injection needles; their tips sit around the target (perpendicular to the axis)."""
+
+    type: Literal["injection_needles"] = "injection_needles"
+    n_needles: int = Field(
+        1, ge=1, le=8, description="Number of needles (1 at the centre; n >= 2 on a regular polygon)."
+    )
+    spacing_mm: float = Field(10.0, ge=3.0, le=30.0, description="Distance between neighbouring needle tips [mm].")
+    gauge: Literal[18, 20, 21, 22] = Field(21, description="Needle gauge (Chiba needles for PEI: 21-22 G).")
+
+
+class InjectionConfig(_Model):
+    """Chemical injection (modality = 'injection')."""
+
+    agent: Literal["ethanol", "acetic_acid", "oxidant"] = Field(
+        "ethanol", description="Injected agent; 'oxidant' (chlorine dioxide) exists only under named hypotheses."
+    )
+    concentration_percent: float | None = Field(
+        None, gt=0.0, le=100.0,
+        description="Ethanol / acetic acid: volume percent of the agent (default 95 % ethanol, 50 % acetic acid).",
+    )
+    oxidant_concentration_g_per_L: float | None = Field(
+        None, gt=0.0, le=8.0, description="Oxidant only: ClO2 concentration [g/L] (default 3; solubility ~8 g/L)."
+    )
+    volume_mL: float = Field(5.0, gt=0.0, le=100.0, description="Total injected volume, all needles [mL].")
+    rate_mL_per_s: float = Field(0.1, gt=0.0, le=5.0, description="Total injection rate, all needles [mL/s].")
+    spread_min: float = Field(60.0, ge=0.0, le=240.0, description="Time after the injection that is simulated [min].")
+
+    @model_validator(mode="after")
+    def _agent_fields(self):
+        if self.agent == "oxidant" and self.concentration_percent is not None:
+            raise ValueError("concentration_percent is for ethanol / acetic acid: use oxidant_concentration_g_per_L")
+        if self.agent != "oxidant" and self.oxidant_concentration_g_per_L is not None:
+            raise ValueError(f"oxidant_concentration_g_per_L is for agent 'oxidant' (agent is {self.agent!r})")
+        return self
+
+
+class HypothesesConfig(_Model):
+    """Named hypotheses switched on for this run (`tissuefate hypotheses` lists them)."""
+
+    active: list[str] = Field(default_factory=list, description="Names of the active hypotheses.")
+    parameters: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Parameter overrides per active hypothesis: {name = {parameter = value}}."
+    )
+
+    @model_validator(mode="after")
+    def _registry(self):
+        from ..hypotheses import HypothesisSet
+
+        HypothesisSet.from_config(self.active, self.parameters, field="hypotheses")
+        return self
+
+    def hypothesis_set(self):
+        from ..hypotheses import HypothesisSet
+
+        return HypothesisSet.from_config(self.active, self.parameters, field="hypotheses")
+
+
 class CryoPhaseConfig(_Model):
     """One phase of a freeze-thaw protocol."""
 
@@ -309,20 +367,36 @@ class Scenario(_Model):
 
     name: str = Field("session", min_length=1, max_length=80, description="Name used in reports.")
     description: str = Field("", description="Free text.")
-    modality: Literal["rfa", "mwa", "cryo", "ire"] = Field(
-        description="rfa: radiofrequency; mwa: microwave; cryo: cryoablation; ire: irreversible electroporation."
+    modality: Literal["rfa", "mwa", "cryo", "ire", "injection"] = Field(
+        description=("rfa: radiofrequency; mwa: microwave; cryo: cryoablation; ire: irreversible electroporation; "
+                     "injection: chemical injection (ethanol, acetic acid, oxidant hypothesis).")
     )
     tissue: TissueConfig = TissueConfig()
     anatomy: AnatomyConfig = AnatomyConfig()
     grid: GridConfig = GridConfig()
     applicator: Annotated[
-        RFElectrodeConfig | MWAntennaConfig | CryoprobeConfig | IREElectrodesConfig, Field(discriminator="type")
+        RFElectrodeConfig | MWAntennaConfig | CryoprobeConfig | IREElectrodesConfig | InjectionNeedlesConfig,
+        Field(discriminator="type"),
     ] | None = None
     protocol: ProtocolConfig = Field(ProtocolConfig(), description="RFA / MWA power delivery.")
     cryo: CryoConfig | None = Field(None, description="Cryo protocol (modality = 'cryo'; default 10-5-10 min).")
     ire: IREConfig | None = Field(None, description="IRE pulses (modality = 'ire').")
+    injection: InjectionConfig | None = Field(None, description="Agent, volume, rate (modality = 'injection').")
+    hypotheses: HypothesesConfig = Field(HypothesesConfig(), description="Active hypotheses (default: none).")
     numerics: NumericsConfig = NumericsConfig()
     output: OutputConfig = OutputConfig()
+
+    def _check_hypotheses(self) -> None:
+        from ..hypotheses import OXIDANT_DELIVERY, get_hypothesis
+
+        hs = self.hypotheses.hypothesis_set()
+        oxidant = self.modality == "injection" and self.injection.agent == "oxidant"
+        if oxidant:
+            hs.require_one_of(OXIDANT_DELIVERY)
+        for name in hs:
+            if "oxidant" in get_hypothesis(name).concerns and not oxidant:
+                raise ValueError(f"hypotheses.active = {name!r} concerns the oxidant; this run injects no oxidant "
+                                 f"(modality {self.modality!r})")
 
     @property
     def applicator_type(self) -> str:
@@ -334,16 +408,19 @@ class Scenario(_Model):
         if self.applicator is None:
             self.applicator = _DEFAULT_APPLICATOR[self.modality]()
         want = self.applicator_type
-        for section in ("cryo", "ire"):
+        for section in ("cryo", "ire", "injection"):
             if getattr(self, section) is not None and self.modality != section:
                 raise ValueError(f"[{section}] is only for modality = {section!r} (modality is {self.modality!r})")
-        if self.modality in ("cryo", "ire") and "protocol" in self.model_fields_set:
+        if self.modality in ("cryo", "ire", "injection") and "protocol" in self.model_fields_set:
             raise ValueError(f"[protocol] is the RFA/MWA power delivery: modality {self.modality!r} uses "
                              f"[{self.modality}]")
         if self.modality == "cryo" and self.cryo is None:
             self.cryo = CryoConfig()
         if self.modality == "ire" and self.ire is None:
             self.ire = IREConfig()
+        if self.modality == "injection" and self.injection is None:
+            self.injection = InjectionConfig()
+        self._check_hypotheses()
         if self.applicator.type != want:
             raise ValueError(
                 f"applicator.type = {self.applicator.type!r} does not fit modality "
@@ -358,8 +435,9 @@ class Scenario(_Model):
 
 
 _DEFAULT_APPLICATOR = {"rfa": RFElectrodeConfig, "mwa": MWAntennaConfig, "cryo": CryoprobeConfig,
-                       "ire": IREElectrodesConfig}
-_APPLICATOR_TYPE = {"rfa": "rf_electrode", "mwa": "mw_antenna", "cryo": "cryoprobe", "ire": "ire_electrodes"}
+                       "ire": IREElectrodesConfig, "injection": InjectionNeedlesConfig}
+_APPLICATOR_TYPE = {"rfa": "rf_electrode", "mwa": "mw_antenna", "cryo": "cryoprobe", "ire": "ire_electrodes",
+                    "injection": "injection_needles"}
 
 
 def format_validation_error(err: ValidationError, source: str = "") -> str:

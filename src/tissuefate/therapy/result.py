@@ -19,12 +19,13 @@ FIELD_META: dict[str, tuple[str, str]] = {
     "min_temperature_K": ("K", "minimum temperature reached"),
     "frozen_fraction": ("1", "ice fraction at the end of the protocol"),
     "field_V_per_m": ("V/m", "largest electric field magnitude over the pulsed pairs"),
-    "fluid_fraction": ("1", "injected fluid volume fraction at the end"),
+    "fluid_fraction": ("1", "peak injected-fluid fill of the pore (mobile) volume"),
     "concentration_mol_per_m3": ("mol/m3", "agent concentration at the end"),
     "peak_concentration_mol_per_m3": ("mol/m3", "peak agent concentration"),
     "pressure_Pa": ("Pa", "peak interstitial fluid pressure (gauge)"),
     "cracked": ("1", "tissue cracked by injection pressure (0/1)"),
     "consumed_demand_fraction": ("1", "fraction of the tissue oxidant demand consumed"),
+    "vascular_integrity_after": ("1", "microvascular integrity after the session (fate model input)"),
 }
 
 

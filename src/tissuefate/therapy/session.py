@@ -107,6 +107,10 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         from .ire_session import run_ire_session
 
         return run_ire_session(session, progress)
+    if getattr(session, "modality", None) == "injection":
+        from .injection_session import run_injection_session
+
+        return run_injection_session(session, progress)
     from ..physics.bioheat import BioheatModel
     from ..physics.damage import DamageAccumulator, perfusion_shutdown_factor
 

@@ -351,6 +351,11 @@ INJECTION: dict[str, Param] = {
         "order of the tensile failure stress of soft liver tissue (tens of kPa); the mechanism (a critical "
         "infusion pressure opens cracks that carry leakage) is Morhard et al., IEEE TBME 2020 [V]"),
     "crack_factor": Param(100.0, "1", _NO_K, "E", "a fissure conducts far better than the tissue matrix"),
+    "tract_crack_pressure_factor": Param(
+        1.0, "1", _NO_K, "E",
+        "hook: < 1 is the assumption that tissue torn by the shaft opens first (a common explanation of reflux "
+        "along the needle rising with rate); 1 assumes no extra weakness. At 0.3 the tract cracks to the "
+        "surface at ~0.1 mL/s in the tests' phantom and the leak stops being monotone in the rate"),
     "vessel_sink_factor": Param(
         6.0, "1", _NO_K, "E",
         "sink conductance of a large-vessel voxel = factor x 2 K_vessel h (its six half-cells drained to "

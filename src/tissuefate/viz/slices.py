@@ -401,14 +401,15 @@ def plot_side_by_side(
         raise ValueError("plot_side_by_side needs at least one SessionResult")
     window = _auto_window_mm(results)
     n = len(results)
-    width = 4.3 * n + 2.2
-    fig = _figure((width, 7.4))
+    legend_in = 3.0
+    width = 4.3 * n + legend_in
+    fig = _figure((width, 7.6))
     gs = fig.add_gridspec(
         2,
         n,
         height_ratios=[3.0, 1.45],
         left=0.05,
-        right=1 - 2.2 / width,
+        right=1 - legend_in / width,
         bottom=0.02,
         top=0.9,
         wspace=0.3,
