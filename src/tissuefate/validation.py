@@ -672,6 +672,18 @@ def case_littrup(progress=None) -> list[ValidationRow]:
     return rows
 
 
+def _injection_case(name: str) -> Callable:
+    """A case of :mod:`tissuefate.validation_injection` (imported on use: it imports this module)."""
+
+    def run() -> list[ValidationRow]:
+        from . import validation_injection
+
+        return getattr(validation_injection, name)()
+
+    run.__name__ = name
+    return run
+
+
 CASES: dict[str, tuple[bool, Callable]] = {
     # name: (fast, function)
     "heat_kernel": (True, case_heat_kernel),
@@ -687,6 +699,11 @@ CASES: dict[str, tuple[bool, Callable]] = {
     "heat_sink": (False, case_heat_sink),
     "rfa_grid_convergence": (False, case_rfa_grid_convergence),
     "littrup_cryo": (False, case_littrup),
+    "darcy_point_source": (True, _injection_case("case_darcy_point_source")),
+    "injection_diffusion": (True, _injection_case("case_injection_diffusion")),
+    "injection_mass_balance": (True, _injection_case("case_injection_mass_balance")),
+    "oxidant_front": (True, _injection_case("case_oxidant_front")),
+    "injection_rate_trends": (False, _injection_case("case_injection_rate_trends")),
 }
 
 
