@@ -19,7 +19,8 @@ import numpy as np
 from .backends import available_backends, get_kernel
 from .errors import ConfigError
 
-__all__ = ["measure_copy_bandwidth_GBps", "bench_pennes", "bench_enthalpy", "run_benchmarks", "machine_info"]
+__all__ = ["measure_copy_bandwidth_GBps", "bench_pennes", "bench_enthalpy", "bench_transport", "run_benchmarks",
+           "machine_info"]
 
 #: Arrays the Pennes step moves per voxel (5 read, 1 written).
 PENNES_ARRAYS_PER_VOXEL = 6
@@ -180,7 +181,7 @@ def bench_pennes(n: int, backend: str | None = None, dtype="float32", repeats: i
 
 
 def _time_against_copy(kernel: str, run, n: int, backend: str, dt: np.dtype, arrays_per_voxel: int,
-                       repeats: int) -> dict:
+                       repeats: int, extra_bytes_per_voxel: int = 0) -> dict:
     """Time ``run`` (one kernel step) and a copy of the same footprint alternately (same load)."""
     run()  # JIT compile and first touch
     footprint = max(1, arrays_per_voxel // 2) * n**3 * dt.itemsize
@@ -192,7 +193,7 @@ def _time_against_copy(kernel: str, run, n: int, backend: str, dt: np.dtype, arr
         for name, fn in cases.items():
             times[name] += _time(fn, 1, sync, batch)
     best, med = min(times["kernel"]), statistics.median(times["kernel"])
-    bpv = arrays_per_voxel * dt.itemsize
+    bpv = arrays_per_voxel * dt.itemsize + extra_bytes_per_voxel
     gbps = bpv * n**3 / best / 1e9
     copy = moved / min(times["copy"]) / 1e9
     np_copy = moved / min(times["numpy_copyto"]) / 1e9 if "numpy_copyto" in times else None
@@ -311,8 +312,49 @@ def machine_info() -> dict:
     return info
 
 
+#: Arrays the diffusion–washout (injection) step moves per voxel: s, c, washout rate read; s, c
+#: written (float64), plus the uint8 activity flag.
+TRANSPORT_ARRAYS_PER_VOXEL = 5
+
+
+def bench_transport(n: int, backend: str | None = None, repeats: int = 10) -> dict:
+    """Time one diffusion–washout step of the injection model
+    (:mod:`tissuefate.backends.transport_kernels`, float64, whole-grid box) against the copy
+    bandwidth (as :func:`bench_pennes`).
+
+    Examples
+    --------
+    >>> r = bench_transport(16, "numpy", repeats=2)
+    >>> r["kernel"], r["bytes_per_voxel"], r["fraction_of_copy"] > 0
+    ('diffuse_washout', 41, True)
+    """
+    from .backends import transport_kernels as _tk  # noqa: F401 - registers the kernels
+    from .backends.registry import default_backend
+
+    backend = backend or default_backend()
+    if backend not in ("numpy", "numba"):
+        raise ConfigError(f"backend = {backend!r}: the transport kernel runs on 'numpy' or 'numba'")
+    if n < 3:
+        raise ConfigError(f"n = {n}: the benchmark grid needs at least 3 voxels per edge")
+    rng = np.random.default_rng(0)
+    shape = (n, n, n)
+    s = rng.random(shape)
+    c = 100.0 * rng.random(shape)
+    so, co = np.empty_like(s), np.empty_like(c)
+    act = np.ones(shape, np.uint8)
+    kw = np.full(shape, 3.6e-3)
+    box = np.array([0, n, 0, n, 0, n], dtype=np.int64)
+    step = get_kernel("diffuse_washout", backend)
+
+    def run():
+        step(s, c, so, co, act, kw, 10.0, (0.05, 0.05, 0.05), box, 0.0, 0.0)
+
+    return _time_against_copy("diffuse_washout", run, n, backend, np.dtype(np.float64), TRANSPORT_ARRAYS_PER_VOXEL,
+                              repeats, extra_bytes_per_voxel=1)
+
+
 def run_benchmarks(sizes=(64, 128, 256), backends=None, dtype="float32", repeats: int = 10,
-                   kernels=("pennes_step", "enthalpy_step")) -> dict:
+                   kernels=("pennes_step", "enthalpy_step", "diffuse_washout")) -> dict:
     """Benchmark the explicit kernels for each size and backend.
 
     Parameters
@@ -336,4 +378,6 @@ def run_benchmarks(sizes=(64, 128, 256), backends=None, dtype="float32", repeats
     results = [bench_pennes(n, b, dtype, repeats) for b in backends for n in sizes if "pennes_step" in kernels]
     results += [bench_enthalpy(n, b, dtype, repeats) for b in backends for n in sizes
                 if "enthalpy_step" in kernels and b in ("numpy", "numba")]
+    results += [bench_transport(n, b, repeats) for b in backends for n in sizes
+                if "diffuse_washout" in kernels and b in ("numpy", "numba")]
     return {"machine": machine_info(), "dtype": np.dtype(dtype).name, "results": results}
