@@ -139,7 +139,8 @@ def validate(out: Path = typer.Option(Path("validation-output"), "--out", "-o"),
 
 @app.command()
 def bench(out: Path = typer.Option(Path("bench.json"), "--out", "-o", help="JSON file to write."),
-          sizes: str = typer.Option("64,128,256", help="Cube edge lengths for the kernels (Pennes, enthalpy, transport)."),
+          sizes: str = typer.Option("64,128,256",
+                                    help="Cube edge lengths for the kernels (Pennes, enthalpy, transport)."),
           backends: str = typer.Option("", help="Comma-separated backends (default: all available)."),
           dtype: str = typer.Option("float32"),
           standard_case: bool = typer.Option(True, help="Also time the standard 12-min RFA case (128³).")):
