@@ -143,7 +143,9 @@ def bench(out: Path = typer.Option(Path("bench.json"), "--out", "-o", help="JSON
                                     help="Cube edge lengths for the kernels (Pennes, enthalpy, transport)."),
           backends: str = typer.Option("", help="Comma-separated backends (default: all available)."),
           dtype: str = typer.Option("float32"),
-          standard_case: bool = typer.Option(True, help="Also time the standard 12-min RFA case (128³).")):
+          standard_case: bool = typer.Option(True, help="Also time the standard 12-min RFA case (128³)."),
+          modality_cases: bool = typer.Option(False, "--modality-cases",
+                                              help="Also time the cryo, injection and IRE standard cases.")):
     """Kernel throughput (voxel-updates/s, fraction of copy bandwidth) and the standard RFA case."""
     from .bench import run_benchmarks
 
@@ -155,6 +157,11 @@ def bench(out: Path = typer.Option(Path("bench.json"), "--out", "-o", help="JSON
 
             with progress_bar("standard RFA case") as cb:
                 res["standard_case"] = time_standard_case(progress=cb)
+        if modality_cases:
+            from .demo import time_standard_cases
+
+            with progress_bar("cryo, injection and IRE standard cases") as cb:
+                res["modality_cases"] = time_standard_cases(["cryo", "injection", "ire"], progress=cb)
     out.write_text(json.dumps(res, indent=2, default=str))
     out_console.print_json(json.dumps(res, default=str))
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from .config.scenario import Scenario, scenario_from_dict
 
-__all__ = ["demo_scenarios", "run_demo", "time_standard_case", "standard_case_scenario"]
+__all__ = ["demo_scenarios", "run_demo", "time_standard_case", "standard_case_scenario", "standard_cases",
+           "time_standard_cases"]
 
 
 def demo_scenarios(quick: bool = False) -> list[Scenario]:
@@ -138,3 +139,45 @@ def time_standard_case(progress=None) -> dict:
         "long_axis_mm": z.get("long_axis_mm"),
         "short_axis_mm": z.get("short_axis_mm"),
     }
+
+
+def standard_cases() -> dict[str, Scenario]:
+    """The performance cases of the issues, one per modality, on homogeneous blocks at 1 mm.
+
+    ``rfa``: 12-min RFA, 3-cm cooled electrode, 128³ (issue 2, ≤ 30 s on 2 cores);
+    ``cryo``: 2 probes, 10–5–10 min, 128³ (issue 3, ≤ 60 s); ``injection``: 5 mL ethanol at
+    0.1 mL/s and 1 h of spread, 128³ (issue 3, ≤ 30 s); ``ire``: one needle pair, 90 pulses, 96³
+    (no target in the issue).
+    """
+    block = {"kind": "block", "tumour_diameter_mm": 20}
+    grid = {"spacing_mm": 1.0, "roi_shape": [128, 128, 128]}
+    return {
+        "rfa": standard_case_scenario(),
+        "cryo": scenario_from_dict({
+            "name": "standard-cryo-128", "modality": "cryo", "anatomy": block, "grid": grid,
+            "applicator": {"type": "cryoprobe", "n_probes": 2, "spacing_mm": 15, "active_length_mm": 30}}),
+        "injection": scenario_from_dict({
+            "name": "standard-injection-128", "modality": "injection", "anatomy": block, "grid": grid,
+            "injection": {"agent": "ethanol", "volume_mL": 5, "rate_mL_per_s": 0.1, "spread_min": 60}}),
+        "ire": scenario_from_dict({
+            "name": "standard-ire-96", "modality": "ire", "anatomy": block,
+            "grid": {"spacing_mm": 1.0, "roi_shape": [96, 96, 96]},
+            "applicator": {"type": "ire_electrodes", "n_electrodes": 2, "spacing_mm": 15}}),
+    }
+
+
+def time_standard_cases(names=None, progress=None) -> dict:
+    """Wall time (scenario build + session + metrics) of :func:`standard_cases`."""
+    from .api import simulate
+
+    out = {}
+    cases = standard_cases()
+    for name in names or list(cases):
+        scn = cases[name]
+        t0 = time.perf_counter()
+        r = simulate(scn, progress=progress)
+        z = r.metrics["zones"][r.metrics["margin"]["zone"]]
+        out[name] = {"wall_s": round(time.perf_counter() - t0, 2), "session_s": round(r.wall_time_s, 2),
+                     "grid": list(scn.grid.roi_shape), "lethal_zone_mL": z["volume_mL"],
+                     "numerics": r.settings.get("numerics", {})}
+    return out

@@ -47,6 +47,13 @@ def test_sources_lists_tags():
     ("modality = 'rfa'\n[protocol]\npower_W = -3\n", "protocol.power_W"),
     ("modality = 'rfa'\nfoo = 1\n", "foo"),
     ("modality = rfa\n", "not valid TOML"),
+    ("modality = 'injection'\n[injection]\nagent = 'oxidant'\n", "oxidant_delivery"),
+    ("modality = 'injection'\n[injection]\nvolume_mL = -3\n", "injection.volume_mL"),
+    ("modality = 'injection'\n[injection]\nagent = 'bleach'\n", "injection.agent"),
+    ("modality = 'cryo'\n[applicator]\ntype = 'cryoprobe'\nn_probes = 2\nspacing_mm = 5\ndiameter_mm = 5\n"
+     "[anatomy]\nkind = 'block'\n[grid]\nspacing_mm = 2\nroi_shape = [32, 32, 32]\n", "overlap"),
+    ("modality = 'ire'\n[applicator]\ntype = 'ire_electrodes'\nspacing_mm = 30\nexposed_length_mm = 40\n"
+     "[anatomy]\nkind = 'block'\n[grid]\nspacing_mm = 2\nroi_shape = [16, 16, 16]\n", "region of interest"),
 ])
 def test_bad_scenario_exits_2_without_output(tmp_path, text, needle):
     p = tmp_path / "s.toml"
