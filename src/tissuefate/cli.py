@@ -1,4 +1,4 @@
-"""Command line: ``tissuefate run | demo | validate | bench | schema | sources | hypotheses``.
+"""Command line: ``tissuefate run | demo | validate | bench | schema | sources | hypotheses | plan``.
 
 A thin layer over the Python API. User errors print one or two lines and exit with status 2;
 anything else is a bug and keeps its traceback.
@@ -230,6 +230,42 @@ def hypotheses(as_json: bool = typer.Option(False, "--json", help="Print the reg
     for r in hypothesis_rows():
         t.add_row(*(escape(s) for s in (r["name"], r["group"], r["statement"], r["parameters"],
                                          f"[{r['tag']}] {r['evidence']}", r["enters"])), end_section=True)
+    out_console.print(t)
+
+
+@app.command()
+def plan(diameter_mm: float = typer.Option(20.0, "--diameter-mm", help="Tumour diameter [mm]."),
+         margin_mm: float = typer.Option(5.0, "--margin-mm", help="Margin to cover beyond the tumour [mm]."),
+         reach_mm: float = typer.Option(10.0, "--reach-mm", help="Radius one injection point fills [mm]."),
+         as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Planning rules for one tumour: Shiina ethanol volume, needle, cryoprobe and IRE layouts (not advice)."""
+    from .therapy.planning import plan_summary
+
+    with _user_errors():
+        if not 0 < diameter_mm <= 200:
+            raise TissuefateError(f"--diameter-mm = {diameter_mm:g} mm: must be > 0 and <= 200 mm")
+        if not 0 <= margin_mm <= 30:
+            raise TissuefateError(f"--margin-mm = {margin_mm:g} mm: must be in 0-30 mm")
+        s = plan_summary(diameter_mm / 2e3, margin_mm / 1e3, injection_reach_m=reach_mm / 1e3)
+    if as_json:
+        sys.stdout.write(json.dumps(s, indent=2) + "\n")
+        return
+    t = Table(title=f"Planning rules for a {diameter_mm:g} mm tumour, {margin_mm:g} mm margin "
+                    "(research arithmetic; not treatment or dosing advice)")
+    t.add_column("plan")
+    t.add_column("result")
+    e = s["ethanol"]
+    t.add_row("ethanol (Shiina)", f"{e['total_mL']} mL in {e['n_sessions']} session(s) of {e['per_session_mL']} mL "
+                                  f"(cap {e['per_session_cap_mL']} mL)")
+    n, c, i = s["injection_needles"], s["cryoprobes"], s["ire"]
+    rows = [
+        ("injection needles", n, lambda: f"{n['n']} ({n['layout']}), reach {n['reach_mm']} mm"),
+        ("cryoprobes", c, lambda: f"{c['n']} ({c['layout']}), spacing {c['min_spacing_mm']} mm"),
+        ("IRE electrodes", i, lambda: f"{i['n']} ({i['layout']}), {len(i['pairs'])} pair(s) at "
+                                      f"{', '.join(f'{v:g}' for v in sorted(set(i['voltages_V'])))} V"),
+    ]
+    for label, d, text in rows:
+        t.add_row(label, d["error"] if "error" in d else f"{text()}, covered {d['covered_fraction'] * 100:.1f} %")
     out_console.print(t)
 
 

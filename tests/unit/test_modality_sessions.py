@@ -211,3 +211,42 @@ def test_bad_injection_input_is_named():
             scenario_from_dict(_inj(**inj))
         for w in words:
             assert w in str(e.value)
+
+
+# ---------------------------------------------------------------- planned layouts and `tissuefate plan`
+
+
+def test_planned_layouts_come_from_the_planning_helpers():
+    from tissuefate.config.build import build_session
+    from tissuefate.therapy.planning import plan_cryoprobes, plan_ire_pairs
+
+    base = {"anatomy": {"kind": "block", "tumour_diameter_mm": 20}, "grid": {"spacing_mm": 2.0, "roi_shape": [40] * 3}}
+    cryo = build_session(scenario_from_dict({"modality": "cryo", **base,
+                                             "applicator": {"type": "cryoprobe", "layout": "planned"}}))
+    want = plan_cryoprobes(0.01, 0.005)
+    assert len(cryo.probes) == want.n and cryo.settings["plan"]["layout"] == want.layout
+    ire = build_session(scenario_from_dict({"modality": "ire", **base,
+                                            "applicator": {"type": "ire_electrodes", "layout": "planned"}}))
+    want = plan_ire_pairs(0.01, 0.005)
+    assert len(ire.electrodes) == want.n_electrodes and [tuple(p) for p in ire.pairs] == list(want.pairs)
+    assert ire.settings["ire_voltage_V"] <= 3000.0
+    with pytest.raises(ConfigError, match="needs a tumour"):
+        scenario_from_dict({"modality": "cryo", "anatomy": {"kind": "block", "tumour_diameter_mm": 0},
+                            "applicator": {"type": "cryoprobe", "layout": "planned"}})
+
+
+def test_plan_command(tmp_path):
+    from typer.testing import CliRunner
+
+    from tissuefate.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["plan", "--diameter-mm", "20", "--json"])
+    assert res.exit_code == 0, res.output
+    s = json.loads(res.stdout)
+    assert s["ethanol"]["total_mL"] == 14.1 and s["cryoprobes"]["covered_fraction"] >= 0.99
+    assert "not treatment or dosing advice" in s["disclaimer"]
+    res = runner.invoke(app, ["plan", "--diameter-mm", "60"])
+    assert res.exit_code == 0 and "exceeds" in res.output  # rules that cannot cover say so
+    res = runner.invoke(app, ["plan", "--diameter-mm", "-1"])
+    assert res.exit_code == 2 and "--diameter-mm" in res.output

@@ -129,23 +129,37 @@ def _build_multi(scn: Scenario, state, target, table, settings):
     """Cryo and IRE: several parallel applicators around the target."""
     ap = scn.applicator
     centre = target + np.asarray(ap.offset_mm) * 1e-3
+    plan = None
+    if getattr(ap, "layout", "polygon") == "planned":
+        from ..therapy import planning
+
+        r_t = 0.5e-3 * scn.anatomy.tumour_diameter_mm
+        plan = (planning.plan_cryoprobes if scn.modality == "cryo" else planning.plan_ire_pairs)(
+            r_t, ap.plan_margin_mm * 1e-3)
+        cluster = plan if scn.modality == "cryo" else plan.cluster
     if scn.modality == "cryo":
-        from ..physics.cryo import CryoProtocol
+        from ..physics.cryo import Cryoprobe, CryoProtocol
         from ..therapy.cryo_session import CryoSession, cryoprobes_around
 
         def make(d):
-            return cryoprobes_around(centre, d, ap.n_probes, ap.spacing_mm * 1e-3, ap.diameter_mm * 1e-3,
-                                     ap.active_length_mm * 1e-3)
+            L = ap.active_length_mm * 1e-3
+            if plan is not None:
+                return [Cryoprobe(tuple(t), tuple(unit(d)), L, ap.diameter_mm * 1e-3)
+                        for t in cluster.tips_m(centre, L, unit(d))]
+            return cryoprobes_around(centre, d, ap.n_probes, ap.spacing_mm * 1e-3, ap.diameter_mm * 1e-3, L)
 
         def ends(p):
             return np.asarray(p.tip_m), np.asarray(p.end_m), 0.5 * p.diameter_m
     elif scn.modality == "ire":
-        from ..physics.ire import IREProtocol
+        from ..physics.ire import IREElectrode, IREProtocol
         from ..therapy.ire_session import IRESession, ire_electrodes_around
 
         def make(d):
-            return ire_electrodes_around(centre, d, ap.n_electrodes, ap.spacing_mm * 1e-3,
-                                         ap.exposed_length_mm * 1e-3, ap.diameter_mm * 1e-3)
+            L = ap.exposed_length_mm * 1e-3
+            if plan is not None:
+                return [IREElectrode(tuple(t), tuple(unit(d)), L, ap.diameter_mm * 1e-3, name=f"needle {i + 1}")
+                        for i, t in enumerate(cluster.tips_m(centre, L, unit(d)))]
+            return ire_electrodes_around(centre, d, ap.n_electrodes, ap.spacing_mm * 1e-3, L, ap.diameter_mm * 1e-3)
 
         def ends(p):
             return np.asarray(p.tip_m), np.asarray(p.exposed_end_m), 0.5 * p.diameter_m
@@ -171,17 +185,29 @@ def _build_multi(scn: Scenario, state, target, table, settings):
         return _build_injection(scn, state, table, devices, settings)
     if scn.modality == "cryo":
         c = scn.cryo
+        if plan is not None:
+            settings["plan"] = {"layout": plan.layout, "n": plan.n, "min_spacing_mm": plan.min_spacing_m * 1e3,
+                                "covered_fraction": plan.covered_fraction, "rule": plan.rule}
         protocol = CryoProtocol.from_minutes([(ph.kind, ph.duration_min) for ph in c.phases])
         tp = None if c.probe_temperature_degC is None else c.probe_temperature_degC + 273.15
         return CryoSession(name=scn.name, state=state, table=table, species=scn.tissue.species, probes=devices,
                            protocol=protocol, probe_temperature_K=tp, initial_temperature_K=start_K,
                            backend=scn.numerics.backend, settings=settings)
     c = scn.ire
-    voltage = c.voltage_V if c.voltage_V is not None else min(c.voltage_per_cm_V * ap.spacing_mm / 10.0, 3000.0)
+    if plan is not None:
+        settings["plan"] = {"layout": plan.cluster.layout, "n": plan.n_electrodes,
+                            "pairs": [list(q) for q in plan.pairs], "voltages_V": list(plan.voltages_V),
+                            "covered_fraction": plan.cluster.covered_fraction}
+        spacing_mm = max(plan.spacings_m) * 1e3
+        pairs = [tuple(q) for q in plan.pairs]
+    else:
+        spacing_mm, pairs = ap.spacing_mm, None
+    # one voltage for every pair (solve_ire): the rule at the largest pulsed spacing, capped
+    voltage = c.voltage_V if c.voltage_V is not None else min(c.voltage_per_cm_V * spacing_mm / 10.0, 3000.0)
     settings["ire_voltage_V"] = voltage
     protocol = IREProtocol(voltage, c.n_pulses, c.pulse_width_us * 1e-6, c.pulse_interval_s)
     kill = None if c.kill_threshold_V_per_cm is None else c.kill_threshold_V_per_cm * 100.0
-    return IRESession(name=scn.name, state=state, table=table, electrodes=devices, protocol=protocol,
+    return IRESession(name=scn.name, state=state, table=table, electrodes=devices, protocol=protocol, pairs=pairs,
                       kill_threshold_V_per_m=kill, thermal_model=c.thermal_check, heating_blocks=c.heating_blocks,
                       initial_temperature_K=start_K,
                       settings=settings)

@@ -189,6 +189,12 @@ class CryoprobeConfig(_PlacementConfig):
     )
     diameter_mm: float = Field(2.4, ge=1.0, le=5.0, description="Probe outer diameter [mm].")
     active_length_mm: float = Field(30.0, ge=10.0, le=60.0, description="Freezing length from the tip [mm].")
+    layout: Literal["polygon", "planned"] = Field(
+        "polygon",
+        description=("polygon: n_probes at spacing_mm; planned: number and positions from "
+                     "tissuefate.therapy.planning.plan_cryoprobes for the tumour plus plan_margin_mm."),
+    )
+    plan_margin_mm: float = Field(5.0, ge=0.0, le=30.0, description="layout = 'planned': margin to cover [mm].")
 
 
 class IREElectrodesConfig(_PlacementConfig):
@@ -201,6 +207,12 @@ class IREElectrodesConfig(_PlacementConfig):
     )
     exposed_length_mm: float = Field(20.0, ge=5.0, le=40.0, description="Exposed (conducting) length [mm].")
     diameter_mm: float = Field(1.067, ge=0.3, le=3.0, description="Needle outer diameter [mm] (19 G: 1.067).")
+    layout: Literal["polygon", "planned"] = Field(
+        "polygon",
+        description=("polygon: n_electrodes at spacing_mm, neighbouring pairs pulsed; planned: electrodes and "
+                     "pairs from tissuefate.therapy.planning.plan_ire_pairs for the tumour plus plan_margin_mm."),
+    )
+    plan_margin_mm: float = Field(5.0, ge=0.0, le=30.0, description="layout = 'planned': margin to cover [mm].")
 
 
 class InjectionNeedlesConfig(_PlacementConfig):
@@ -420,6 +432,8 @@ class Scenario(_Model):
             self.ire = IREConfig()
         if self.modality == "injection" and self.injection is None:
             self.injection = InjectionConfig()
+        if getattr(self.applicator, "layout", "polygon") == "planned" and self.anatomy.tumour_diameter_mm == 0.0:
+            raise ValueError("applicator.layout = 'planned' needs a tumour: set anatomy.tumour_diameter_mm")
         self._check_hypotheses()
         if self.applicator.type != want:
             raise ValueError(

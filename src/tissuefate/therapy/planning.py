@@ -56,6 +56,7 @@ __all__ = [
     "IREPlan",
     "plan_ire_pairs",
     "cryo_lethal_reach_m",
+    "plan_summary",
 ]
 
 _MAX_RADIUS_M = 0.1
@@ -696,3 +697,78 @@ def plan_ire_pairs(target_radius_m: float, margin_m: float = PLANNING["ablative_
                 volts.append(min(ratio * d, vmax))
                 capped.append(ratio * d > vmax * (1 + 1e-12))
     return IREPlan(cluster, tuple(pairs), tuple(dists), tuple(volts), tuple(capped))
+
+
+# --------------------------------------------------------------------------------------------------
+# One summary of every plan for a tumour (``tissuefate plan``)
+# --------------------------------------------------------------------------------------------------
+def plan_summary(tumour_radius_m: float, margin_m: float = PLANNING["ablative_margin_m"].value, *,
+                 injection_reach_m: float = 0.01) -> dict:
+    """Every planning rule for one tumour, as a JSON-serialisable dict (mm and mL at this boundary).
+
+    Parameters
+    ----------
+    tumour_radius_m : float
+        Tumour radius [m].
+    margin_m : float
+        Margin the cryo, IRE and needle plans cover beyond the tumour [m].
+    injection_reach_m : float
+        Radius one injection point is assumed to fill [m] (an input: the injection model's
+        distribution volume is about the injected volume / mobile fraction).
+
+    Returns
+    -------
+    dict
+        ``ethanol`` (Shiina total and sessions under the cap), ``injection_needles``,
+        ``cryoprobes`` and ``ire`` layouts with their coverage. Research arithmetic, not dosing or
+        treatment advice.
+
+    Examples
+    --------
+    >>> s = plan_summary(0.01)
+    >>> s["ethanol"]["total_mL"], s["ethanol"]["n_sessions"]
+    (14.1, 2)
+    """
+    r, m = float(tumour_radius_m), float(margin_m)
+    total = shiina_total_ethanol_volume_m3(r)
+    sessions = plan_ethanol_sessions(r)
+    mm = 1e3
+    out: dict = {}
+    for key, make, fmt in (
+        ("injection_needles", lambda: plan_injection_needles((0.0, 0.0, 0.0), r + m, injection_reach_m), _needles_dict),
+        ("cryoprobes", lambda: plan_cryoprobes(r, m), _cluster_dict),
+        ("ire", lambda: plan_ire_pairs(r, m), _ire_dict),
+    ):
+        try:
+            out[key] = fmt(make())
+        except ConfigError as err:  # a rule that cannot cover this target says so, the others still run
+            out[key] = {"error": str(err)}
+    if "error" not in out["injection_needles"]:
+        out["injection_needles"]["reach_mm"] = round(injection_reach_m * mm, 2)
+    return {
+        "tumour_diameter_mm": round(2 * r * mm, 3),
+        "margin_mm": round(m * mm, 3),
+        "ethanol": {"total_mL": round(total * 1e6, 1), "n_sessions": len(sessions),
+                    "per_session_mL": round(sessions[0] * 1e6, 2),
+                    "per_session_cap_mL": round(PLANNING["ethanol_session_cap_m3"].value * 1e6, 2),
+                    "rule": "Shiina: V = 4/3 pi (r + 0.5 cm)^3, split equally under the per-session cap"},
+        **out,
+        "disclaimer": "Research planning arithmetic on simple geometric rules; not treatment or dosing advice.",
+    }
+
+
+def _needles_dict(p: NeedlePlan) -> dict:
+    return {"n": p.n_needles, "layout": p.layout, "tips_mm": np.round(p.tips_m * 1e3, 2).tolist(),
+            "covered_fraction": round(p.covered_fraction, 4)}
+
+
+def _cluster_dict(p: ClusterPlan) -> dict:
+    return {"n": p.n, "layout": p.layout, "min_spacing_mm": round(p.min_spacing_m * 1e3, 2),
+            "offsets_mm": np.round(p.offsets_m * 1e3, 2).tolist(), "covered_fraction": round(p.covered_fraction, 4),
+            "rule": p.rule}
+
+
+def _ire_dict(p: IREPlan) -> dict:
+    return {"n": p.n_electrodes, "layout": p.cluster.layout, "offsets_mm": np.round(p.offsets_m * 1e3, 2).tolist(),
+            "pairs": [list(q) for q in p.pairs], "voltages_V": [round(v, 1) for v in p.voltages_V],
+            "covered_fraction": round(p.cluster.covered_fraction, 4)}
