@@ -196,7 +196,7 @@ def test_oxidant_hypotheses_change_the_result_and_are_recorded(tmp_path):
 
     paths = write_session_outputs(tmp_path / "ox", perc)
     html = paths["report"].read_text()
-    assert "HYPOTHETICAL" in html and "oxidant_delivery_convective_percolation" in html
+    assert "HYPOTHETICAL" in html and "HYPOTHESIS: oxidant_delivery_convective_percolation" in html
     import xarray as xr
 
     with xr.open_dataset(paths["fields"], engine="h5netcdf") as ds:

@@ -305,6 +305,28 @@ def _common_tail(hypotheses: Sequence[str]) -> list[str]:
     return body
 
 
+def hypothesis_banner(results: Sequence[SessionResult]) -> str:
+    """One ``HYPOTHESIS: name (parameters) [tag] — statement`` line per active hypothesis of any of
+    ``results`` (from ``settings["hypotheses"]``), in a warning box; "" when none is active."""
+    lines: list[str] = []
+    for r in results:
+        recs = r.settings.get("hypotheses", []) if isinstance(r.settings, dict) else []
+        for h in recs:
+            if not isinstance(h, dict):
+                line = f"HYPOTHESIS: {h}"
+            else:
+                ps = ", ".join(f"{k}={v['value']:g}" for k, v in h.get("parameters", {}).items())
+                line = (f"HYPOTHESIS: {h['name']}{f' ({ps})' if ps else ''} [{h.get('tag', '?')}] — "
+                        f"{h.get('statement', '')}")
+            if line not in lines:
+                lines.append(line)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{_e(x)}</li>" for x in lines)
+    return ('<div class="disclaimer"><strong>Hypothetical results.</strong> These claims have no measured '
+            f"evidence; the results show what would follow if they held:<ul>{items}</ul></div>")
+
+
 def _schema_version() -> int:
     from ..therapy.outcomes import SCHEMA_VERSION
 
@@ -348,6 +370,7 @@ def session_report_html(result: SessionResult, figures: Mapping[str, Path]) -> s
         f"<h1>{_e(title)}</h1>",
         f'<p class="meta">Simulated single session · tissuefate {_e(__version__)}</p>',
         f'<div class="disclaimer">{_e(DISCLAIMER)}</div>',
+        hypothesis_banner([result]),
         "<h2>Key outcomes</h2>",
         _table(["outcome", "value"], key_metric_rows(m), num_cols=(1,)),
     ]
@@ -391,6 +414,7 @@ def comparison_report_html(results: Sequence[SessionResult], figures: Mapping[st
         '<p class="meta">Simulated sessions on the same anatomy · '
         f"tissuefate {_e(__version__)}</p>",
         f'<div class="disclaimer">{_e(DISCLAIMER)}</div>',
+        hypothesis_banner(results),
         "<h2>Key outcomes side by side</h2>",
         _table(header, table_rows, num_cols=range(1, len(header))),
     ]
