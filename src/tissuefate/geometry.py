@@ -20,6 +20,7 @@ __all__ = [
     "distance_to_point_m",
     "perpendicular_basis",
     "polygon_layout_m",
+    "parallel_tips_m",
 ]
 
 
@@ -147,3 +148,20 @@ def polygon_layout_m(n: int, spacing_m: float) -> np.ndarray:
     r = spacing_m / (2.0 * np.sin(np.pi / n))
     a = np.pi / 2 + 2.0 * np.pi * np.arange(n) / n
     return np.stack([r * np.cos(a), r * np.sin(a)], axis=1)
+
+
+def parallel_tips_m(centre_m, direction, n: int, spacing_m: float, back_m: float = 0.0) -> np.ndarray:
+    """Tips (n, 3) of ``n`` parallel applicators around ``centre_m`` [m]: the
+    :func:`polygon_layout_m` offsets in the plane perpendicular to ``direction``
+    (:func:`perpendicular_basis`), each moved ``back_m`` against ``direction`` (so that an active
+    part of length 2 ``back_m`` running from the tip along ``direction`` is centred on the plane).
+
+    Examples
+    --------
+    >>> parallel_tips_m((0, 0, 0), (0, 0, 1), 2, 0.015, 0.015).round(4).tolist()
+    [[0.0, -0.0075, -0.015], [0.0, 0.0075, -0.015]]
+    """
+    d = unit(direction)
+    e1, e2 = perpendicular_basis(d)
+    xy = polygon_layout_m(n, spacing_m)
+    return np.asarray(centre_m, float) + xy[:, :1] * e1 + xy[:, 1:] * e2 - back_m * d

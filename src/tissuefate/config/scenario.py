@@ -179,6 +179,9 @@ class MWAntennaConfig(_PlacementConfig):
     )
 
 
+_PLAN_MARGIN = Field(5.0, ge=0.0, le=30.0, description="layout = 'planned': margin to cover beyond the tumour [mm].")
+
+
 class CryoprobeConfig(_PlacementConfig):
     """Argon-type cryoprobes, parallel, laid out around the target (perpendicular to the axis)."""
 
@@ -194,7 +197,7 @@ class CryoprobeConfig(_PlacementConfig):
         description=("polygon: n_probes at spacing_mm; planned: number and positions from "
                      "tissuefate.therapy.planning.plan_cryoprobes for the tumour plus plan_margin_mm."),
     )
-    plan_margin_mm: float = Field(5.0, ge=0.0, le=30.0, description="layout = 'planned': margin to cover [mm].")
+    plan_margin_mm: float = _PLAN_MARGIN
 
 
 class IREElectrodesConfig(_PlacementConfig):
@@ -212,7 +215,7 @@ class IREElectrodesConfig(_PlacementConfig):
         description=("polygon: n_electrodes at spacing_mm, neighbouring pairs pulsed; planned: electrodes and "
                      "pairs from tissuefate.therapy.planning.plan_ire_pairs for the tumour plus plan_margin_mm."),
     )
-    plan_margin_mm: float = Field(5.0, ge=0.0, le=30.0, description="layout = 'planned': margin to cover [mm].")
+    plan_margin_mm: float = _PLAN_MARGIN
 
 
 class InjectionNeedlesConfig(_PlacementConfig):

@@ -166,14 +166,8 @@ def cryoprobes_around(centre_m, direction, n: int, spacing_m: float, diameter_m:
     >>> [tuple(round(float(v), 4) for v in p.tip_m) for p in ps]
     [(0.0, -0.0075, -0.015), (0.0, 0.0075, -0.015)]
     """
-    from ..geometry import perpendicular_basis, polygon_layout_m, unit
+    from ..geometry import parallel_tips_m, unit
 
-    d = unit(direction)
-    e1, e2 = perpendicular_basis(d)
-    c = np.asarray(centre_m, float)
-    out = []
-    for a, b in polygon_layout_m(n, spacing_m):
-        tip = c + a * e1 + b * e2 - 0.5 * active_length_m * d
-        out.append(Cryoprobe(tuple(tip), tuple(d), active_length_m, diameter_m))
-    return out
-
+    d = tuple(unit(direction))
+    return [Cryoprobe(tuple(t), d, active_length_m, diameter_m)
+            for t in parallel_tips_m(centre_m, d, n, spacing_m, 0.5 * active_length_m)]

@@ -109,12 +109,10 @@ def hypothesis_parameters(agent: Agent, hs: HypothesisSet) -> dict:
 def injection_needles_around(centre_m, direction, n: int, spacing_m: float, gauge: int) -> list[InjectionNeedle]:
     """``n`` needles with tips around ``centre_m`` (:func:`~tissuefate.geometry.polygon_layout_m`
     in the plane perpendicular to ``direction``), all along ``direction``."""
-    from ..geometry import perpendicular_basis, polygon_layout_m, unit
+    from ..geometry import parallel_tips_m, unit
 
-    d = unit(direction)
-    e1, e2 = perpendicular_basis(d)
-    c = np.asarray(centre_m, float)
-    return [InjectionNeedle(tuple(c + a * e1 + b * e2), tuple(d), gauge) for a, b in polygon_layout_m(n, spacing_m)]
+    d = tuple(unit(direction))
+    return [InjectionNeedle(tuple(t), d, gauge) for t in parallel_tips_m(centre_m, d, n, spacing_m)]
 
 
 def run_injection_session(session: InjectionSession, progress: ProgressFn | None = None) -> SessionResult:

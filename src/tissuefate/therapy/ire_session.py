@@ -93,14 +93,11 @@ def ire_electrodes_around(centre_m, direction, n: int, spacing_m: float, exposed
                           diameter_m: float) -> list[IREElectrode]:
     """``n`` parallel needles whose exposed parts are centred on ``centre_m`` (polygon layout
     perpendicular to ``direction``, :func:`~tissuefate.geometry.polygon_layout_m`)."""
-    from ..geometry import perpendicular_basis, polygon_layout_m, unit
+    from ..geometry import parallel_tips_m, unit
 
-    d = unit(direction)
-    e1, e2 = perpendicular_basis(d)
-    c = np.asarray(centre_m, float)
-    return [IREElectrode(tuple(c + a * e1 + b * e2 - 0.5 * exposed_length_m * d), tuple(d), exposed_length_m,
-                         diameter_m, name=f"needle {i + 1}")
-            for i, (a, b) in enumerate(polygon_layout_m(n, spacing_m))]
+    d = tuple(unit(direction))
+    return [IREElectrode(tuple(t), d, exposed_length_m, diameter_m, name=f"needle {i + 1}")
+            for i, t in enumerate(parallel_tips_m(centre_m, d, n, spacing_m, 0.5 * exposed_length_m))]
 
 
 def _sigma0_map(state: TissueState) -> np.ndarray:
