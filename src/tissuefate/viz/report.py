@@ -35,6 +35,30 @@ ASSUMPTIONS = (
     "perfusion has no verified value and uses stand-ins.",
 )
 
+#: Further assumptions per non-thermal modality.
+MODALITY_ASSUMPTIONS = {
+    "cryo": (
+        "Freezing follows an enthalpy method with latent heat released between −8 and −1 °C; probes are "
+        "held at a prescribed surface temperature while freezing.",
+        "Cells die by the minimum temperature reached: all below −40 °C, none above −20 °C, linear between "
+        "(Gage & Baust 1998); no extra kill for a second freeze.",
+        "Microvessels are destroyed wherever tissue fell below 0 °C (perfusion off for good).",
+    ),
+    "ire": (
+        "Pulses are quasi-static: ∇·(σ(|E|, T)∇φ) = 0 with a sigmoid rise of σ between 362 and 637 V/cm.",
+        "Cells die where |E| ≥ the kill threshold in any pulsed pair (thresholds not scaled with pulse "
+        "number); ECM and large vessels are spared; Joule heating is checked with the Pennes model.",
+        "At 1 mm voxels thin needles are drawn too thick: zone volumes are overestimated (≈ 30 %).",
+    ),
+    "injection": (
+        "Fluid spreads by quasi-steady Darcy flow with leak paths (vessels, needle tract, surface) and "
+        "cracking above a crack pressure; permeabilities, the crack pressure and kill rates are "
+        "order-of-magnitude estimates [E]: trust trends, not volumes.",
+        "Ethanol and acetic acid kill by a concentration–time law; an oxidant by stoichiometric "
+        "consumption of the tissue's oxidant demand — every oxidant result is hypothetical.",
+    ),
+}
+
 _CSS = """
 body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;color:#222;max-width:1150px;
 margin:1.5em auto;padding:0 1em;line-height:1.4}
@@ -282,8 +306,11 @@ def _page(title: str, body: list[str]) -> str:
     )
 
 
-def _common_tail(hypotheses: Sequence[str]) -> list[str]:
-    body = ["<h2>Model assumptions</h2><ul>", *(f"<li>{_e(a)}</li>" for a in ASSUMPTIONS), "</ul>"]
+def _common_tail(hypotheses: Sequence[str], modalities: Sequence[str] = ("rfa",)) -> list[str]:
+    items = list(ASSUMPTIONS)
+    for m in dict.fromkeys(modalities):
+        items += list(MODALITY_ASSUMPTIONS.get(m, ()))
+    body = ["<h2>Model assumptions</h2><ul>", *(f"<li>{_e(a)}</li>" for a in items), "</ul>"]
     if hypotheses:
         body.append(
             "<p><strong>Active hypotheses (claims without measured evidence):</strong> "
@@ -383,7 +410,7 @@ def session_report_html(result: SessionResult, figures: Mapping[str, Path]) -> s
         "<h2>Settings</h2>",
         f"<pre>{_e(_settings_json(result))}</pre>",
     ]
-    body += _common_tail(m.get("hypotheses_active", []))
+    body += _common_tail(m.get("hypotheses_active", []), [result.modality])
     return _page(title, body)
 
 
@@ -428,5 +455,5 @@ def comparison_report_html(results: Sequence[SessionResult], figures: Mapping[st
             f"<details><summary>settings</summary><pre>{_e(_settings_json(r))}</pre></details>",
         ]
     hyps = sorted({h for m in ms for h in m.get("hypotheses_active", [])})
-    body += _common_tail(hyps)
+    body += _common_tail(hyps, [r.modality for r in results])
     return _page(title, body)
