@@ -672,13 +672,14 @@ def case_littrup(progress=None) -> list[ValidationRow]:
     return rows
 
 
-def _injection_case(name: str) -> Callable:
-    """A case of :mod:`tissuefate.validation_injection` (imported on use: it imports this module)."""
+def _injection_case(name: str, module: str = "validation_injection") -> Callable:
+    """A case of :mod:`tissuefate.validation_injection` or :mod:`tissuefate.validation_cryo`
+    (imported on use: they import this module)."""
 
     def run() -> list[ValidationRow]:
-        from . import validation_injection
+        import importlib
 
-        return getattr(validation_injection, name)()
+        return getattr(importlib.import_module(f"tissuefate.{module}"), name)()
 
     run.__name__ = name
     return run
@@ -698,6 +699,7 @@ CASES: dict[str, tuple[bool, Callable]] = {
     "mwa_80W": (False, case_mwa_80W),
     "heat_sink": (False, case_heat_sink),
     "rfa_grid_convergence": (False, case_rfa_grid_convergence),
+    "stefan": (True, _injection_case("case_stefan", "validation_cryo")),
     "littrup_cryo": (False, case_littrup),
     "darcy_point_source": (True, _injection_case("case_darcy_point_source")),
     "injection_diffusion": (True, _injection_case("case_injection_diffusion")),
