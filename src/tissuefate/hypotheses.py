@@ -212,6 +212,36 @@ _HYPOTHESES: tuple[Hypothesis, ...] = (
         group=None,
         concerns=_CLO2,
     ),
+    Hypothesis(
+        name="debridement_enhanced_clearance",
+        statement="Necrosis is debrided (cleared by phagocytes) faster than the literature timeline: the "
+                  "clearance of non-fixed and heat-fixed debris and the vessel front into fixed debris speed up.",
+        parameters=(HypothesisParameter("clearance_factor", 3.0, 1.0, 20.0, "1",
+                                        "multiplier of the debris clearance rates and of the vessel front speed "
+                                        "into fixed debris (1: literature defaults)"),),
+        tag="claim",
+        evidence="proponent claim for oxidant injection (DESIGN.md §3.4); no measured clearance rate after any "
+                 "chemical ablation in literature.md; default 3 is an illustrative estimate [E]",
+        enters="fate.healing.FateModel: clearance_rate_per_day, fixed_clearance_rate_per_day and "
+               "fixed_front_speed_mm_per_day (all debris of the run)",
+        group=None,
+        concerns="fate after any session (claimed for chlorine dioxide)",
+    ),
+    Hypothesis(
+        name="suppressed_inflammation_fibrosis",
+        statement="Inflammation after the session is weaker and leads to less fibrosis than after thermal "
+                  "ablation.",
+        parameters=(HypothesisParameter("fibrosis_factor", 0.2, 0.0, 1.0, "1",
+                                        "multiplier of the inflammation seed, inflammatory recruitment and the "
+                                        "fibrosis rate (1: literature defaults)"),),
+        tag="claim",
+        evidence="proponent claim for oxidant injection (DESIGN.md §3.4); literature.md §5 records fibrosis "
+                 "after RFA only; default 0.2 is an illustrative estimate [E]",
+        enters="fate.transition.post_session_state (inflammation seed) and fate.healing.FateModel "
+               "(inflammation_recruitment_per_day, fibrosis_rate_per_day)",
+        group=None,
+        concerns="fate after any session (claimed for chlorine dioxide)",
+    ),
 )
 
 #: Every hypothesis by name, in display order.

@@ -40,6 +40,7 @@ __all__ = [
     "INJECTION",
     "AGENTS",
     "PLANNING",
+    "FATE",
     "MaterialTable",
     "material_table",
     "all_params",
@@ -124,6 +125,15 @@ BLOOD = {
     "density_kg_per_m3": Param(1000.0, "kg/m^3", _COMSOL_MW, "V"),
     "heat_capacity_J_per_kgK": Param(3639.0, "J/(kg K)", _COMSOL_MW, "V"),
     "arterial_temperature_K": Param(310.15, "K", "physiological core temperature 37 degC", "R"),
+    "thermal_conductivity_W_per_mK": Param(
+        0.52, "W/(m K)", "IT'IS Foundation tissue-properties database, blood (not in literature.md)", "R",
+        "standard value, not re-checked; sets the vessel-wall coefficient h_w = Nu k_b / D",
+    ),
+    "vessel_wall_nusselt": Param(
+        4.36, "1", "fully developed laminar pipe flow, uniform wall heat flux (heat-transfer textbook value)", "R",
+        "3.66 at uniform wall temperature; a lower bound for a thermally developing boundary layer "
+        "(higher local Nu near a short heated wall segment)",
+    ),
 }
 
 DAMAGE = {
@@ -246,6 +256,11 @@ CRYO: dict[str, Param] = {
         _degC(-150.0), "K", "argon Joule-Thomson probes reach about -140 to -185 degC at the surface",
         "E", "held at the probe's active-segment voxels during a freeze; chosen before, not tuned to, the "
         "Littrup 2009 check (littrup_gel_case: 2-4 probes within 0.6 mm, 1 probe 7 mm too large)"),
+    "probe_max_cooling_power_W": Param(
+        30.0, "W", "fitted to Littrup 2009 lethal-ice diameters, 1-4 probes (littrup_gel_case, 4 cm active)",
+        "cal", "per probe; minimax grid search 15-30 W: 1/2/3/4 probes 15.7/29.5/39.5/47.7 mm vs 12/33/41/49, "
+        "1 and 2 probes miss +-3 mm, so NOT the default (CryoModel max_probe_power_W=None); argon probe "
+        "capacities of tens of W are plausible but no source is in literature.md"),
     "active_thaw_temperature_K": Param(_degC(20.0), "K", "helium / electrical active thaw", "E"),
     "lethal_onset_K": Param(_degC(-20.0), "K", _GAGE, "R",
                             "parenchyma: partial kill begins; survival 1 above"),
@@ -538,6 +553,7 @@ def all_params() -> list[tuple[str, Param]]:
     for a, d in AGENTS.items():
         out.extend((f"agent.{a}.{k}", v) for k, v in d.items())
     out.extend((f"planning.{k}", v) for k, v in PLANNING.items())
+    out.extend((f"fate.{k}", v) for k, v in FATE.items())
     return out
 
 
@@ -570,3 +586,98 @@ PLANNING: dict[str, Param] = {
         "(21.0 mm zone width - 15 mm spacing) / 2 (zone 21.0 x 13.0 x 26.5 mm, 4.8 mL); at 1500 V (1000 V/cm) "
         "the width is 20.0 mm. Not rescaled when the voltage rule changes"),
 }
+
+
+_DU = "Du 2007 (rabbit RFA) and Tsuda (rabbit), literature.md §5"
+_NO_RATE = "literature.md §5 gives a histology timeline, no rates; order-of-magnitude estimate"
+_INVOL = "J Surg Res 150:60, 2008 (rabbit): RFA zone ≈ 50 % of initial volume at 10 weeks (literature.md §5)"
+
+#: Tissue fate after a session (:mod:`tissuefate.fate`): clearance, inflammation, fibrosis, regeneration,
+#: vessel regrowth and tumour invasion. Rates in 1/day and speeds in mm/day: days are the fate model's
+#: natural unit. literature.md §5 is a qualitative timeline; every rate below is an estimate chosen so
+#: that the timeline holds, except the one parameter tagged ``cal`` (named case).
+FATE: dict[str, Param] = {
+    "coagulation_omega": Param(4.6, "1", "DAMAGE omega_complete (99 % kill)", "R",
+                               "debris is heat-fixed (coagulated) where Omega >= this"),
+    "coagulation_temperature_K": Param(_degC(60.0), "K", "Brace 2009; Goldberg 2000: > 60 degC near-instant "
+                                       "coagulation (literature.md §2)", "V",
+                                       "debris is heat-fixed where the peak temperature reached this"),
+    "vessel_front_speed_mm_per_day": Param(
+        0.5, "mm/day", _NO_RATE, "E",
+        "speed of the fibrovascular (granulation) front into non-fixed necrosis, Fisher-KPP speed "
+        "2 sqrt(D r); a 1-2 mm granulation rim at 1-2 weeks (Du 2007 [V]) needs ~0.1-0.5 mm/day"),
+    "vessel_growth_rate_per_day": Param(
+        0.5, "1/day", _NO_RATE, "E", "logistic rate of microvessel regrowth behind the front; sets the front "
+        "width c/(2r) = 0.5 mm"),
+    "fixed_front_speed_mm_per_day": Param(
+        0.025, "mm/day", "coagulum is organised edge-inward over months (Tsuda [V], literature.md §5); "
+        + _NO_RATE, "E",
+        "speed of the vessel front into fully heat-fixed debris; 20x slower than into non-fixed necrosis"),
+    "clearance_rate_per_day": Param(
+        0.3, "1/day", _NO_RATE, "E",
+        "phagocytic clearance of non-fixed debris where microvessels are intact (rate x vascular integrity): "
+        "neutrophils then macrophages within 1-2 weeks (Du 2007 [V])"),
+    "fixed_clearance_rate_per_day": Param(
+        0.06, "1/day", _INVOL, "cal",
+        "resorption of heat-fixed debris behind the vessel front (rate x vascular integrity), 5x slower than "
+        "non-fixed. Calibrated with fibrosis_rate_per_day on fate.calibration (synthetic 12 mm RFA sphere): "
+        "chosen from the scan {0.03, 0.06} x fixed_front_speed {0.025, 0.04} so that the zone is 50 +- 10 % "
+        "at 70 days"),
+    "inflammation_seed": Param(1.0, "1", "tissuefate convention", "E",
+                               "inflammation right after a session = seed x killed fraction"),
+    "inflammation_half_life_days": Param(
+        7.0, "day", "Du 2007: inflammation and congestion in week 0-1, then macrophages (literature.md §5)",
+        "E", "decay of inflammatory activity without a source"),
+    "inflammation_recruitment_per_day": Param(
+        0.3, "1/day", _NO_RATE, "E",
+        "recruitment of inflammatory cells through intact microvessels to persisting debris "
+        "(rate x vascular integrity x debris)"),
+    "fibrosis_rate_per_day": Param(
+        0.5, "1/day", _DU + ": fibrous rim 1-2 weeks, capsule 4-8 weeks", "cal",
+        "collagen deposition into free space, rate x inflammation x debris. Calibrated on "
+        "fate.calibration.case_fibrous_rim (synthetic 12 mm RFA sphere): chosen from the scan {0.15, 0.5}; "
+        "0.15 gave a rim only after 4-8 weeks"),
+    "scar_max_fraction": Param(
+        0.35, "1", "no measured value; mature scar occupies much less volume than the necrosis it replaces "
+        "(wound contraction), so the zone involutes (J Surg Res 150:60, 2008 [V]: ≈ 50 % at 10 weeks)", "E",
+        "largest scar fraction of a voxel; the rest of the cleared space is free (filled by the surrounding "
+        "tissue shifting in, not modelled on the fixed grid)"),
+    "scar_half_life_days": Param(1825.0, "day", "scar is nearly permanent (DESIGN.md §3.3)", "E",
+                                 "5 years: slow remodelling; the scar of the follow-up period stays"),
+    "regeneration_rate_per_day": Param(
+        0.15, "1/day", "J Surg Res 150:60, 2008: high mitotic activity 1-10 weeks, liver volume restored at "
+        "10 weeks (literature.md §5 [V]); rate " + _NO_RATE, "E",
+        "logistic growth of parenchyma into free space where the ECM is intact"),
+    "regeneration_length_m": Param(0.3e-3, "m", _NO_RATE, "E",
+                                   "hepatocyte migration length: parenchyma regrows into cleared space from "
+                                   "neighbouring viable parenchyma (front speed ~ 2 x rate x length)"),
+    "tumour_invasion_length_m": Param(0.3e-3, "m", _NO_RATE, "E",
+                                      "tumour invasion length: front speed 2 x growth rate x length in free or "
+                                      "parenchymal space (a 150-day doubling: ~1.5 mm/year)"),
+    "clonogen_floor": Param(
+        1e-9, "1", "tissuefate numerical convention", "E",
+        "expected surviving clonogens per voxel below which a voxel's tumour is set to 0 (Poisson probability "
+        "of a clonogen there < 1e-9): stops the explicit invasion stencil from spreading 1e-300 tails over the "
+        "whole grid"),
+    "ecm_kept_thermal": Param(0.0, "1", "DESIGN.md §3.2: thermal coagulation destroys ECM and microvessels",
+                              "R", "ECM integrity kept where debris is heat-fixed by heat"),
+    "ecm_kept_ire": Param(1.0, "1", "IRE preserves ECM, bile ducts, nerves and large vessels (literature.md §9)",
+                          "V", "outside its Joule-heating coagulation"),
+    "ecm_kept_cryo": Param(1.0, "1", "literature.md has no cryo matrix data; cryo kills by ice and ischaemia, "
+                           "not protein denaturation", "E", "sensitivity parameter"),
+    "ecm_kept_chemical": Param(1.0, "1", "literature.md has no matrix data for ethanol, acetic acid or oxidant",
+                               "E", "sensitivity parameter"),
+    "fixed_fraction_ethanol": Param(
+        1.0, "1", "ethanol is a protein-denaturing histological fixative; PEI gives coagulative necrosis "
+        "(standard histology); no clearance data in literature.md", "E",
+        "fraction of the necrosis made by ethanol that is fixed (cleared slowly)"),
+    "fixed_fraction_acetic_acid": Param(1.0, "1", "coagulative necrosis, as ethanol; no clearance data in "
+                                        "literature.md", "E", "as ethanol"),
+    "fixed_fraction_oxidant": Param(
+        1.0, "1", "no data (literature.md §7 [ABSENT]); set equal to the other chemical agents so that no "
+        "strategy is favoured by default", "E",
+        "the claim of faster clearance is the hypothesis debridement_enhanced_clearance"),
+    "fixed_fraction_cryo": Param(0.0, "1", "freezing does not denature proteins; no clearance data in "
+                                 "literature.md", "E", "cryo necrosis is cleared as non-fixed debris"),
+}
+
