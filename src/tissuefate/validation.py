@@ -577,7 +577,8 @@ def _section_metrics(mask2d: np.ndarray, h: float, n_directions: int = 36) -> di
 
 def littrup_gel_case(n_probes: int, *, probe_temperature_K: float | None = None, spacing_m: float | None = None,
                      active_length_m: float | None = None, voxel_m: float = 1e-3, backend: str | None = None,
-                     dtype=np.float32, progress: Callable | None = None) -> dict:
+                     dtype=np.float32, progress: Callable | None = None,
+                     max_probe_power_W: float | None = None) -> dict:
     """Simulate the Littrup 2009 agar phantom (15-min freeze, gel at 39 °C) with 1–4 probes.
 
     Parameters
@@ -586,7 +587,13 @@ def littrup_gel_case(n_probes: int, *, probe_temperature_K: float | None = None,
         1–4 probes of 2.4 mm, parallel, at the corners of a line / triangle / square of side
         ``spacing_m`` (default 2 cm, :data:`LITTRUP_2009`).
     probe_temperature_K : float, optional
-        Probe surface temperature [K]; default :data:`CRYO` ``probe_surface_temperature_K``.
+        Probe surface temperature [K] (the coldest, when power-limited); default :data:`CRYO`
+        ``probe_surface_temperature_K``.
+    max_probe_power_W : float, optional
+        Cooling-power limit per probe [W] (:class:`~tissuefate.physics.cryo.CryoModel`); default None:
+        no limit, the probes are held at ``probe_temperature_K``. :data:`CRYO`
+        ``probe_max_cooling_power_W`` is the value fitted to this case (1-4 probes); it is not the
+        default because no single limit fits all four diameters within 3 mm.
     active_length_m : float, optional
         Freezing length (default 4 cm, an assumption [E]).
     voxel_m : float
@@ -599,17 +606,20 @@ def littrup_gel_case(n_probes: int, *, probe_temperature_K: float | None = None,
         the active segments), its reference, the caliper widths, ``iceball_diameter_m`` (0 °C),
         ``lethal_area_percent`` (−30 °C area / 0 °C area) with its reference, ``rim_m40_to_0C_m``
         ((D_0 − D_−40)/2 with the reference ≈ 1 cm), ``probe_power_W`` per probe at the end,
-        ``wall_s``, the assumptions and the sources.
+        ``probe_temperature_end_K`` and ``probe_temperature_min_K`` (mean over the probe voxels, at the end
+        and the coldest recorded), ``wall_s``, the assumptions and the sources.
 
     Notes
     -----
     The gel is water / ice (:data:`GEL`); the grid faces are held at 39 °C (the phantom's heat
-    load). Only the probe surface temperature may be tuned against this case.
+    load). Only the probe surface temperature and the optional power limit may be tuned against
+    this case.
     """
     P = LITTRUP_2009
     s = P["probe_spacing_m"].value if spacing_m is None else float(spacing_m)
     La = P["active_length_m"].value if active_length_m is None else float(active_length_m)
     Tp = CRYO["probe_surface_temperature_K"].value if probe_temperature_K is None else float(probe_temperature_K)
+    Pmax = None if max_probe_power_W is None else float(max_probe_power_W)
     xy = _probe_layout(int(n_probes), s)
     # iceball reaches ≈ 1.7 cm beyond the outermost probe in 15 min; keep ≥ 2.5 cm of gel beyond it
     half_xy = float(np.abs(xy).max()) + 0.040
@@ -620,7 +630,7 @@ def littrup_gel_case(n_probes: int, *, probe_temperature_K: float | None = None,
     probes = [Cryoprobe((x, y, -0.5 * La), (0.0, 0.0, 1.0), La, P["probe_diameter_m"].value) for x, y in xy]
     T_gel = P["gel_temperature_K"].value
     model = CryoModel(grid, CryoTissue.gel(), probes, perfusion_per_s=0.0, arterial_K=T_gel, initial_K=T_gel,
-                      probe_temperature_K=Tp, backend=backend, dtype=dtype)
+                      probe_temperature_K=Tp, backend=backend, dtype=dtype, max_probe_power_W=Pmax)
     res = model.run(CryoProtocol([("freeze", P["freeze_duration_s"].value)]), progress, record_interval_s=30.0)
     kz = grid.index_of((0.0, 0.0, 0.0))[2]
     plane = res.T_min_K[:, :, kz]
@@ -641,6 +651,9 @@ def littrup_gel_case(n_probes: int, *, probe_temperature_K: float | None = None,
         "rim_m40_to_0C_reference_m": P["rim_m40_to_0C_m"].value,
         "probe_power_W": res.traces["probe_power_W"][-1] / max(n, 1),
         "probe_temperature_K": Tp,
+        "max_probe_power_W": Pmax,
+        "probe_temperature_end_K": res.traces["probe_temperature_K"][-1],
+        "probe_temperature_min_K": min(res.traces["probe_temperature_K"][1:]),
         "spacing_m": s,
         "active_length_m": La,
         "grid_shape": grid.shape,
@@ -685,6 +698,18 @@ def _injection_case(name: str, module: str = "validation_injection") -> Callable
     return run
 
 
+def _fate_case(name: str) -> Callable:
+    """A tissue-fate calibration case of :mod:`tissuefate.fate.calibration` (rows as dicts)."""
+
+    def run() -> list[ValidationRow]:
+        from .fate.calibration import FATE_CASES
+
+        return [ValidationRow(**row) for row in FATE_CASES[name]()]
+
+    run.__name__ = name
+    return run
+
+
 CASES: dict[str, tuple[bool, Callable]] = {
     # name: (fast, function)
     "heat_kernel": (True, case_heat_kernel),
@@ -706,6 +731,9 @@ CASES: dict[str, tuple[bool, Callable]] = {
     "injection_mass_balance": (True, _injection_case("case_injection_mass_balance")),
     "oxidant_front": (True, _injection_case("case_oxidant_front")),
     "injection_rate_trends": (False, _injection_case("case_injection_rate_trends")),
+    "fate_coagulated_core": (True, _fate_case("fate_coagulated_core")),
+    "fate_fibrous_rim": (True, _fate_case("fate_fibrous_rim")),
+    "fate_rfa_involution": (True, _fate_case("fate_rfa_involution")),
 }
 
 

@@ -99,7 +99,7 @@ def test_stefan_neumann_front_and_convergence():
     assert slope > 0.7
 
 
-def _mixed_state_model(boundary, *, perfusion=True, source=True, probe=True, vessel=True):
+def _mixed_state_model(boundary, *, perfusion=True, source=True, probe=True, vessel=True, max_probe_power_W=None):
     """20³ liver with a random temperature field straddling the freezing range, optional
     perfusion, source, held probe and a held vessel line."""
     grid = Grid.cube(20, 1e-3)
@@ -112,21 +112,23 @@ def _mixed_state_model(boundary, *, perfusion=True, source=True, probe=True, ves
         grid, CryoTissue.liver(), probes, boundary=boundary, initial_K=T0,
         perfusion_per_s=rng.uniform(0, 6e-3, grid.shape) if perfusion else 0.0,
         source_W_per_m3=rng.uniform(0, 2e6, grid.shape) if source else None,
-        fixed_mask=fixed, dtype=np.float64)
+        fixed_mask=fixed, dtype=np.float64, max_probe_power_W=max_probe_power_W)
     if probe:
         model.set_probes("cold")
     return model
 
 
+@pytest.mark.parametrize("limit_W", [None, 0.5])
 @pytest.mark.parametrize("boundary", ["fixed", "insulated"])
-def test_energy_conservation_to_round_off(boundary):
+def test_energy_conservation_to_round_off(boundary, limit_W):
     """Δ Σ H dV over the free voxels = Σ Δt · (source − perfusion + box + held-voxel fluxes).
 
     Explicit Euler in conservative flux form makes this exact per step (internal face fluxes
     cancel pairwise): measured 2e-16 of the summed |terms| (float64 rounding); asserted 1e-9.
-    With an insulated box the box flux is exactly 0.
+    With an insulated box the box flux is exactly 0. A power-limited probe (``limit_W``) changes its
+    held temperature every step; the balance still closes, and the probe draws its limit.
     """
-    model = _mixed_state_model(boundary)
+    model = _mixed_state_model(boundary, max_probe_power_W=limit_W)
     H, T = model.initial()
     dt = model.stable_time_step_s()
     E0 = model.enthalpy_J(H)
@@ -140,7 +142,11 @@ def test_energy_conservation_to_round_off(boundary):
         H, T = model.step(H, T, dt)
     dE = model.enthalpy_J(H) - E0
     assert abs(dE - integral) <= 1e-9 * scale
-    assert terms["held_W"] < 0  # the probe draws heat
+    if limit_W is None:
+        assert terms["held_W"] < 0  # the probe draws heat (more than the vessel gives)
+    else:
+        assert model.probe_powers_W(T)[0] == pytest.approx(limit_W, rel=1e-9)
+        assert model.tissue.solidus_K > model.probe_held_K[0] > model.probe_temperature_K
 
 
 def test_insulated_box_conserves_enthalpy_through_phase_change():

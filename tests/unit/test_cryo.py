@@ -202,3 +202,67 @@ def test_isotherm_dimensions_agree_with_zone_geometry():
         assert d[key]["short_axis_min_m"] * 1e3 == pytest.approx(ref["short_axis_min_mm"], abs=2e-3)
     assert d["0"]["long_axis_m"] > d["-20"]["long_axis_m"] > d["-40"]["long_axis_m"] > 0
     assert d["0"]["equivalent_diameter_m"] > d["0"]["short_axis_min_m"] * 0.9
+
+
+# -- cooling-power-limited probes -------------------------------------------------------------
+
+
+def _gel_probe_model(limit, start_degC=39.0, **kw):
+    g = Grid.cube(24, 1e-3)
+    probe = Cryoprobe((0, 0, -0.006), (0, 0, 1), 0.012, 2.4e-3)
+    return CryoModel(g, CryoTissue.gel(), [probe], arterial_K=K0 + start_degC, initial_K=K0 + start_degC,
+                     dtype=np.float64, backend="numpy", max_probe_power_W=limit, **kw)
+
+
+def test_power_limited_probe_draws_its_limit_and_warms_under_load():
+    """Each step the probe draws exactly its limit (it is held at the coldest temperature that
+    does, above the minimum): the same freeze without a limit draws over 3× more at −150 °C, so the
+    limited probe warms to 50-150 K above its minimum; relative to a 5 W probe under the same load,
+    a 3 W probe is held warmer (on average over the freeze)."""
+    held, drawn = {}, {}
+    for limit in (3.0, 5.0):
+        m = _gel_probe_model(limit)
+        H, T = m.initial()
+        m.set_probes("cold")
+        m._apply_held(H, T)
+        P, Tp = [], []
+        for _ in range(300):  # 45 s
+            P.append(m.probe_powers_W(T)[0])
+            assert P[-1] == pytest.approx(m.probe_power_W(T), rel=1e-9)  # no vessel: the same faces
+            Tp.append(m.probe_held_K[0])
+            H, T = m.step(H, T, m.stable_time_step_s())
+        held[limit], drawn[limit] = np.array(Tp), np.array(P)
+        assert np.all(T[m.probe_mask] == pytest.approx(m.probe_held_K[0]))
+        # the first steps, before any ice forms, need more than the limit even at 0 °C: held there
+        warm_end = held[limit] >= K0 - 1e-9
+        assert np.all(held[limit] <= K0 + 1e-9) and warm_end.sum() < 30
+        assert np.all(drawn[limit][warm_end] > limit)
+        assert np.all(held[limit] > K0 - 150.0 + 50.0)  # far above the minimum: the limit acts
+        np.testing.assert_allclose(drawn[limit][~warm_end], limit, rtol=1e-6)
+        assert np.all(drawn[limit][~warm_end] <= limit * (1 + 1e-12))
+        assert (held[limit] < CryoTissue.gel().solidus_K).sum() > 250  # frozen probe: closed-form solve
+    assert held[3.0].mean() > held[5.0].mean() + 5.0
+    free = _gel_probe_model(None)
+    r = free.run(CryoProtocol([("freeze", 45.0)]), record_interval_s=5.0)
+    assert min(r.traces["probe_power_W"][1:]) > 3 * 3.0
+    assert np.all(np.array(r.traces["probe_temperature_K"][1:]) == pytest.approx(K0 - 150.0))
+
+
+def test_power_limit_never_reached_changes_nothing_and_low_limit_shrinks_the_ice():
+    """A limit above every load reproduces the prescribed-temperature model bit for bit; a low
+    limit gives less ice; the record carries the held temperature and the limit."""
+    proto = CryoProtocol([("freeze", 40.0), ("passive_thaw", 10.0)])
+    ref = _gel_probe_model(None).run(proto)
+    same = _gel_probe_model(1000.0).run(proto)
+    np.testing.assert_array_equal(same.T_min_K, ref.T_min_K)
+    low = _gel_probe_model(4.0).run(proto)
+    assert low.traces["ice_volume_m3"][-1] < 0.8 * ref.traces["ice_volume_m3"][-1]
+    assert low.parameters["max_probe_power_W"] == [4.0] and ref.parameters["max_probe_power_W"] is None
+    assert min(low.traces["probe_temperature_K"]) > K0 - 100.0
+
+
+@pytest.mark.parametrize("limit, match", [(-1.0, "must be > 0"), ([3.0, 4.0], "one per probe"),
+                                          (float("nan"), "must be > 0")])
+def test_power_limit_validation(limit, match):
+    with pytest.raises(ConfigError, match=match):
+        _gel_probe_model(limit)

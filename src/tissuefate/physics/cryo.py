@@ -38,7 +38,10 @@ model; no extra kill for a second freeze–thaw cycle (none is quantified in lit
 double freeze acts here only through the thermal history and the perfusion lost in the first freeze);
 no supercooling or ice nucleation delay; the vascular model is binary (intact / destroyed at 0 °C).
 A prescribed surface temperature ignores the probe's finite cooling power: a lone probe under a
-high heat load is predicted too cold and its lethal zone too large (:func:`littrup_gel_case`).
+high heat load is predicted too cold and its lethal zone too large (:func:`littrup_gel_case`). An
+optional per-probe cooling-power limit (``max_probe_power_W``) holds each probe at the coldest
+temperature whose heat draw does not exceed the limit; it is a lumped device limit, not a
+Joule–Thomson model (no gas flow, pressure or probe-internal heat exchanger).
 """
 
 from __future__ import annotations
@@ -530,6 +533,12 @@ class CryoModel:
     monitor_interval_s : float
         Interval of the freeze record (T_min, time below −20/−40 °C, vascular injury) [s];
         0 records every step. It is also taken at every phase end.
+    max_probe_power_W : float or sequence of float, optional
+        Cooling-power limit of each probe [W] (one value for all, or one per probe); None (default):
+        no limit, the probes are held at ``probe_temperature_K``. With a limit, during a freeze each
+        probe is held, step by step, at the coldest temperature in [``probe_temperature_K``, 0 °C]
+        whose heat draw does not exceed its limit (:meth:`_limit_probe_temperatures`): a probe
+        under a load above its limit warms.
 
     Notes
     -----
@@ -542,6 +551,16 @@ class CryoModel:
     with C_min the smallest of C_f, C_u and the mushy apparent capacity: frozen tissue
     (k_f/C_f ≈ 1e-6 m²/s) sets it, ≈ 0.16 s at 1 mm, 8× shorter than unfrozen liver.
     Explicit Euler in time, 7-point flux form with harmonic face conductivities in space.
+
+    Power-limited probes: after every step the held temperature T_p of each limited probe is
+    set from its neighbours' new temperatures T_f so that the heat it draws during the next step,
+
+    .. math:: P(T_p) = \sum_{f} \frac{A_f}{h_f}\,\frac{2k(T_f)\,k(T_p)}{k(T_f) + k(T_p)}\,(T_f - T_p),
+
+    equals the limit (clipped to [probe minimum, 0 °C]); for a frozen probe voxel, k(T_p) = k_f and
+    :math:`T_p = (\sum_f g_f T_f - P_{max})/\sum_f g_f` exactly. The kernel is unchanged (the probe
+    voxels stay Dirichlet voxels with a per-probe value), so the energy balance closes as before
+    and the draw equals the limit to rounding.
 
     Examples
     --------
@@ -558,7 +577,8 @@ class CryoModel:
                  initial_K=None, probe_temperature_K: float = CRYO["probe_surface_temperature_K"].value,
                  thaw_temperature_K: float = CRYO["active_thaw_temperature_K"].value, fixed_mask=None,
                  fixed_K=None, source_W_per_m3=None, boundary: str = "fixed", backend: str | None = None,
-                 dtype=np.float32, safety: float = 0.9, monitor_interval_s: float = 1.0):
+                 dtype=np.float32, safety: float = 0.9, monitor_interval_s: float = 1.0,
+                 max_probe_power_W=None):
         self.grid = grid
         self.tissue = tissue or CryoTissue.liver()
         self.backend = backend or default_backend()
@@ -650,6 +670,13 @@ class CryoModel:
             self.probe_mask |= m
         if (self.probe_mask & self.fixed_mask).any():
             raise GeometryError("a probe overlaps the fixed_mask voxels (large vessels): move the probe")
+        self.max_probe_power_W = _check_power_limits(max_probe_power_W, len(self.probes))
+        self._probe_label = np.full(shape, -1, dtype=np.int16)  # probe index of each probe voxel, else -1
+        for i, m in enumerate(masks):
+            self._probe_label[m] = i
+        self._faces = self._probe_faces()
+        #: Held temperature of each probe now [K] (NaN while released).
+        self.probe_held_K = np.full(len(self.probes), np.nan)
         self._probe_idx = np.flatnonzero(self.probe_mask)
         if self._probe_idx.size:  # probes and their face neighbours (probe_power_W)
             idx = np.argwhere(self.probe_mask)
@@ -695,6 +722,114 @@ class CryoModel:
         self.held_mask = np.zeros(self.grid.shape, dtype=bool)
         self.held_mask.reshape(-1)[self._held_idx] = True
         self.probe_state = state
+        # positions of probe voxels in the held arrays and their probe index (per-probe temperatures)
+        lab = self._probe_label.reshape(-1)[self._held_idx]
+        self._held_probe_pos = np.flatnonzero(lab >= 0)
+        self._held_probe_lab = lab[self._held_probe_pos]
+        n = len(self.probes)
+        self.probe_held_K = np.full(n, np.nan) if state == "off" else np.full(n, float(Tp))
+        #: minimum (coldest) probe temperature of this freeze [K]
+        self._probe_floor_K = float(Tp) if state == "cold" else math.nan
+        self._limited = state == "cold" and self.max_probe_power_W is not None and n > 0
+
+    def _probe_faces(self) -> tuple:
+        """Faces between each probe's voxels and the voxels around it (not of the same probe).
+
+        Returns (probe label, probe-voxel flat index, neighbour flat index, A/h [m]) per face, sorted by
+        probe; A/h = dV/h² of the face (harmonic conductivity × A/h × ΔT is the face's heat flow).
+        """
+        shape = self.grid.shape
+        lab = self._probe_label
+        dV = self.grid.voxel_volume_m3
+        out = [[], [], [], []]
+        for axis in range(3):
+            for step in (1, -1):
+                # probe voxel p and its neighbour p + step along axis (probes never touch the box faces)
+                a = slice(0, -1) if step == 1 else slice(1, None)
+                b = slice(1, None) if step == 1 else slice(0, -1)
+                sa = tuple(a if i == axis else slice(None) for i in range(3))
+                sb = tuple(b if i == axis else slice(None) for i in range(3))
+                la, lb = lab[sa], lab[sb]
+                idx = np.nonzero((la >= 0) & (lb != la))
+                p = list(idx)
+                if step == -1:
+                    p[axis] = p[axis] + 1
+                nb = list(p)
+                nb[axis] = nb[axis] + step
+                out[0].append(la[idx].astype(np.int64))
+                out[1].append(np.ravel_multi_index(tuple(p), shape).astype(np.int64))
+                out[2].append(np.ravel_multi_index(tuple(nb), shape).astype(np.int64))
+                out[3].append(np.full(idx[0].size, self._inv_h2_axis(axis) * dV))
+        lab_f, pi, ni, w = (np.concatenate(v) if v else np.zeros(0) for v in out)
+        order = np.argsort(lab_f, kind="stable")
+        return lab_f[order].astype(np.int64), pi[order].astype(np.int64), ni[order].astype(np.int64), w[order]
+
+    def _inv_h2_axis(self, axis: int) -> float:
+        return 1.0 / self.grid.spacing_m[axis] ** 2  # as self._inv_h2, which is set after the probes
+
+    def _probe_draw(self, T_nb, k_nb, T_p) -> np.ndarray:
+        """Heat each probe would draw held at ``T_p`` (one value per probe) [W], neighbours fixed."""
+        lab, _, _, w = self._faces
+        k_p = self.tissue.conductivity_W_per_mK(T_p)[lab]
+        g = w * 2.0 * k_nb * k_p / (k_nb + k_p)
+        return np.bincount(lab, g * (T_nb - T_p[lab]), minlength=len(self.probes))
+
+    def _limit_probe_temperatures(self, T) -> None:
+        r"""Hold each probe at the coldest temperature whose heat draw does not exceed its limit.
+
+        The draw :math:`P(T_p) = \sum_f g_f(T_p)\,(T_f - T_p)` over the probe's faces f (neighbour
+        temperature T_f, conductance g_f = A_f/h_f · harmonic mean of k(T_f) and k(T_p)) falls strictly
+        as T_p rises. For a frozen probe voxel (T_p ≤ T_s, k = k_f) it is linear and
+        :math:`P = P_{max}` is solved in closed form; above T_s (only while the ice has not yet formed
+        around a weak probe) by bisection up to 0 °C. The result is clipped to [minimum probe
+        temperature, 0 °C]: at 0 °C a probe draws more than its limit only if the load exceeds it even
+        there.
+        """
+        lab, _, ni, w = self._faces
+        n = len(self.probes)
+        T_nb = np.asarray(T).reshape(-1)[ni].astype(np.float64)
+        k_nb = self.tissue.conductivity_W_per_mK(T_nb)
+        k_f = self.tissue.conductivity_frozen_W_per_mK
+        g = w * 2.0 * k_nb * k_f / (k_nb + k_f)
+        B = np.bincount(lab, g, minlength=n)
+        A = np.bincount(lab, g * T_nb, minlength=n)
+        P = self.max_probe_power_W
+        lo = self._probe_floor_K
+        Ts = self.tissue.solidus_K
+        hi = max(lo, _K0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            Tp = np.where(B > 0, (A - P) / B, lo)
+        Tp = np.clip(Tp, lo, hi)
+        warm = Tp > Ts
+        if warm.any() and hi > Ts:  # mushy or unfrozen probe voxel: k_p varies, bisect on [T_s, 0 °C]
+            a = np.full(n, max(lo, Ts))
+            b = np.full(n, hi)
+            for _ in range(40):  # (0 °C − T_s)/2^40: far below float32 resolution
+                mid = 0.5 * (a + b)
+                over = self._probe_draw(T_nb, k_nb, mid) > P
+                a = np.where(over, mid, a)
+                b = np.where(over, b, mid)
+            Tp = np.where(warm, b, Tp)
+        self.probe_held_K = Tp
+        self._held_T[self._held_probe_pos] = Tp[self._held_probe_lab]
+        self._held_H[self._held_probe_pos] = self.tissue.enthalpy_J_per_m3(Tp)[self._held_probe_lab]
+
+    def probe_powers_W(self, T) -> np.ndarray:
+        """Heat conducted into each probe from the voxels around it [W] (positive while freezing).
+
+        Unlike :meth:`probe_power_W` (free voxels only, all probes together) this counts every face
+        of the probe, also those shared with vessels or another probe, as the power limit does.
+        """
+        if not self.probes:
+            return np.zeros(0)
+        lab, pi, ni, w = self._faces
+        Tf = np.asarray(T).reshape(-1)
+        T_nb = Tf[ni].astype(np.float64)
+        T_p = Tf[pi].astype(np.float64)
+        k_nb = self.tissue.conductivity_W_per_mK(T_nb)
+        k_p = self.tissue.conductivity_W_per_mK(T_p)
+        g = w * 2.0 * k_nb * k_p / (k_nb + k_p)
+        return np.bincount(lab, g * (T_nb - T_p), minlength=len(self.probes))
 
     def stable_time_step_s(self, safety: float | None = None) -> float:
         """``safety`` (default the model's) × :attr:`dt_max_s` [s]."""
@@ -717,6 +852,8 @@ class CryoModel:
         return H, T
 
     def _apply_held(self, H, T) -> None:
+        if self._limited:
+            self._limit_probe_temperatures(T)
         if self._held_idx.size:
             self._dirichlet_kernel(H, self._held_idx, self._held_H)
             self._dirichlet_kernel(T, self._held_idx, self._held_T)
@@ -859,7 +996,7 @@ class CryoModel:
         dt_max = self.stable_time_step_s()
         traces: dict[str, list] = {k: [] for k in ("time_s", "phase", "ice_volume_m3", "volume_below_0C_m3",
                                                    "volume_below_m20C_m3", "volume_below_m40C_m3",
-                                                   "probe_power_W", "T_min_K")}
+                                                   "probe_power_W", "probe_temperature_K", "T_min_K")}
         dV = self.grid.voxel_volume_m3
         Ts, Tl, inv_dT = self._phase64[:3]
 
@@ -867,7 +1004,9 @@ class CryoModel:
             ice, n0, n20, n40 = self._volume_kernel(T, Tl, inv_dT, (_K0, thr20, thr40))
             for k, v in (("time_s", t), ("phase", ip), ("ice_volume_m3", ice * dV), ("volume_below_0C_m3", n0 * dV),
                          ("volume_below_m20C_m3", n20 * dV), ("volume_below_m40C_m3", n40 * dV),
-                         ("probe_power_W", self.probe_power_W(T)), ("T_min_K", float(T.min()))):
+                         ("probe_power_W", self.probe_power_W(T)),
+                         ("probe_temperature_K", float(T[self.probe_mask].mean()) if self.probes else math.nan),
+                         ("T_min_K", float(T.min()))):
                 traces[k].append(float(v))
 
         t = 0.0
@@ -909,6 +1048,8 @@ class CryoModel:
             traces=traces, dt_s=dt_used, n_steps=self.n_steps, wall_s=time.perf_counter() - t_wall,
             backend=self.backend, protocol=protocol,
             parameters={"tissue": self.tissue.name, "probe_temperature_K": self.probe_temperature_K,
+                        "max_probe_power_W": (None if self.max_probe_power_W is None
+                                              else [float(v) for v in self.max_probe_power_W]),
                         "thaw_temperature_K": self.thaw_temperature_K, "boundary": self.boundary,
                         "n_probes": len(self.probes), "dtype": str(self.dtype)})
         if progress is not None:
@@ -923,6 +1064,21 @@ def _segment_distance_m(a0, a1, b0, b1, n: int = 257) -> float:
     d = b1 - b0
     t = np.clip((p - b0) @ d / float(d @ d), 0.0, 1.0)
     return float(np.sqrt((((b0 + t[:, None] * d) - p) ** 2).sum(axis=1)).min())
+
+
+def _check_power_limits(v, n: int) -> np.ndarray | None:
+    """None, or per-probe cooling-power limits [W] (a scalar applies to every probe)."""
+    if v is None:
+        return None
+    try:
+        a = np.array(np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)))
+    except (TypeError, ValueError):
+        raise ConfigError(f"max_probe_power_W = {v!r}: must be None, a number of watts or one per probe "
+                          f"({n} probes)") from None
+    if not (np.all(np.isfinite(a)) and np.all(a > 0) and np.all(a <= 1000.0)):
+        raise ConfigError(f"max_probe_power_W = {v!r}: must be > 0 and <= 1000 W per probe (argon probes: "
+                          "tens of watts); None for no limit")
+    return a
 
 
 def _check_K(name: str, v, lo: float, hi: float) -> float:
