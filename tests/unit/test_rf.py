@@ -11,6 +11,7 @@ from tissuefate.grid import Grid
 from tissuefate.physics.multigrid import GeometricMultigrid, network_to_csr, pcg
 from tissuefate.physics.rf import (
     PotentialSolver,
+    needle_well_factor,
     needs_resolve,
     rf_conductivity,
     update_desiccated,
@@ -127,6 +128,9 @@ def test_bad_options_and_sigma_are_rejected(grid):
         PotentialSolver(grid, m, rtol=0.5)
     with pytest.raises(GeometryError, match="overlap"):
         PotentialSolver(grid, m, ground_mask=m)
+    for bad_f in (0.0, (1.0, -2.0, 1.0), np.inf):
+        with pytest.raises(ConfigError, match="electrode_face_factor"):
+            PotentialSolver(grid, m, electrode_face_factor=bad_f)
     s = PotentialSolver(grid, m)
     bad = np.full(grid.shape, 0.333)
     bad[0, 0, 0] = -1.0
@@ -287,3 +291,65 @@ def test_pyamg_hierarchy_is_rebuilt_when_iterations_grow():
     assert solver.n_setups == 1 and solver.last_iterations > 1.5 * n0
     solver.solve(s1 * rng.uniform(0.9, 1.1, g.shape))  # ... so it is rebuilt for the next solve
     assert solver.n_setups == 2 and solver.last_iterations <= n0
+
+
+# ------------------------------------------------------------------ needle well model
+
+
+def test_well_factor_of_single_voxel_needle_matches_peaceman():
+    """Single voxel line: Peaceman's lattice radius 0.198 h puts the neighbours' potential at
+    r = 0.198 h e^{π/2} ≈ 0.955 h, so the four electrode faces need a total of
+    2πσ/ln(0.955 h/r_w) per unit length, i.e. α = (π/4)/ln(0.955 h/r_w) times their 2σ."""
+    g = Grid.cube(17, 1e-3)  # odd: the axis x = y = 0 runs through voxel centres
+    r = 0.7365e-3
+    m = segment_mask(g, (0, 0, -4e-3), (0, 0, 4e-3), r)
+    assert m[:, :, 8].sum() == 1
+    f = needle_well_factor(g, m, (0, 0, -4e-3), (0, 0, 1), r)
+    peaceman = (np.pi / 4) / np.log(0.1985 * np.exp(np.pi / 2) * 1e-3 / r)
+    assert f[0] == f[1] == pytest.approx(peaceman, rel=0.01)
+    assert f[2] == 1.0
+    # along x: the factor goes to the y and z faces
+    mx = segment_mask(g, (-4e-3, 0, 0), (4e-3, 0, 0), r)
+    fx = needle_well_factor(g, mx, (-4e-3, 0, 0), (1, 0, 0), r)
+    assert fx[0] == 1.0 and fx[1] == fx[2] == pytest.approx(f[0], rel=1e-6)
+
+
+def test_well_factor_is_one_for_oblique_needles():
+    g = Grid.cube(17, 1e-3)
+    m = segment_mask(g, (-3e-3, -3e-3, -3e-3), (3e-3, 3e-3, 3e-3), 0.7e-3)
+    assert needle_well_factor(g, m, (0, 0, 0), (1, 1, 1), 0.7e-3) == (1.0, 1.0, 1.0)
+
+
+def test_well_factor_scales_electrode_faces_only():
+    g = Grid.cube(17, 1e-3)
+    m = segment_mask(g, (0, 0, -4e-3), (0, 0, 4e-3), 0.7e-3)
+    sigma = np.full(g.shape, 0.333)
+    z = []
+    for f in (None, (2.0, 2.0, 1.0)):
+        s = PotentialSolver(g, m, electrode_face_factor=f, rtol=1e-9)
+        phi = s.solve(sigma)
+        q = s.joule_heating_W_per_m3(sigma, phi)
+        p = s.power_W(sigma, phi)
+        assert q.sum() * g.voxel_volume_m3 == pytest.approx(p, rel=1e-6)  # still conservative
+        z.append(1.0 / p)
+    assert z[1] < z[0]  # a better-connected electrode has a lower impedance
+
+
+def test_wall_heat_fraction_takes_share_of_electrode_face_heat():
+    g = Grid.cube(17, 1e-3)
+    m = segment_mask(g, (0, 0, -4e-3), (0, 0, 4e-3), 0.7e-3)
+    sigma = np.full(g.shape, 0.333)
+    with pytest.raises(ConfigError, match="electrode_wall_heat_fraction"):
+        PotentialSolver(g, m, electrode_wall_heat_fraction=1.5)
+    q = []
+    for wf in (0.0, 0.5):
+        s = PotentialSolver(g, m, electrode_wall_heat_fraction=wf, rtol=1e-9)
+        phi = s.solve(sigma)
+        q.append(s.joule_heating_W_per_m3(sigma, phi))
+        p = s.power_W(sigma, phi)
+    nb = ~m & (np.roll(m, 1, 0) | np.roll(m, -1, 0) | np.roll(m, 1, 1) | np.roll(m, -1, 1)
+               | np.roll(m, 1, 2) | np.roll(m, -1, 2))
+    assert np.allclose(q[0][~nb], q[1][~nb])  # only the electrode's neighbours lose heat
+    assert np.all(q[1][nb] < q[0][nb])
+    lost = (q[0].sum() - q[1].sum()) * g.voxel_volume_m3
+    assert 0 < lost < 0.5 * p  # half of the electrode faces' share of the power

@@ -5,7 +5,9 @@ r"""Pennes bioheat equation, explicit in time, on a voxel grid.
 Box-face voxels are Dirichlet (they keep their value: the grid is a region of interest cut from
 a larger body at baseline temperature), and so are the voxels of ``dirichlet_mask``: large
 vessels held at arterial temperature (heat sinks) and internally cooled electrodes held at the
-coolant temperature. The hot loop is the backend kernel ``pennes_step``
+coolant temperature. Large vessels with a convective wall
+(:mod:`tissuefate.physics.vessel_wall`) add free wall nodes whose exchange with arterial blood
+(``exchange_per_s``) rides on the kernels' perfusion term. The hot loop is the backend kernel ``pennes_step``
 (:mod:`tissuefate.backends`); this module sets it up, chooses the stable time step, double
 buffers the temperature and watches for runaway values.
 """
@@ -50,6 +52,30 @@ def _max_conduction_rate_per_s(k, inv_rho_c, inv_h2, chunk: int = 16, exclude=No
             s[exclude[x0:x1, 1:-1, 1:-1]] = 0.0
         best = max(best, float(s.max()))
     return best
+
+
+def _max_exchange_node_rate_per_s(k, inv_rho_c, exch, inv_h2, dirichlet) -> float:
+    """max over free voxels with exchange > 0 of (1/ρc)·Σ_a h_a⁻²(k_{i−½} + k_{i+½}) + exchange
+    [1/s] (float64; the few vessel-wall nodes, so a gather rather than a pass over the grid)."""
+    nx, ny, nz = k.shape
+    if min(nx, ny, nz) < 3:
+        return 0.0
+    sel = np.asarray(exch) > 0
+    sel[[0, -1], :, :] = False
+    sel[:, [0, -1], :] = False
+    sel[:, :, [0, -1]] = False
+    sel &= ~np.asarray(dirichlet, dtype=bool)
+    if not sel.any():
+        return 0.0
+    i, j, l = np.nonzero(sel)
+    kk = np.asarray(k, dtype=np.float64)
+    kc = kk[i, j, l]
+    s = 0.5 * inv_h2[0] * (2 * kc + kk[i - 1, j, l] + kk[i + 1, j, l])
+    s += 0.5 * inv_h2[1] * (2 * kc + kk[i, j - 1, l] + kk[i, j + 1, l])
+    s += 0.5 * inv_h2[2] * (2 * kc + kk[i, j, l - 1] + kk[i, j, l + 1])
+    s *= np.asarray(inv_rho_c, dtype=np.float64)[i, j, l]
+    s += np.asarray(exch, dtype=np.float64)[i, j, l]
+    return float(s.max())
 
 
 def stable_time_step_s(grid: Grid, maps, safety: float = 0.9) -> float:
@@ -110,6 +136,13 @@ class BioheatModel:
     dirichlet_K : float or ndarray, optional
         Their temperature [K]: a scalar, an array over the masked voxels (in C order), or a
         full-grid array. Default: ``arterial_K``.
+    exchange_per_s : ndarray, optional
+        Heat-exchange coefficient to ``arterial_K`` [1/s] of vessel-wall nodes
+        (:func:`tissuefate.physics.vessel_wall.vessel_wall_sink`). The kernels add it to the
+        perfusion coefficient; unlike perfusion it is not scaled by
+        :meth:`set_perfusion_factor` (blood keeps flowing in a large vessel next to coagulated
+        tissue). Heat deposited in these nodes leaves with the blood: :meth:`step` sets the
+        source to 0 there.
     backend : str, optional
         Kernel backend; default the registry's default (numba). ``cupy`` keeps every array on
         the GPU (``initial`` and ``step`` then take and return CuPy arrays).
@@ -150,8 +183,8 @@ class BioheatModel:
     """
 
     def __init__(self, grid: Grid, maps, *, arterial_K: float, dirichlet_mask=None,
-                 dirichlet_K=None, backend: str | None = None, dtype=np.float32,
-                 check_every: int = 25):
+                 dirichlet_K=None, exchange_per_s=None, backend: str | None = None,
+                 dtype=np.float32, check_every: int = 25):
         self.grid = grid
         self.backend = backend or default_backend()
         self.dtype = np.dtype(dtype)
@@ -181,11 +214,29 @@ class BioheatModel:
         self._cond_rate = _max_conduction_rate_per_s(self._host_k, self._host_inv_rho_c,
                                                      self._inv_h2)
         self._perf_max0 = float(self._host_perf0.max())
+        self._host_exch = None
+        self._exch_rate = 0.0
+        if exchange_per_s is not None:
+            e = np.asarray(_to_host(exchange_per_s))
+            if e.shape != grid.shape:
+                raise ConfigError(f"exchange_per_s has shape {e.shape}, grid is {grid.shape}")
+            if not np.all(np.isfinite(e)) or e.min() < 0:
+                raise ConfigError(f"exchange_per_s must be finite and >= 0 (min {e.min():g})")
+            if e.max() > 0:
+                self._host_exch = np.ascontiguousarray(e, dtype=self.dtype)
         self.dt_max_s = self._dt_limit(self._perf_max0)
 
         self.k = xp.asarray(self._host_k)
         self.inv_rho_c = xp.asarray(self._host_inv_rho_c)
-        self.perf0 = xp.asarray(self._host_perf0)
+        self._node_idx = None
+        if self._host_exch is None:
+            self.exchange = None
+            self.perf0 = xp.asarray(self._host_perf0)
+        else:
+            self._node_idx = xp.asarray(np.flatnonzero(self._host_exch > 0).astype(np.int64))
+            self.exchange = xp.asarray(self._host_exch)
+            self.perf0 = xp.asarray(self._host_perf0 + self._host_exch)
+            self._perf_base = xp.asarray(self._host_perf0)
         self.perf = self.perf0
         self._perf_buf = None
 
@@ -200,7 +251,10 @@ class BioheatModel:
         if mask.any():
             self._cond_rate = _max_conduction_rate_per_s(self._host_k, self._host_inv_rho_c,
                                                          self._inv_h2, exclude=mask)
-            self.dt_max_s = self._dt_limit(self._perf_max0)
+        if self._host_exch is not None:
+            self._exch_rate = _max_exchange_node_rate_per_s(self._host_k, self._host_inv_rho_c,
+                                                            self._host_exch, self._inv_h2, mask)
+        self.dt_max_s = self._dt_limit(self._perf_max0)
         idx = np.flatnonzero(mask)
         if dirichlet_K is None:
             vals = np.full(idx.size, self.arterial_K)
@@ -232,7 +286,8 @@ class BioheatModel:
 
     # -- time step --------------------------------------------------------------------------
     def _dt_limit(self, perf_max: float) -> float:
-        rate = self._cond_rate + max(perf_max, 0.0)
+        # exchange nodes: their own conduction + exchange rate (perfusion bounded by perf_max)
+        rate = max(self._cond_rate, self._exch_rate) + max(perf_max, 0.0)
         return 1.0 / rate if rate > 0 else np.inf
 
     def stable_time_step_s(self, safety: float = 0.9) -> float:
@@ -276,17 +331,20 @@ class BioheatModel:
         xp = self._xp
         if self._perf_buf is None:
             self._perf_buf = xp.empty_like(self.perf0)
+        base = self.perf0 if self.exchange is None else self._perf_base
         if np.ndim(factor) == 0:
             fmax = float(factor)
-            xp.multiply(self.perf0, self.dtype.type(factor), out=self._perf_buf)
+            xp.multiply(base, self.dtype.type(factor), out=self._perf_buf)
         else:
             if tuple(factor.shape) != self.grid.shape:
                 raise ConfigError(f"perfusion factor has shape {factor.shape}, grid is "
                                   f"{self.grid.shape}")
             fmax = float(factor.max())
-            xp.multiply(self.perf0, xp.asarray(factor), out=self._perf_buf)
+            xp.multiply(base, xp.asarray(factor), out=self._perf_buf)
         if not fmax >= 0.0:  # also catches NaN
             raise ConfigError(f"perfusion factor max = {fmax:g}: must be finite and >= 0")
+        if self.exchange is not None:
+            xp.add(self._perf_buf, self.exchange, out=self._perf_buf)
         self.perf = self._perf_buf
         self.dt_max_s = self._dt_limit(self._perf_max0 * max(fmax, 1.0))
 
@@ -295,7 +353,9 @@ class BioheatModel:
         """Advance ``T`` [K] by ``dt_s`` [s] with heat source ``q_W_per_m3`` [W/m³] (or None).
 
         Returns the new temperature, written into the model's other buffer (no allocation when
-        ``T`` is a model buffer and ``q`` has the model dtype). Raises
+        ``T`` is a model buffer and ``q`` has the model dtype). With vessel-wall nodes
+        (``exchange_per_s``) ``q`` is set to 0 at those nodes, in place when it already has the
+        model dtype and layout (heat deposited in flowing blood leaves with it). Raises
         :class:`~tissuefate.errors.NumericalError` when, at a check (every ``check_every``
         steps), the temperature is NaN or outside [150 K, 700 K].
         """
@@ -321,6 +381,8 @@ class BioheatModel:
                 raise ConfigError(f"q_W_per_m3 has shape {q.shape}, grid is {self.grid.shape}")
             if q.dtype != self.dtype or not q.flags.c_contiguous or not isinstance(q, type(b0)):
                 q = self._xp.ascontiguousarray(self._xp.asarray(q), dtype=self.dtype)
+            if self._node_idx is not None:
+                q.reshape(-1)[self._node_idx] = 0
         self._step_kernel(T, out, self.k, self.inv_rho_c, self.perf, q, self.arterial_K,
                           float(dt_s), self._inv_h2)
         self._dirichlet_kernel(out, self._dir_idx, self._dir_vals)
@@ -379,7 +441,9 @@ class BioheatModel:
             ``source_W`` (∑Q dV), ``perfusion_W`` (heat carried away by blood, ∑ρc·p·(T−T_a)dV,
             positive when losing heat), ``boundary_W`` (conduction in from box-face voxels),
             ``dirichlet_W`` (conduction in from Dirichlet voxels: vessels, cooled tips; negative
-            when they sink heat), ``net_W`` = source − perfusion + boundary + dirichlet.
+            when they sink heat), ``vessel_wall_W`` (heat carried off by the exchange term of
+            vessel-wall nodes, positive when losing heat), ``net_W`` = source − perfusion −
+            vessel_wall + boundary + dirichlet.
 
         Notes
         -----
@@ -393,14 +457,19 @@ class BioheatModel:
         k = self._host_k.astype(np.float64)
         inv = self._host_inv_rho_c.astype(np.float64)
         perf = np.asarray(_to_host(self.perf), dtype=np.float64)
+        exch = (np.zeros(self.grid.shape) if self._host_exch is None
+                else self._host_exch.astype(np.float64))
+        perf = perf - exch
         free = self.free_mask()
         box = np.ones(self.grid.shape, dtype=bool)
         box[1:-1, 1:-1, 1:-1] = False
         dirv = self.dirichlet_mask & ~box
         src = 0.0
         if q_W_per_m3 is not None:
-            src = float(np.asarray(_to_host(q_W_per_m3), dtype=np.float64)[free].sum() * dV)
+            src_free = free if self._host_exch is None else free & ~(self._host_exch > 0)
+            src = float(np.asarray(_to_host(q_W_per_m3), dtype=np.float64)[src_free].sum() * dV)
         perf_W = float((perf[free] / inv[free] * (Th[free] - self.arterial_K)).sum() * dV)
+        wall_W = float((exch[free] / inv[free] * (Th[free] - self.arterial_K)).sum() * dV)
         terms = {"boundary_W": 0.0, "dirichlet_W": 0.0}
         for axis in range(3):
             lo = [slice(None)] * 3
@@ -412,8 +481,8 @@ class BioheatModel:
             F = 0.5 * (k[lo] + k[hi]) * (Th[hi] - Th[lo]) * self._inv_h2[axis] * dV
             for name, other in (("boundary_W", box), ("dirichlet_W", dirv)):
                 terms[name] += float(F[free[lo] & other[hi]].sum() - F[free[hi] & other[lo]].sum())
-        net = src - perf_W + terms["boundary_W"] + terms["dirichlet_W"]
-        return {"source_W": src, "perfusion_W": perf_W, **terms, "net_W": net}
+        net = src - perf_W - wall_W + terms["boundary_W"] + terms["dirichlet_W"]
+        return {"source_W": src, "perfusion_W": perf_W, **terms, "vessel_wall_W": wall_W, "net_W": net}
 
 
 def _array_module(backend: str):

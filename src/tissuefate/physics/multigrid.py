@@ -236,12 +236,14 @@ def _coarsen(gx, gy, gz, g0, act, gxc, gyc, gzc, g0c, actc, scale):  # pragma: n
 
 @nb.njit(parallel=True, cache=True)
 def assemble_network(
-    sig, kind, fixv, hx, hy, hz, dflag, fxl, fxh, fyl, fyh, fzl, fzh, gx, gy, gz, g0, b
+    sig, kind, fixv, efac, hx, hy, hz, dflag, fxl, fxh, fyl, fyh, fzl, fzh, gx, gy, gz, g0, b
 ):  # pragma: no cover - compiled
     """Network of a voxel conductivity ``sig`` [S/m] (written into gx, gy, gz, g0, b).
 
     ``kind`` = 0 for unknown voxels, else a fixed-potential voxel at ``fixv`` (a perfect
-    conductor: half-cell conductance ``2σA/h`` to it). Box face f (x-low, x-high, y-low, ...) is
+    conductor: half-cell conductance ``2σA/h`` to it, times ``efac[kind, axis]``, the well
+    factor of that kind of fixed voxel for faces normal to ``axis``; 1 without a well model).
+    Box face f (x-low, x-high, y-low, ...) is
     held at ``fxl, fxh, fyl, fyh, fzl, fzh`` (2-D arrays over each face) when ``dflag[f]``,
     insulated otherwise. Face conductance between unknowns: ``A/h · 2σ₁σ₂/(σ₁+σ₂)``.
     """
@@ -272,7 +274,7 @@ def assemble_network(
                         d0 += g
                         r += g * fxl[j, k]
                 elif kind[i - 1, j, k] != 0:
-                    g = 2.0 * s * ax
+                    g = 2.0 * s * ax * efac[kind[i - 1, j, k], 0]
                     d0 += g
                     r += g * fixv[i - 1, j, k]
                 if i == nx - 1:
@@ -281,7 +283,7 @@ def assemble_network(
                         d0 += g
                         r += g * fxh[j, k]
                 elif kind[i + 1, j, k] != 0:
-                    g = 2.0 * s * ax
+                    g = 2.0 * s * ax * efac[kind[i + 1, j, k], 0]
                     d0 += g
                     r += g * fixv[i + 1, j, k]
                     gx[i, j, k] = 0.0
@@ -295,7 +297,7 @@ def assemble_network(
                         d0 += g
                         r += g * fyl[i, k]
                 elif kind[i, j - 1, k] != 0:
-                    g = 2.0 * s * ay
+                    g = 2.0 * s * ay * efac[kind[i, j - 1, k], 1]
                     d0 += g
                     r += g * fixv[i, j - 1, k]
                 if j == ny - 1:
@@ -304,7 +306,7 @@ def assemble_network(
                         d0 += g
                         r += g * fyh[i, k]
                 elif kind[i, j + 1, k] != 0:
-                    g = 2.0 * s * ay
+                    g = 2.0 * s * ay * efac[kind[i, j + 1, k], 1]
                     d0 += g
                     r += g * fixv[i, j + 1, k]
                     gy[i, j, k] = 0.0
@@ -318,7 +320,7 @@ def assemble_network(
                         d0 += g
                         r += g * fzl[i, j]
                 elif kind[i, j, k - 1] != 0:
-                    g = 2.0 * s * az
+                    g = 2.0 * s * az * efac[kind[i, j, k - 1], 2]
                     d0 += g
                     r += g * fixv[i, j, k - 1]
                 if k == nz - 1:
@@ -327,7 +329,7 @@ def assemble_network(
                         d0 += g
                         r += g * fzh[i, j]
                 elif kind[i, j, k + 1] != 0:
-                    g = 2.0 * s * az
+                    g = 2.0 * s * az * efac[kind[i, j, k + 1], 2]
                     d0 += g
                     r += g * fixv[i, j, k + 1]
                     gz[i, j, k] = 0.0
@@ -348,13 +350,15 @@ def _face_heat(s, s2, area_over_h, dphi):  # pragma: no cover - compiled
 
 @nb.njit(parallel=True, cache=True)
 def network_dissipation(
-    sig, kind, fixv, phi, hx, hy, hz, dflag, fxl, fxh, fyl, fyh, fzl, fzh, q
+    sig, kind, fixv, efac, keep, phi, hx, hy, hz, dflag, fxl, fxh, fyl, fyh, fzl, fzh, q
 ):  # pragma: no cover - compiled
     """Power dissipated per voxel [W] into ``q`` for the potential ``phi`` of the network of
     :func:`assemble_network`; returns the current leaving the voxels of kind 1 [A].
 
     Each face's ``G Δφ²`` is split between its two half-cells in proportion to their
-    resistances; faces to fixed potentials give all of it to the unknown voxel.
+    resistances; faces to fixed potentials give the fraction ``keep[kind]`` of it to the unknown
+    voxel (1: all of it; the rest is taken up by the fixed voxel, e.g. a cooled electrode's
+    coolant).
     """
     nx, ny, nz = sig.shape
     ax = hy * hz / hx
@@ -378,9 +382,10 @@ def network_dissipation(
                         w += 2.0 * s * ax * dv * dv
                 elif kind[i - 1, j, k] != 0:
                     dv = p - fixv[i - 1, j, k]
-                    w += 2.0 * s * ax * dv * dv
+                    g = 2.0 * s * ax * efac[kind[i - 1, j, k], 0]
+                    w += keep[kind[i - 1, j, k]] * g * dv * dv
                     if kind[i - 1, j, k] == 1:
-                        c -= 2.0 * s * ax * dv
+                        c -= g * dv
                 else:
                     w += _face_heat(s, sig[i - 1, j, k], ax, p - phi[i - 1, j, k])
                 if i == nx - 1:
@@ -389,9 +394,10 @@ def network_dissipation(
                         w += 2.0 * s * ax * dv * dv
                 elif kind[i + 1, j, k] != 0:
                     dv = p - fixv[i + 1, j, k]
-                    w += 2.0 * s * ax * dv * dv
+                    g = 2.0 * s * ax * efac[kind[i + 1, j, k], 0]
+                    w += keep[kind[i + 1, j, k]] * g * dv * dv
                     if kind[i + 1, j, k] == 1:
-                        c -= 2.0 * s * ax * dv
+                        c -= g * dv
                 else:
                     w += _face_heat(s, sig[i + 1, j, k], ax, p - phi[i + 1, j, k])
                 # ---- y
@@ -401,9 +407,10 @@ def network_dissipation(
                         w += 2.0 * s * ay * dv * dv
                 elif kind[i, j - 1, k] != 0:
                     dv = p - fixv[i, j - 1, k]
-                    w += 2.0 * s * ay * dv * dv
+                    g = 2.0 * s * ay * efac[kind[i, j - 1, k], 1]
+                    w += keep[kind[i, j - 1, k]] * g * dv * dv
                     if kind[i, j - 1, k] == 1:
-                        c -= 2.0 * s * ay * dv
+                        c -= g * dv
                 else:
                     w += _face_heat(s, sig[i, j - 1, k], ay, p - phi[i, j - 1, k])
                 if j == ny - 1:
@@ -412,9 +419,10 @@ def network_dissipation(
                         w += 2.0 * s * ay * dv * dv
                 elif kind[i, j + 1, k] != 0:
                     dv = p - fixv[i, j + 1, k]
-                    w += 2.0 * s * ay * dv * dv
+                    g = 2.0 * s * ay * efac[kind[i, j + 1, k], 1]
+                    w += keep[kind[i, j + 1, k]] * g * dv * dv
                     if kind[i, j + 1, k] == 1:
-                        c -= 2.0 * s * ay * dv
+                        c -= g * dv
                 else:
                     w += _face_heat(s, sig[i, j + 1, k], ay, p - phi[i, j + 1, k])
                 # ---- z
@@ -424,9 +432,10 @@ def network_dissipation(
                         w += 2.0 * s * az * dv * dv
                 elif kind[i, j, k - 1] != 0:
                     dv = p - fixv[i, j, k - 1]
-                    w += 2.0 * s * az * dv * dv
+                    g = 2.0 * s * az * efac[kind[i, j, k - 1], 2]
+                    w += keep[kind[i, j, k - 1]] * g * dv * dv
                     if kind[i, j, k - 1] == 1:
-                        c -= 2.0 * s * az * dv
+                        c -= g * dv
                 else:
                     w += _face_heat(s, sig[i, j, k - 1], az, p - phi[i, j, k - 1])
                 if k == nz - 1:
@@ -435,9 +444,10 @@ def network_dissipation(
                         w += 2.0 * s * az * dv * dv
                 elif kind[i, j, k + 1] != 0:
                     dv = p - fixv[i, j, k + 1]
-                    w += 2.0 * s * az * dv * dv
+                    g = 2.0 * s * az * efac[kind[i, j, k + 1], 2]
+                    w += keep[kind[i, j, k + 1]] * g * dv * dv
                     if kind[i, j, k + 1] == 1:
-                        c -= 2.0 * s * az * dv
+                        c -= g * dv
                 else:
                     w += _face_heat(s, sig[i, j, k + 1], az, p - phi[i, j, k + 1])
                 q[i, j, k] = w
