@@ -66,9 +66,15 @@ def _lut() -> np.ndarray:
     return lut
 
 
+def _view_centre_m(result: SessionResult) -> np.ndarray:
+    """Centre of the views [m]: the mean active centre of the applicators (the target of a
+    probe or needle cluster; the active centre of a single applicator)."""
+    return np.mean([np.asarray(p.active_centre_m, float) for p in result.placements], axis=0)
+
+
 def session_planes(result: SessionResult) -> list[dict]:
     """The two display planes: the grid plane containing the applicator axis best, and the
-    transverse plane, both through the active centre.
+    transverse plane, both through the (mean) active centre of the applicators.
 
     Each plane is a dict with ``normal`` (grid axis across the plane), ``index`` (voxel index
     along it), ``h`` and ``v`` (grid axes shown horizontally and vertically) and ``title``.
@@ -77,7 +83,7 @@ def session_planes(result: SessionResult) -> list[dict]:
     g = result.grid
     p0 = result.placements[0]
     u = np.abs(np.asarray(p0.direction, float))
-    c = np.clip(g.index_of(p0.active_centre_m), 0, np.asarray(g.shape) - 1)
+    c = np.clip(g.index_of(_view_centre_m(result)), 0, np.asarray(g.shape) - 1)
     a = int(np.argmax(u))
     others = [i for i in range(3) if i != a]
     b = max(others, key=lambda i: (u[i], -i))  # most of the rest of the axis; ties → lower axis
@@ -203,7 +209,7 @@ def _draw_plane(
     ax.set_ylabel(f"{names[plane['v']]} [mm]")
     ax.tick_params(labelsize=7)
     if window_mm is not None:
-        cen = result.placements[0].active_centre_m
+        cen = _view_centre_m(result)
         ch, cv = cen[plane["h"]] * 1e3, cen[plane["v"]] * 1e3
         ax.set_xlim(max(ch - window_mm, hc[0] - dh / 2), min(ch + window_mm, hc[-1] + dh / 2))
         ax.set_ylim(max(cv - window_mm, vc[0] - dv / 2), min(cv + window_mm, vc[-1] + dv / 2))
@@ -244,7 +250,7 @@ def _auto_window_mm(results: Sequence[SessionResult], pad_mm: float = 8.0) -> fl
             continue
         idx = np.argwhere(m)
         lo, hi = r.grid.world_of(idx.min(axis=0)), r.grid.world_of(idx.max(axis=0))
-        c = np.asarray(r.placements[0].active_centre_m)
+        c = _view_centre_m(r)
         half = max(half, float(np.max(np.abs(np.r_[lo - c, hi - c]))) * 1e3)
     return half + pad_mm if half > 0 else None
 
