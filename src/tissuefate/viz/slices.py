@@ -339,11 +339,6 @@ TRACE_SERIES = {
         ("volume_below_m40C_m3", "volume below −40 °C [mL]", "#053061", 1e6, 0.0),
         ("T_min_K", "minimum temperature [°C]", "#4393c3", 1.0, -_K0),
     ],
-    "injection": [
-        ("delivered_m3", "delivered volume [mL]", "#1b7837", 1e6, 0.0),
-        ("leaked_m3", "leaked volume [mL]", "#b2182b", 1e6, 0.0),
-        ("peak_pressure_Pa", "peak pressure [kPa]", "#762a83", 1e-3, 0.0),
-    ],
 }
 
 
