@@ -346,6 +346,10 @@ class InjectionResult:
         ``fluid`` and ``agent`` dicts: delivered, retained (and consumed), ``leaked`` by path
         (:data:`LEAK_PATHS`), ``leaked_via_cracks`` (subset: sink outflow from cracked voxels),
         ``washed_out``, ``truncated``, ``relative_error`` — volumes in m³, amounts in mol.
+    traces : dict of list
+        Fluid time course, sampled every 10 steps and at the end: ``time_s``, ``delivered_m3``,
+        ``retained_m3`` (free injected fluid in tissue), ``washed_out_m3`` and ``lost_m3`` (leaked
+        plus truncated: delivered − retained − washed out, exact by the balance).
     """
 
     grid: Grid
@@ -370,6 +374,7 @@ class InjectionResult:
     wall_s: float
     backend: str
     parameters: dict = field(default_factory=dict)
+    traces: dict = field(default_factory=dict)
 
     def killed_mask(self, survival_below: float = 0.01) -> np.ndarray:
         """Voxels whose survival fell below ``survival_below``."""
@@ -733,6 +738,15 @@ class InjectionModel:
         n_total = n_inj + n_spr
         d_inj = tuple(a.diffusion_m2_per_s * dt_inj * ih for ih in self._inv_h2)
         d_spr = tuple(a.diffusion_m2_per_s * dt_spr * ih for ih in self._inv_h2)
+        traces: dict[str, list] = {k: [] for k in ("time_s", "delivered_m3", "retained_m3", "washed_out_m3",
+                                                   "lost_m3")}
+
+        def record(t_now, bx):
+            kept = float(s[bx].sum()) * V
+            out = wash_s + vwash_s
+            for k, v in (("time_s", t_now), ("delivered_m3", delivered_s), ("retained_m3", kept),
+                         ("washed_out_m3", out), ("lost_m3", delivered_s - kept - out)):
+                traces[k].append(v)
 
         for step in range(n_total):
             injecting = step < n_inj
@@ -773,6 +787,8 @@ class InjectionModel:
                 kw[bx] = kwb
             np.maximum(s_peak[bx], s[bx], out=s_peak[bx])
             np.maximum(c_peak[bx], c[bx], out=c_peak[bx])
+            if step % 10 == 0 or step == n_total - 1:
+                record(step * dt_inj + dt_inj if injecting else T_inj + (step + 1 - n_inj) * dt_spr, bx)
             if progress is not None and (step % 20 == 0 or step == n_total - 1):
                 t_now = (step + 1) * dt_inj if injecting else T_inj + (step + 1 - n_inj) * dt_spr
                 progress((step + 1) / n_total, f"{'injecting' if injecting else 'spreading'} t = {t_now:.0f} s")
@@ -800,4 +816,4 @@ class InjectionModel:
                       pcg_iterations=flow.iterations, n_order=int(order.size))
         return InjectionResult(g, a, protocol, s, s_peak, c, c_peak, consumed, lam, survival, flow.cracked.copy(),
                                p.copy(), vasc, self.tract.copy(), balance, phi, dt_inj, dt_spr, n_total,
-                               time.perf_counter() - t_wall, self.backend, params)
+                               time.perf_counter() - t_wall, self.backend, params, traces)

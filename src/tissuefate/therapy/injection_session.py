@@ -212,6 +212,6 @@ def run_injection_session(session: InjectionSession, progress: ProgressFn | None
                                       0.5 * nd.diameter_m, f"needle {i + 1}") for i, nd in enumerate(s.needles)]
     return SessionResult(
         name=s.name, modality="injection", grid=grid, state=state, placements=placements,
-        traces=dict(getattr(res, "traces", {}) or {}), settings=settings, wall_time_s=res.wall_s,
+        traces={k: np.asarray(v, float) for k, v in res.traces.items()}, settings=settings, wall_time_s=res.wall_s,
         survival=survival, fields=fields, zone_defs=zone_defs, lethal_zone="lethal", details=details,
     )

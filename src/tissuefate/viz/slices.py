@@ -339,6 +339,11 @@ TRACE_SERIES = {
         ("volume_below_m40C_m3", "volume below −40 °C [mL]", "#053061", 1e6, 0.0),
         ("T_min_K", "minimum temperature [°C]", "#4393c3", 1.0, -_K0),
     ],
+    "injection": [
+        ("delivered_m3", "delivered volume [mL]", "#1b7837", 1e6, 0.0),
+        ("retained_m3", "retained in tissue [mL]", "#762a83", 1e6, 0.0),
+        ("lost_m3", "leaked (vessels, tract, surface) [mL]", "#b2182b", 1e6, 0.0),
+    ],
 }
 
 
