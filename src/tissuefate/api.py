@@ -13,13 +13,26 @@ __all__ = ["simulate", "run_scenario"]
 
 
 def simulate(scenario: Scenario | str | Path, progress: ProgressFn | None = None) -> SessionResult:
-    """Simulate a scenario (object or TOML path) and return its result with metrics filled in."""
+    """Simulate a scenario (object or TOML path) and return its result with metrics filled in
+    (and, when ``[followup] days > 0``, the follow-up with the tissue-fate model:
+    ``result.followup``, ``metrics["followup"]``)."""
     from .therapy.outcomes import session_metrics
 
     scn = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     session = build_session(scn)
     result = run_session(session, progress=progress)
     result.metrics = session_metrics(result, isotherms_degC=tuple(scn.output.isotherms_degC))
+    if scn.followup.days > 0:
+        from .course import default_doubling_time_days, follow_up
+
+        f = scn.followup
+        td = f.doubling_time_days or default_doubling_time_days(scn.anatomy.tumour_type)
+        if progress:
+            progress(1.0, f"follow-up to {f.days:g} days")
+        hs = scn.hypotheses.hypothesis_set()
+        result.followup = follow_up(result, f.days, doubling_time_days=td, hypotheses=hs,
+                                    detection_diameter_m=f.detection_diameter_mm * 1e-3)
+        result.metrics["followup"] = result.followup.metrics
     return result
 
 

@@ -84,7 +84,7 @@ def scenario_reference_markdown() -> str:
         "",
     ]
     for name, f in Scenario.model_fields.items():
-        if isinstance(f.default, BaseModel):
+        if isinstance(f.default, BaseModel) and name != "hypotheses":
             model = type(f.default)
             out += [f"## `[{name}]`", "", (model.__doc__ or "").strip(), "", *_table(model, f"{name}."), ""]
     out += ["## `[applicator]`", "",

@@ -368,6 +368,20 @@ class NumericsConfig(_Model):
     )
 
 
+class FollowupConfig(_Model):
+    """Follow-up after the session: the tissue-fate model run to a horizon (one-session course)."""
+
+    days: float = Field(0.0, ge=0.0, le=3650.0, description="Horizon [days]; 0 = no follow-up.")
+    doubling_time_days: float | None = Field(
+        None, gt=0.0, le=2000.0,
+        description=("Volume-doubling time of surviving tumour [days]; default by tumour type "
+                     "(HCC 140, metastasis 71.4; literature.md §8)."),
+    )
+    detection_diameter_mm: float = Field(
+        5.0, gt=0.0, le=30.0, description="Regrowth counts as local progression at this sphere diameter [mm]."
+    )
+
+
 class OutputConfig(_Model):
     """What is written."""
 
@@ -398,6 +412,7 @@ class Scenario(_Model):
     ire: IREConfig | None = Field(None, description="IRE pulses (modality = 'ire').")
     injection: InjectionConfig | None = Field(None, description="Agent, volume, rate (modality = 'injection').")
     hypotheses: HypothesesConfig = Field(HypothesesConfig(), description="Active hypotheses (default: none).")
+    followup: FollowupConfig = Field(FollowupConfig(), description="Follow-up with the tissue-fate model.")
     numerics: NumericsConfig = NumericsConfig()
     output: OutputConfig = OutputConfig()
 
@@ -409,6 +424,9 @@ class Scenario(_Model):
         if oxidant:
             hs.require_one_of(OXIDANT_DELIVERY)
         for name in hs:
+            if get_hypothesis(name).enters.startswith("fate.") and self.followup.days == 0:
+                raise ValueError(f"hypotheses.active = {name!r} acts in the follow-up (tissue fate): set "
+                                 "followup.days > 0")
             if "oxidant" in get_hypothesis(name).concerns and not oxidant:
                 raise ValueError(f"hypotheses.active = {name!r} concerns the oxidant; this run injects no oxidant "
                                  f"(modality {self.modality!r})")

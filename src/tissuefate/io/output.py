@@ -295,6 +295,15 @@ def write_session_outputs(
             figures["Delivered power, impedance and maximum temperature" if result.is_thermal
                     else "Time course of the session"] = tmp / "traces.png"
             names["traces"] = "traces.png"
+        if result.followup is not None:
+            from ..viz.fate import plot_fate_traces
+
+            fu = result.followup
+            plot_fate_traces(fu.traces, tmp / "followup.png",
+                             title=f"Follow-up {fu.days:g} days (doubling time {fu.doubling_time_days:g} d)")
+            figures["Follow-up with the tissue-fate model: involution, scar and debris, viable tumour, "
+                    "clearance load"] = tmp / "followup.png"
+            names["followup"] = "followup.png"
         html = session_report_html(result, figures)
         (tmp / "report.html").write_text(html, encoding="utf-8")
         names["report"] = "report.html"

@@ -129,6 +129,7 @@ class SessionResult:
     zone_defs: list[ZoneDef] = field(default_factory=list)
     lethal_zone: str = "omega_ge_4.6"
     details: dict = field(default_factory=dict)
+    followup: object | None = None  # tissuefate.course.FollowUp, when a follow-up was run
 
     @property
     def is_thermal(self) -> bool:

@@ -41,6 +41,7 @@ __all__ = [
     "AGENTS",
     "PLANNING",
     "FATE",
+    "TUMOUR_GROWTH",
     "MaterialTable",
     "material_table",
     "all_params",
@@ -554,6 +555,7 @@ def all_params() -> list[tuple[str, Param]]:
         out.extend((f"agent.{a}.{k}", v) for k, v in d.items())
     out.extend((f"planning.{k}", v) for k, v in PLANNING.items())
     out.extend((f"fate.{k}", v) for k, v in FATE.items())
+    out.extend((f"tumour_growth.{k}", v) for k, v in TUMOUR_GROWTH.items())
     return out
 
 
@@ -681,3 +683,17 @@ FATE: dict[str, Param] = {
                                  "literature.md", "E", "cryo necrosis is cleared as non-fixed debris"),
 }
 
+
+
+#: Tumour regrowth after a session (literature.md §8) and imaging detection (§10).
+TUMOUR_GROWTH: dict[str, Param] = {
+    "hcc_doubling_time_days": Param(
+        140.0, "day", "Nathani et al., Gut 70:401, 2021: pooled HCC volume-doubling time 4.6 months (95 % CI "
+        "3.9-5.3; literature.md §8)", "V", "4.6 months x 30.4 days; individual values 27-606 d (Barbara 1992)"),
+    "metastasis_doubling_time_days": Param(
+        71.4, "day", "PMID 30957066, 2019: colorectal liver metastases without chemotherapy, mean 71.4 d "
+        "(literature.md §8)", "V", "overt metastases 155 +- 34 d (Finlay 1988)"),
+    "detection_diameter_m": Param(
+        5e-3, "m", "literature.md §10: imaging detects a few mm of enhancing tissue; threshold chosen and "
+        "documented here", "E", "local progression = viable tumour regrowing to a sphere of this diameter"),
+}

@@ -183,6 +183,19 @@ def key_metric_rows(metrics: Mapping, *, brief: bool = False) -> list[tuple[str,
     if th and th.get("peak_temperature_degC") is not None:
         rows.append(("Peak tissue temperature", f"{_num(th.get('peak_temperature_degC'))} °C"))
     rows += detail_rows(metrics, brief=brief)
+    fu = metrics.get("followup")
+    if fu:
+        h = fu["horizon_days"]
+        rows.append((f"Zone content after {h:g} d (involution)", f"{fu['involution_at_horizon'] * 100:.0f} %"))
+        rows.append((f"Scar after {h:g} d", f"{_num(fu['scar_volume_at_horizon_mL'], 2)} mL"))
+        lp = ("residual tumour detectable after the session" if fu["residual_detectable_after_session"]
+              else (f"day {fu['local_progression_day']:g}" if fu["local_progression"] else f"none by day {h:g}"))
+        rows.append(("Local tumour progression", lp))
+        if not brief:
+            rows.append((f"Tumour-control probability at {h:g} d",
+                         _prob(fu["tumour_control_probability_at_horizon"])))
+            rows.append(("Peak necrotic clearance", f"{_num(fu['peak_necrotic_clearance_g_per_day'], 2)} g/day "
+                                                    f"(day {_num(fu['peak_necrotic_clearance_day'], 0)})"))
     dl = metrics.get("delivery", {})
     e = dl.get("energy_J")
     if e is not None or metrics.get("modality") in ("rfa", "mwa"):
