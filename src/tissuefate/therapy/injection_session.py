@@ -199,7 +199,7 @@ def run_injection_session(session: InjectionSession, progress: ProgressFn | None
     details["report"] = [
         ["Agent", s.agent.name + (" (HYPOTHETICAL)" if s.agent.name == "oxidant" else ""), "", True],
         ["Delivered / retained", f"{details['delivered_mL']:.2f} / {details['retained_mL']:.2f}", "mL", False],
-        ["Leaked (vessels, tract, boundary)", details["leaked_mL"], "mL", True],
+        ["Leaked (vessels, tract, surface, box)", details["leaked_mL"], "mL", True],
         ["Distribution volume", details["distribution_volume_mL"], "mL", True],
         ["Peak pressure", details["peak_pressure_kPa"], "kPa", False],
         ["Cracked tissue", details["cracked_volume_mL"], "mL", False],

@@ -225,7 +225,7 @@ def key_metric_rows(metrics: Mapping, *, brief: bool = False) -> list[tuple[str,
             )
             rows.append(
                 (
-                    "Irreversible zone gap to large vessel",
+                    "Lethal zone gap to large vessel",
                     f"{_num(hs.get('zone_gap_to_large_vessel_mm'))} mm",
                 )
             )
