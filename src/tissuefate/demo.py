@@ -27,6 +27,8 @@ def demo_scenarios(quick: bool = False) -> list[Scenario]:
         "tissue": {"species": "human"},
         "anatomy": anatomy,
         "grid": {"spacing_mm": 1.5 if quick else 1.0, "roi_shape": roi},
+        # what each session leaves behind after six months (tissue-fate model; docs/model.md)
+        "followup": {"days": 60 if quick else 180},
     }
     rfa = scenario_from_dict(
         {

@@ -409,11 +409,14 @@ def plot_side_by_side(
     n = len(results)
     legend_in = 3.0
     width = 4.3 * n + legend_in
-    fig = _figure((width, 7.6))
+    all_rows = [key_metric_rows(r.metrics or session_metrics(r, isotherms_degC=isotherms_degC), brief=True)
+                for r in results]
+    table_in = 0.23 * max(len(x) for x in all_rows) + 0.3  # one table row ≈ 0.23 in at 7 pt
+    fig = _figure((width, 5.6 + table_in))
     gs = fig.add_gridspec(
         2,
         n,
-        height_ratios=[3.0, 1.45],
+        height_ratios=[4.6, table_in],
         left=0.05,
         right=1 - legend_in / width,
         bottom=0.02,
@@ -429,8 +432,7 @@ def plot_side_by_side(
         ax.set_title(f"{r.modality.upper()} — {r.name}\n{plane['title']}", fontsize=8)
         tab_ax = fig.add_subplot(gs[1, j])
         tab_ax.axis("off")
-        m = r.metrics or session_metrics(r, isotherms_degC=isotherms_degC)
-        rows = key_metric_rows(m, brief=True)
+        rows = all_rows[j]
         table = tab_ax.table(
             cellText=[[k, v] for k, v in rows],
             colWidths=[0.56, 0.44],
