@@ -685,7 +685,7 @@ def case_littrup(progress=None) -> list[ValidationRow]:
     return rows
 
 
-def _injection_case(name: str, module: str = "validation_injection") -> Callable:
+def _module_case(name: str, module: str = "validation_injection") -> Callable:
     """A case of :mod:`tissuefate.validation_injection` or :mod:`tissuefate.validation_cryo`
     (imported on use: they import this module)."""
 
@@ -724,13 +724,13 @@ CASES: dict[str, tuple[bool, Callable]] = {
     "mwa_80W": (False, case_mwa_80W),
     "heat_sink": (False, case_heat_sink),
     "rfa_grid_convergence": (False, case_rfa_grid_convergence),
-    "stefan": (True, _injection_case("case_stefan", "validation_cryo")),
+    "stefan": (True, _module_case("case_stefan", "validation_cryo")),
     "littrup_cryo": (False, case_littrup),
-    "darcy_point_source": (True, _injection_case("case_darcy_point_source")),
-    "injection_diffusion": (True, _injection_case("case_injection_diffusion")),
-    "injection_mass_balance": (True, _injection_case("case_injection_mass_balance")),
-    "oxidant_front": (True, _injection_case("case_oxidant_front")),
-    "injection_rate_trends": (False, _injection_case("case_injection_rate_trends")),
+    "darcy_point_source": (True, _module_case("case_darcy_point_source")),
+    "injection_diffusion": (True, _module_case("case_injection_diffusion")),
+    "injection_mass_balance": (True, _module_case("case_injection_mass_balance")),
+    "oxidant_front": (True, _module_case("case_oxidant_front")),
+    "injection_rate_trends": (False, _module_case("case_injection_rate_trends")),
     "fate_coagulated_core": (True, _fate_case("fate_coagulated_core")),
     "fate_fibrous_rim": (True, _fate_case("fate_fibrous_rim")),
     "fate_rfa_involution": (True, _fate_case("fate_rfa_involution")),

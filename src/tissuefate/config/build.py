@@ -103,26 +103,15 @@ def build_session(scn: Scenario, *, settings: dict | None = None):
 
 
 def _choose_placement(state, centre, direction, applicator):
-    """The requested direction, or the first candidate whose active part avoids large vessels."""
-    from ..geometry import segment_mask
+    """The requested direction, or the first candidate whose active part avoids large vessels
+    (:func:`_choose_layout` with a single applicator)."""
 
-    errors = []
-    for d in [direction, *[c for c in _DIRECTIONS if not np.allclose(unit(c), unit(direction))]]:
-        pl = place_through(centre, d, applicator)
+    def ends(pl):
         tip = np.asarray(pl.tip_m)
-        end = tip + pl.active_length_m * np.asarray(pl.direction)
-        if not (state.grid.contains(tip) and state.grid.contains(end)):
-            errors.append(f"direction {d}: leaves the region of interest")
-            continue
-        m = segment_mask(state.grid, tip, end, pl.radius_m)
-        if np.any(state.label[m] == Label.LARGE_VESSEL):
-            errors.append(f"direction {d}: crosses a large vessel")
-            continue
-        if state.label[state.grid.index_of(tip)] == Label.OUTSIDE:
-            errors.append(f"direction {d}: tip outside the organ")
-            continue
-        return pl
-    raise GeometryError("no insertion direction avoids large vessels: " + "; ".join(errors[:3]))
+        return tip, tip + pl.active_length_m * np.asarray(pl.direction), pl.radius_m
+
+    placements, _ = _choose_layout(state, direction, lambda d: [place_through(centre, d, applicator)], ends)
+    return placements[0]
 
 
 def _build_multi(scn: Scenario, state, target, table, settings):
@@ -237,8 +226,9 @@ def _build_injection(scn: Scenario, state, table, needles, settings):
 
 
 def _choose_layout(state, direction, make, ends):
-    """The requested direction, or the first candidate for which every applicator of the layout
-    lies inside the region and the organ and crosses no large vessel."""
+    """The requested direction, or the first candidate of :data:`_DIRECTIONS` for which every
+    applicator ``make(direction)`` returns lies inside the region and the organ and crosses no large
+    vessel (``ends(applicator)`` gives its segment and radius); returns (applicators, direction)."""
     from ..geometry import segment_mask
 
     errors = []

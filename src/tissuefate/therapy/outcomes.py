@@ -33,7 +33,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import ConfigError
-from ..geometry import distance_to_segment_m, unit
+from ..geometry import distance_to_segment_m, perpendicular_basis, unit
 from ..grid import Grid
 from ..tissue.labels import Label
 from ..tissue.properties import CELLS, DAMAGE
@@ -177,13 +177,6 @@ def select_zone(
     return np.isin(lab, sorted(keep)), int(n)
 
 
-def _perpendicular_basis(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    a = np.zeros(3)
-    a[int(np.argmin(np.abs(u)))] = 1.0
-    e1 = unit(np.cross(u, a))
-    return e1, np.cross(u, e1)
-
-
 def _extent_m(points_m: np.ndarray, direction: np.ndarray, spacing_m: np.ndarray) -> float:
     """Extent of voxels (centres ``points_m``) along unit ``direction``, voxel width included."""
     p = points_m @ direction
@@ -276,7 +269,7 @@ def zone_geometry(zone: np.ndarray, grid: Grid, axis_direction) -> dict:
     surface = zone & ~ndimage.binary_erosion(zone)
     pts = grid.world_of(np.argwhere(surface))
     long_m = _extent_m(pts, u, h)
-    e1, e2 = _perpendicular_basis(u)
+    e1, e2 = perpendicular_basis(u)
     ang = np.linspace(0.0, np.pi, _N_CALIPER_DIRECTIONS, endpoint=False)
     dirs = np.cos(ang)[:, None] * e1 + np.sin(ang)[:, None] * e2
     proj = pts @ dirs.T
