@@ -572,11 +572,13 @@ def session_metrics(
     axis = unit(p0.direction)
     seeds = [p.active_centre_m for p in result.placements]
     defs = zone_definitions(result, isotherms_degC)
-    for d in defs:
-        a = result.field_values(d.field)
-        if a.shape != g.shape:
-            raise ConfigError(f"SessionResult field {d.field!r} has shape {a.shape}, grid is {g.shape}")
     survival = result.survival_fraction()
+    values = {"survival": survival}  # each field once, however many zones read it
+    for d in defs:
+        if d.field not in values:
+            values[d.field] = result.field_values(d.field)
+        if values[d.field].shape != g.shape:
+            raise ConfigError(f"SessionResult field {d.field!r} has shape {values[d.field].shape}, grid is {g.shape}")
     peak = None if result.peak_temperature_K is None else np.asarray(result.peak_temperature_K, dtype=np.float64)
 
     # ---- zones
@@ -584,7 +586,7 @@ def session_metrics(
     masks: dict[str, np.ndarray] = {}
     raw: dict[str, np.ndarray] = {}
     for d in defs:
-        m = d.mask(result.field_values(d.field))
+        m = d.mask(values[d.field])
         raw[d.key] = m
         filled = _fill_applicator(m, applicator)
         zone, ncomp = select_zone(filled, g, seeds)
