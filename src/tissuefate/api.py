@@ -12,13 +12,20 @@ from .therapy.session import ProgressFn, run_session
 __all__ = ["simulate", "run_scenario"]
 
 
-def simulate(scenario: Scenario | str | Path, progress: ProgressFn | None = None) -> SessionResult:
-    """Simulate a scenario (object or TOML path) and return its result with metrics filled in
-    (and, when ``[followup] days > 0``, the follow-up with the tissue-fate model:
-    ``result.followup``, ``metrics["followup"]``)."""
+def simulate(scenario: Scenario | str | Path, progress: ProgressFn | None = None):
+    """Simulate a scenario (object or TOML path) and return its result with metrics filled in.
+
+    One session: a :class:`SessionResult` (and, when ``[followup] days > 0``, the follow-up with the
+    tissue-fate model: ``result.followup``, ``metrics["followup"]``). A scenario with a ``[course]``
+    section: a :class:`~tissuefate.course.CourseResult` (:func:`tissuefate.course.run_course`).
+    """
     from .therapy.outcomes import session_metrics
 
     scn = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if scn.course is not None:
+        from .course import run_course
+
+        return run_course(scn, progress=progress)
     session = build_session(scn)
     result = run_session(session, progress=progress)
     result.metrics = session_metrics(result, isotherms_degC=tuple(scn.output.isotherms_degC))
@@ -29,7 +36,7 @@ def simulate(scenario: Scenario | str | Path, progress: ProgressFn | None = None
         td = f.doubling_time_days or default_doubling_time_days(scn.anatomy.tumour_type)
         if progress:
             progress(1.0, f"follow-up to {f.days:g} days")
-        hs = scn.hypotheses.hypothesis_set()
+        hs, _ = scn.run_hypotheses()
         result.followup = follow_up(result, f.days, doubling_time_days=td, hypotheses=hs,
                                     detection_diameter_m=f.detection_diameter_mm * 1e-3)
         result.metrics["followup"] = result.followup.metrics
@@ -37,13 +44,20 @@ def simulate(scenario: Scenario | str | Path, progress: ProgressFn | None = None
 
 
 def run_scenario(scenario: Scenario | str | Path, out_dir: str | Path, *, overwrite: bool = False,
-                 progress: ProgressFn | None = None) -> tuple[SessionResult, dict]:
-    """Simulate a scenario and write metrics.json, fields.nc, figures and report.html to ``out_dir``.
+                 progress: ProgressFn | None = None) -> tuple:
+    """Simulate a scenario and write its outputs to ``out_dir``: for one session metrics.json,
+    fields.nc, figures and report.html; for a course metrics.json, traces.csv, states.nc, figures,
+    one folder per session and report.html.
 
     The folder appears only when everything is written (atomic rename).
     """
-    from .io.output import write_session_outputs
-
     result = simulate(scenario, progress=progress)
-    paths = write_session_outputs(out_dir, result, overwrite=overwrite)
+    if isinstance(result, SessionResult):
+        from .io.output import write_session_outputs
+
+        paths = write_session_outputs(out_dir, result, overwrite=overwrite)
+    else:
+        from .io.course_output import write_course_outputs
+
+        paths = write_course_outputs(out_dir, result, overwrite=overwrite)
     return result, paths

@@ -94,25 +94,84 @@ def run(scenario: Path = typer.Argument(..., help="Scenario TOML file (see docs/
         scn = load_scenario(scenario)
         if out.exists() and not overwrite:
             raise TissuefateError(f"--out {out}: folder exists; choose another or pass --overwrite")
-        with progress_bar(f"{scn.modality.upper()} {scn.name}", not quiet) as cb:
+        what = "course" if scn.course is not None else scn.modality.upper()
+        with progress_bar(f"{what} {scn.name}", not quiet) as cb:
             result, paths = run_scenario(scn, out, overwrite=overwrite, progress=cb)
+    if scn.course is not None:
+        out_console.print(course_table([result]), width=_table_width())
+        out_console.print(f"wrote {out}/ ({', '.join(sorted(Path(p).name for p in paths.values()))}) "
+                          f"in {result.wall_time_s:.1f} s")
+        return
     out_console.print(_metrics_table([(scn.name, result.metrics)]))
     out_console.print(f"wrote {out}/ ({', '.join(sorted(Path(p).name for p in paths.values()))}) "
                       f"in {result.wall_time_s:.1f} s of simulation")
 
 
+def _table_width() -> int:
+    """Wide tables stay readable in pipes and logs (rich assumes 80 columns there)."""
+    return out_console.width if out_console.is_terminal else 180
+
+
+def _fmt(v, nd=2):
+    if v is None or (isinstance(v, float) and v != v):
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.{nd}g}" if abs(v) < 1e-2 and v != 0 else f"{v:.{nd}f}".rstrip("0").rstrip(".")
+    return str(v)
+
+
+def course_table(courses, title: str = "Course outcomes (simulated; not treatment guidance)") -> Table:
+    """One row per course: the outcomes a comparison reads first."""
+    t = Table(title=title)
+    for col in ("lesion", "strategy", "hypotheses", "sessions", "CR (day)", "TCP end", "LTP (day)",
+                "normal killed mL", "scar 3/12 mo mL", "involution 3 mo", "needles", "leaked mL"):
+        t.add_column(col, justify="right" if col not in ("lesion", "strategy", "hypotheses") else "left",
+                     overflow="fold")
+    for c in courses:
+        m = c.metrics
+        hyp = getattr(c, "preset_label", None) or m.get("hypothesis_preset") or (
+            "custom" if m.get("hypotheses") else "literature")
+        if hyp == "both":
+            hyp = "either preset (none applies)"
+        if m.get("agent") == "oxidant":
+            hyp = f"[magenta]{hyp} (HYPOTHETICAL)[/]"
+        cr = f"yes ({_fmt(m['days_to_complete_response'])})" if m["complete_response"] else "no"
+        ltp = f"yes ({_fmt(m['local_progression_day'])})" if m["local_progression"] else "no"
+        scar = m["scar_volume_mL"]
+        t.add_row(str(getattr(c, "lesion", "") or ""), m["strategy"], hyp, str(m["sessions_given"]), cr,
+                  _fmt(m["tumour_control_probability_at_horizon"], 3), ltp, _fmt(m["normal_tissue_destroyed_mL"], 1),
+                  f"{_fmt(scar.get('day_90'), 1)} / {_fmt(scar.get('day_365'), 1)}",
+                  _fmt(m["involution"].get("day_90")), str(m["needle_passes"]), _fmt(m["leaked_agent_mL"], 2))
+    return t
+
+
 @app.command()
 def demo(out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Output folder."),
          overwrite: bool = typer.Option(True, help="Replace an existing demo folder."),
-         quick: bool = typer.Option(False, help="Small grid and short treatment (for tests).")):
-    """One session of each modality (RFA, MWA, cryo, IRE, ethanol) on the default phantom, side by side."""
-    from .demo import run_demo
-
+         quick: bool = typer.Option(False, help="Small grids and short treatments (for tests)."),
+         sessions: bool = typer.Option(False, "--sessions",
+                                       help="Instead: one session of each modality side by side (the old demo).")):
+    """The strategy comparison: RFA, MWA, cryo, ethanol and the oxidant hypothesis as whole courses on three
+    lesions of the default phantom, under the literature defaults and the seed-claims preset."""
     with _user_errors():
-        with progress_bar("demo") as cb:
-            results, paths = run_demo(out, overwrite=overwrite, quick=quick, progress=cb)
-    out_console.print(_metrics_table([(r.name, r.metrics) for r in results]))
-    out_console.print(f"wrote {out}/report.html")
+        if sessions:
+            from .demo import run_demo
+
+            with progress_bar("demo") as cb:
+                results, paths = run_demo(out, overwrite=overwrite, quick=quick, progress=cb)
+            out_console.print(_metrics_table([(r.name, r.metrics) for r in results]))
+            out_console.print(f"wrote {out}/report.html")
+            return
+        from .demo import run_course_demo
+
+        with progress_bar("strategy comparison") as cb:
+            courses, wall = run_course_demo(out, overwrite=overwrite, quick=quick, progress=cb)
+    out_console.print(course_table(courses, "Strategy comparison (simulated; not treatment guidance; oxidant rows "
+                                            "are hypothetical — chlorine dioxide is not an approved therapy)"),
+                      width=_table_width())
+    out_console.print(f"{len(courses)} courses in {wall:.0f} s; wrote {out}/report.html")
 
 
 @app.command()
@@ -145,7 +204,9 @@ def bench(out: Path = typer.Option(Path("bench.json"), "--out", "-o", help="JSON
           dtype: str = typer.Option("float32"),
           standard_case: bool = typer.Option(True, help="Also time the standard 12-min RFA case (128³)."),
           modality_cases: bool = typer.Option(False, "--modality-cases",
-                                              help="Also time the cryo, injection and IRE standard cases.")):
+                                              help="Also time the cryo, injection and IRE standard cases."),
+          course_cases: bool = typer.Option(False, "--course-cases",
+                                            help="Also time the 4-session courses with 12 months of follow-up (96³).")):
     """Kernel throughput (voxel-updates/s, fraction of copy bandwidth) and the standard RFA case."""
     from .bench import run_benchmarks
 
@@ -162,6 +223,11 @@ def bench(out: Path = typer.Option(Path("bench.json"), "--out", "-o", help="JSON
 
             with progress_bar("cryo, injection and IRE standard cases") as cb:
                 res["modality_cases"] = time_standard_cases(["cryo", "injection", "ire"], progress=cb)
+        if course_cases:
+            from .demo import time_standard_cases
+
+            with progress_bar("4-session courses, 96³") as cb:
+                res["course_cases"] = time_standard_cases(["course", "course_rfa"], progress=cb)
     out.write_text(json.dumps(res, indent=2, default=str))
     out_console.print_json(json.dumps(res, default=str))
 

@@ -1,13 +1,16 @@
-"""The demo: one session of each modality on the same tumour of the built-in phantom, side by side."""
+"""The demo: whole treatment courses compared on lesions of the built-in phantom (the main job), and
+the older one-session-per-modality comparison (``tissuefate demo --sessions``)."""
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
 from .config.scenario import Scenario, scenario_from_dict
 
-__all__ = ["demo_scenarios", "run_demo", "time_standard_case", "standard_case_scenario", "standard_cases",
+__all__ = ["demo_scenarios", "run_demo", "DEMO_LESIONS", "DEMO_STRATEGIES", "demo_course_scenarios",
+           "run_course_demo", "time_standard_case", "standard_case_scenario", "standard_cases",
            "time_standard_cases"]
 
 
@@ -149,7 +152,10 @@ def standard_cases() -> dict[str, Scenario]:
     ``rfa``: 12-min RFA, 3-cm cooled electrode, 128³ (issue 2, ≤ 30 s on 2 cores);
     ``cryo``: 2 probes, 10–5–10 min, 128³ (issue 3, ≤ 60 s); ``injection``: 5 mL ethanol at
     0.1 mL/s and 1 h of spread, 128³ (issue 3, ≤ 30 s); ``ire``: one needle pair, 90 pulses, 96³
-    (no target in the issue).
+    (no target in the issue); ``course``: 4 weekly ethanol sessions (2 mL each, no stop at complete
+    response) and 12 months of follow-up on the phantom, 96³ (issue 4, ≤ 60 s); ``course_rfa``: the
+    same with up to four 12-min RFA sessions 4 weeks apart on a 45-mm tumour (sessions stop early when
+    nothing is left to aim at).
     """
     block = {"kind": "block", "tumour_diameter_mm": 20}
     grid = {"spacing_mm": 1.0, "roi_shape": [128, 128, 128]}
@@ -165,6 +171,21 @@ def standard_cases() -> dict[str, Scenario]:
             "name": "standard-ire-96", "modality": "ire", "anatomy": block,
             "grid": {"spacing_mm": 1.0, "roi_shape": [96, 96, 96]},
             "applicator": {"type": "ire_electrodes", "n_electrodes": 2, "spacing_mm": 15}}),
+        "course": scenario_from_dict({
+            "name": "standard-course-96", "modality": "injection",
+            "anatomy": {"kind": "phantom", "seed": 0, "tumour_diameter_mm": 25},
+            "grid": {"spacing_mm": 1.0, "roi_shape": [96, 96, 96]},
+            "injection": {"agent": "ethanol", "volume_mL": 2, "rate_mL_per_s": 0.1, "spread_min": 30},
+            "course": {"max_sessions": 4, "interval_days": 7, "stop_at_complete_response": False,
+                       "horizon_days": 365}}),
+        "course_rfa": scenario_from_dict({
+            "name": "standard-course-rfa-96", "modality": "rfa",
+            "anatomy": {"kind": "phantom", "seed": 0, "tumour_diameter_mm": 45},
+            "grid": {"spacing_mm": 1.0, "roi_shape": [96, 96, 96]},
+            "applicator": {"type": "rf_electrode", "active_length_mm": 30, "gauge": 17, "cooled": True},
+            "protocol": {"duration_min": 12, "control": "impedance", "power_W": 200},
+            "course": {"max_sessions": 4, "interval_days": 28, "stop_at_complete_response": False,
+                       "horizon_days": 365}}),
     }
 
 
@@ -178,8 +199,184 @@ def time_standard_cases(names=None, progress=None) -> dict:
         scn = cases[name]
         t0 = time.perf_counter()
         r = simulate(scn, progress=progress)
+        if scn.course is not None:
+            fate_s = r.wall_time_s - sum(s.wall_time_s for s in r.sessions)
+            out[name] = {"wall_s": round(time.perf_counter() - t0, 2), "course_s": round(r.wall_time_s, 2),
+                         "sessions": r.metrics["sessions_given"],
+                         "session_s": [round(float(s.wall_time_s), 2) for s in r.sessions],
+                         "fate_and_metrics_s": round(fate_s, 2), "grid": list(scn.grid.roi_shape),
+                         "horizon_days": scn.course.horizon_days}
+            continue
         z = r.metrics["zones"][r.metrics["margin"]["zone"]]
         out[name] = {"wall_s": round(time.perf_counter() - t0, 2), "session_s": round(r.wall_time_s, 2),
                      "grid": list(scn.grid.roi_shape), "lethal_zone_mL": z["volume_mL"],
                      "numerics": r.settings.get("numerics", {})}
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# The strategy comparison (issue 4): courses on three lesions, two hypothesis presets
+# --------------------------------------------------------------------------------------------------
+#: Lesions of the default phantom (seed 0), each treated in its own region of interest.
+DEMO_LESIONS = {
+    "HCC 15 mm central": {"tumour_type": "hcc", "tumour_diameter_mm": 15, "tumour_location": "central"},
+    "HCC 30 mm by a vessel": {"tumour_type": "hcc", "tumour_diameter_mm": 30, "tumour_location": "near_vessel",
+                              "vessel_distance_mm": 3},
+    "Metastasis 20 mm subcapsular": {"tumour_type": "metastasis", "tumour_diameter_mm": 20,
+                                     "tumour_location": "subcapsular"},
+}
+
+#: The strategies: settings typical of published protocols (docs/courses.md), not recommendations.
+#: Both injection strategies use the same volume rule (Shiina's volume for the residual, ≤ 10 mL per
+#: session), so that they differ only in agent and schedule.
+DEMO_STRATEGIES = {
+    "rfa": {
+        "strategy": "RFA 3-cm cooled 12 min, retreat at 4 wk",
+        "modality": "rfa",
+        "applicator": {"type": "rf_electrode", "active_length_mm": 30, "gauge": 17, "cooled": True},
+        "protocol": {"duration_min": 12, "control": "impedance", "power_W": 200},
+        "course": {"max_sessions": 2, "interval_days": 28},
+    },
+    "mwa": {
+        "strategy": "MWA 2.45 GHz 80 W 5 min, retreat at 4 wk",
+        "modality": "mwa",
+        "applicator": {"type": "mw_antenna", "frequency_MHz": 2450, "antenna": "monopole"},
+        "protocol": {"duration_min": 5, "power_W": 80},
+        "course": {"max_sessions": 2, "interval_days": 28},
+    },
+    "cryo": {
+        "strategy": "Cryo 10-5-10 planned probes, retreat at 4 wk",
+        "modality": "cryo",
+        "applicator": {"type": "cryoprobe", "layout": "planned", "diameter_mm": 2.4, "active_length_mm": 30},
+        "cryo": {"phases": [{"kind": "freeze", "duration_min": 10}, {"kind": "passive_thaw", "duration_min": 5},
+                            {"kind": "freeze", "duration_min": 10}]},
+        "course": {"max_sessions": 2, "interval_days": 28},
+    },
+    "ethanol": {
+        "strategy": "Ethanol twice weekly until CR (max 8)",
+        "modality": "injection",
+        "applicator": {"type": "injection_needles", "n_needles": 1, "gauge": 21},
+        "injection": {"agent": "ethanol", "concentration_percent": 95, "rate_mL_per_s": 0.1, "spread_min": 30},
+        "course": {"schedule_days": [0, 3, 7, 10, 14, 17, 21, 24], "injection_volume": "shiina"},
+    },
+    "oxidant": {
+        "strategy": "Oxidant weekly over a month (HYPOTHETICAL)",
+        "modality": "injection",
+        "applicator": {"type": "injection_needles", "n_needles": 1, "gauge": 21},
+        "injection": {"agent": "oxidant", "rate_mL_per_s": 0.1, "spread_min": 30},
+        "course": {"schedule_days": [0, 7, 14, 21], "injection_volume": "shiina"},
+    },
+}
+
+#: Hypotheses each preset runs with. The literature preset has every claim off; an oxidant run must
+#: still name its delivery model, and under the literature preset it takes the estimate-based
+#: diffusion-limited one (hypotheses.py), labelled in every result.
+DEMO_PRESETS = {
+    "literature": {"preset": "literature", "oxidant_active": ["oxidant_delivery_diffusion_limited"]},
+    "seed_claims": {"preset": "seed_claims", "oxidant_active": []},
+}
+
+
+def _quick_strategy(d: dict) -> dict:
+    d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
+    if "protocol" in d:
+        d["protocol"]["duration_min"] = min(d["protocol"]["duration_min"], 2)
+    if "cryo" in d:
+        d["cryo"] = {"phases": [{"kind": "freeze", "duration_min": 2}, {"kind": "passive_thaw", "duration_min": 1},
+                                {"kind": "freeze", "duration_min": 2}]}
+    if "injection" in d:
+        d["injection"]["spread_min"] = 5
+    d["course"] = dict(d["course"])
+    if "schedule_days" in d["course"]:
+        d["course"]["schedule_days"] = d["course"]["schedule_days"][:2]
+    return d
+
+
+def demo_course_scenarios(quick: bool = False, *, lesions=None, strategies=None, presets=None) -> list[dict]:
+    """The courses of the strategy comparison, as ``{"lesion", "strategy_key", "preset", "scenario"}``.
+
+    Every strategy runs on every lesion under each preset; a strategy on which no hypothesis of a
+    preset acts (thermal and cryo courses: the presets' claims concern injections) runs once and is
+    reported for both presets (``preset = "both"``).
+    """
+    out = []
+    if lesions is None:
+        lesions = list(DEMO_LESIONS)[:1] if quick else list(DEMO_LESIONS)
+    for lesion in lesions:
+        anat = {"kind": "phantom", "seed": 0, **DEMO_LESIONS[lesion]}
+        d_mm = anat["tumour_diameter_mm"]
+        h = 2.0 if quick else 1.5
+        n = int(math.ceil((d_mm + (30 if quick else 44)) / h / 4.0)) * 4
+        for key in strategies or DEMO_STRATEGIES:
+            base = DEMO_STRATEGIES[key]
+            base = _quick_strategy(base) if quick else base
+            seen = {}
+            for pname in presets or DEMO_PRESETS:
+                p = DEMO_PRESETS[pname]
+                hyp = {"preset": p["preset"]}
+                if base.get("injection", {}).get("agent") == "oxidant" and p["oxidant_active"]:
+                    hyp["active"] = list(p["oxidant_active"])
+                data = {k: v for k, v in base.items() if k != "strategy"}
+                data.update(name=f"{base['strategy']} — {lesion}", anatomy=anat, hypotheses=hyp,
+                            grid={"spacing_mm": h, "roi_shape": [n, n, n]},
+                            course={**base["course"], "strategy": base["strategy"],
+                                    "horizon_days": 120 if quick else 365})
+                scn = scenario_from_dict(data, f"demo {key} / {lesion} / {pname}")
+                applied, _ = scn.run_hypotheses()
+                sig = tuple(sorted(applied))
+                if sig in seen:  # no hypothesis of this preset acts on the strategy: same course
+                    seen[sig]["preset"] = "both"
+                    continue
+                entry = {"lesion": lesion, "strategy_key": key, "preset": pname, "scenario": scn}
+                seen[sig] = entry
+                out.append(entry)
+    return out
+
+
+def run_course_demo(out_dir, *, overwrite: bool = True, quick: bool = False, progress=None, lesions=None,
+                    strategies=None):
+    """Run the strategy comparison and write one folder per course plus ``report.html``.
+
+    Returns
+    -------
+    courses : list of CourseResult
+        With attributes ``lesion`` and ``preset_label`` added.
+    wall_s : float
+    """
+    from .course import run_course
+    from .io.course_output import write_course_outputs
+    from .io.output import atomic_output_dir
+    from .viz.course import plot_course_comparison
+    from .viz.course_report import course_comparison_report_html
+
+    t0 = time.perf_counter()
+    entries = demo_course_scenarios(quick, lesions=lesions, strategies=strategies)
+    courses = []
+    for i, e in enumerate(entries):
+
+        def sub(f, msg, i=i, e=e):
+            if progress:
+                progress((i + f) / len(entries), f"{e['lesion']}: {e['scenario'].course.strategy}: {msg}")
+
+        c = run_course(e["scenario"], progress=sub)
+        c.lesion = e["lesion"]
+        c.preset_label = e["preset"]
+        courses.append(c)
+    out = Path(out_dir)
+    with atomic_output_dir(out, overwrite=overwrite) as tmp:
+        figures = {}
+        for j, lesion in enumerate(dict.fromkeys(c.lesion for c in courses)):
+            group = [c for c in courses if c.lesion == lesion]
+            figures[lesion] = plot_course_comparison(group, tmp / f"comparison_{j + 1}.png")
+        for j, c in enumerate(courses):
+            slug = f"{j + 1:02d}_{_slug(c.lesion)}_{_slug(c.strategy)}_{c.preset_label}"
+            write_course_outputs(tmp / "courses" / slug, c, overwrite=True)
+        (tmp / "report.html").write_text(course_comparison_report_html(courses, figures,
+                                                                       title="tissuefate strategy comparison"))
+    return courses, time.perf_counter() - t0
+
+
+def _slug(s: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-")[:40]

@@ -46,6 +46,10 @@ __all__ = [
     "REGISTRY",
     "GROUPS",
     "OXIDANT_DELIVERY",
+    "SCOPES",
+    "MODALITIES",
+    "PRESETS",
+    "PRESET_DESCRIPTIONS",
     "get_hypothesis",
     "list_hypotheses",
     "hypothesis_rows",
@@ -108,6 +112,9 @@ class Hypothesis:
         Mutually exclusive group: at most one hypothesis of a group is active.
     concerns : str
         Modality or agent it concerns.
+    scope : {"oxidant", "injection", "any"}
+        Strategies the claim is made for: ``"oxidant"`` — oxidant injection only (dropped from other
+        strategies by :meth:`HypothesisSet.for_strategy`); ``"any"`` — every strategy.
     """
 
     name: str
@@ -118,6 +125,11 @@ class Hypothesis:
     enters: str
     group: str | None
     concerns: str
+    scope: str
+
+    def __post_init__(self):
+        if self.scope not in SCOPES:
+            raise ConfigError(f"hypothesis {self.name}: scope = {self.scope!r}; must be one of {', '.join(SCOPES)}")
 
     def parameter(self, name: str) -> HypothesisParameter:
         """The parameter called ``name`` (ConfigError with the known names otherwise)."""
@@ -134,6 +146,16 @@ class Hypothesis:
 
 
 OXIDANT_DELIVERY = "oxidant_delivery"
+
+#: Scopes of a hypothesis and which strategies they cover (:meth:`HypothesisSet.for_strategy`).
+SCOPES: dict[str, str] = {
+    "oxidant": "the claim is made for oxidant injection only (modality injection, agent oxidant)",
+    "injection": "the claim concerns every injection (any agent); it does not enter the other modalities",
+    "any": "the claim concerns every strategy",
+}
+
+#: Modalities :meth:`HypothesisSet.for_strategy` accepts (as in :mod:`tissuefate.fate.transition`).
+MODALITIES = ("rfa", "mwa", "ire", "cryo", "injection")
 
 #: Mutually exclusive groups and what they decide.
 GROUPS: dict[str, str] = {
@@ -160,6 +182,7 @@ _HYPOTHESES: tuple[Hypothesis, ...] = (
         enters="physics.injection: oxidant reaction during flow (transport_demand_fraction)",
         group=OXIDANT_DELIVERY,
         concerns=_CLO2,
+        scope="oxidant",
     ),
     Hypothesis(
         name="oxidant_delivery_convective_percolation",
@@ -173,6 +196,7 @@ _HYPOTHESES: tuple[Hypothesis, ...] = (
         enters="physics.injection: oxidant reaction during flow (transport_demand_fraction)",
         group=OXIDANT_DELIVERY,
         concerns=_CLO2,
+        scope="oxidant",
     ),
     Hypothesis(
         name="oxidant_tumour_selectivity",
@@ -185,6 +209,7 @@ _HYPOTHESES: tuple[Hypothesis, ...] = (
         enters="physics.injection: oxidant lethal threshold per label (tumour vs parenchyma)",
         group=None,
         concerns=_CLO2,
+        scope="oxidant",
     ),
     Hypothesis(
         name="oxidant_tumour_microvessel_disruption",
@@ -198,6 +223,7 @@ _HYPOTHESES: tuple[Hypothesis, ...] = (
                "state read by the fate model (ischaemic death)",
         group=None,
         concerns=_CLO2,
+        scope="oxidant",
     ),
     Hypothesis(
         name="oxidant_hemostasis_without_occlusion",
@@ -211,6 +237,7 @@ _HYPOTHESES: tuple[Hypothesis, ...] = (
         enters="physics.injection: leak into vessels during the session (no lasting change to perfusion)",
         group=None,
         concerns=_CLO2,
+        scope="oxidant",
     ),
     Hypothesis(
         name="debridement_enhanced_clearance",
@@ -226,6 +253,7 @@ _HYPOTHESES: tuple[Hypothesis, ...] = (
                "fixed_front_speed_mm_per_day (all debris of the run)",
         group=None,
         concerns="fate after any session (claimed for chlorine dioxide)",
+        scope="oxidant",
     ),
     Hypothesis(
         name="suppressed_inflammation_fibrosis",
@@ -241,8 +269,92 @@ _HYPOTHESES: tuple[Hypothesis, ...] = (
                "(inflammation_recruitment_per_day, fibrosis_rate_per_day)",
         group=None,
         concerns="fate after any session (claimed for chlorine dioxide)",
+        scope="oxidant",
+    ),
+    Hypothesis(
+        name="dehydration_shrinkage",
+        statement="The treated zone loses a fraction of its volume within an hour of the session (dehydration); "
+                  "reported as an acute volume change, the grid is not deformed.",
+        parameters=(HypothesisParameter("volume_fraction", 0.3, 0.0, 0.9, "1",
+                                        "fraction of the lethal-zone volume lost within an hour"),),
+        tag="claim",
+        evidence="proponent claim for oxidant injection (DESIGN.md §3.4: dehydration shrinkage within an hour); "
+                 f"no measured acute shrinkage after any chemical ablation in literature.md; {_NO_STUDY}; "
+                 "default 0.3 is an illustrative estimate [E]",
+        enters="fate.transition.acute_volume_change_m3: -volume_fraction x volume of the session's lethal zone "
+               "(survival <= 0.01); reported only, no mesh deformation",
+        group=None,
+        concerns=_CLO2,
+        scope="oxidant",
+    ),
+    Hypothesis(
+        name="secondary_ischaemic_death",
+        statement="Viable cells (tumour and parenchyma) in voxels whose microvascular integrity stays below a "
+                  "threshold die over days (secondary ischaemic death) and become non-fixed debris.",
+        parameters=(
+            HypothesisParameter("integrity_threshold", 0.3, 0.0, 1.0, "1",
+                                "microvascular integrity V below which viable cells die (0: never)"),
+            HypothesisParameter("death_rate_per_day", 0.5, 0.01, 10.0, "1/day",
+                                "death rate of viable cells at V = 0; it falls linearly to 0 at the threshold"),
+        ),
+        tag="claim",
+        evidence="proponent claim for oxidant injection: selective disruption of tumour vasculature followed by "
+                 "secondary ischaemic death (DESIGN.md §3.4); no measured threshold or rate in literature.md; "
+                 "defaults 0.3 and 0.5/day are illustrative estimates [E]",
+        enters="fate.healing.FateModel: ischaemic_integrity_threshold and ischaemic_death_rate_per_day (tumour "
+               "and parenchyma become non-fixed debris where V is below the threshold; reads the vascular loss "
+               "of oxidant_tumour_microvessel_disruption)",
+        group=None,
+        concerns="fate after an oxidant session (claimed for chlorine dioxide)",
+        scope="oxidant",
+    ),
+    Hypothesis(
+        name="scar_blocks_retreatment",
+        statement="Dense scar blocks an injected agent: Darcy permeability and agent diffusivity in fully scarred "
+                  "tissue are multiplied by a small factor, so a later injection cannot reach a recurrence "
+                  "behind scar.",
+        parameters=(HypothesisParameter("permeability_factor", 0.01, 1e-4, 1.0, "1",
+                                        "multiplier of the Darcy conductivity and the agent diffusivity in fully "
+                                        "scarred tissue, blended linearly with the scar fraction (replaces the "
+                                        "default INJECTION scar_factor 0.1 [E]; diffusivity: default 1)"),),
+        tag="claim",
+        evidence="argument that the scar of thermal ablation blocks later retreatment (DESIGN.md §3.4, mission "
+                 "statement); literature.md has no permeability or diffusivity of hepatic scar; default 0.01 is "
+                 "an illustrative estimate [E]",
+        enters="physics.injection.InjectionModel via therapy.injection_session.hypothesis_parameters: "
+               "overrides scar_factor (Darcy conductivity) and scar_diffusivity_factor (agent diffusivity)",
+        group=None,
+        concerns="retreatment by injection after any earlier session (scar from any modality)",
+        scope="injection",
     ),
 )
+
+#: Named sets of active hypotheses (:meth:`HypothesisSet.from_preset`). ``literature``: every
+#: unproven claim off; ``seed_claims``: every hypothesis tagged ``claim`` except
+#: ``oxidant_delivery_diffusion_limited`` (which is not a claim: it is the reaction-diffusion
+#: estimate [E/V]; the group ``oxidant_delivery`` admits one member, here the convective one).
+PRESETS: dict[str, tuple[str, ...]] = {
+    "literature": (),
+    "seed_claims": (
+        "oxidant_delivery_convective_percolation",
+        "oxidant_tumour_selectivity",
+        "oxidant_tumour_microvessel_disruption",
+        "oxidant_hemostasis_without_occlusion",
+        "debridement_enhanced_clearance",
+        "suppressed_inflammation_fibrosis",
+        "dehydration_shrinkage",
+        "secondary_ischaemic_death",
+        "scar_blocks_retreatment",
+    ),
+}
+
+#: One line per preset.
+PRESET_DESCRIPTIONS: dict[str, str] = {
+    "literature": "literature-calibrated defaults only: every unproven claim off",
+    "seed_claims": "every proponent claim on (convective-percolation delivery, selectivity, microvessel "
+                   "disruption, hemostasis, debridement, suppressed fibrosis, dehydration shrinkage, secondary "
+                   "ischaemic death, scar blocking retreatment): what follows IF all of them held",
+}
 
 #: Every hypothesis by name, in display order.
 REGISTRY: dict[str, Hypothesis] = {h.name: h for h in _HYPOTHESES}
@@ -360,6 +472,94 @@ class HypothesisSet:
         _validate(tuple(names), tuple(triples), field)
         return cls(tuple(names), tuple((h, n, float(v)) for h, n, v in triples))
 
+    @classmethod
+    def from_preset(cls, preset: str, active: Iterable[str] = (),
+                    overrides: Mapping[str, Mapping[str, float]] | None = None, *,
+                    field: str = "hypotheses") -> HypothesisSet:
+        """The hypotheses of :data:`PRESETS` ``[preset]`` plus ``active``, with ``overrides``.
+
+        Parameters
+        ----------
+        preset : str
+            A key of :data:`PRESETS` (``"literature"``: all claims off; ``"seed_claims"``: all on).
+        active : iterable of str
+            Further names to switch on (the union with the preset's, preset first).
+        overrides : mapping, optional
+            Parameter values, validated as by :meth:`from_config`.
+        field : str
+            Prefix of the configuration field used in error messages.
+
+        Raises
+        ------
+        ConfigError
+            Unknown preset (field ``hypotheses.preset``, known presets listed), or anything
+            :meth:`from_config` rejects — e.g. ``seed_claims`` plus ``oxidant_delivery_diffusion_limited``
+            puts two hypotheses of group ``oxidant_delivery`` on.
+
+        Examples
+        --------
+        >>> HypothesisSet.from_preset("literature").active
+        ()
+        >>> hs = HypothesisSet.from_preset("seed_claims", overrides={"secondary_ischaemic_death": {
+        ...     "integrity_threshold": 0.2}})
+        >>> len(hs), hs.param("secondary_ischaemic_death", "integrity_threshold")
+        (9, 0.2)
+        >>> HypothesisSet.from_preset("seed")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tissuefate.errors.ConfigError: hypotheses.preset = 'seed': unknown preset; known: literature, seed_claims...
+        """
+        if not isinstance(preset, str) or preset not in PRESETS:
+            raise ConfigError(f"{field}.preset = {preset!r}: unknown preset; known: {', '.join(PRESETS)}"
+                              f"{_suggest(preset, PRESETS)}")
+        if isinstance(active, str):
+            raise ConfigError(f"{field}.active = {active!r}: must be a list of names, e.g. [{active!r}]")
+        return cls.from_config([*PRESETS[preset], *(() if active is None else active)], overrides, field=field)
+
+    def for_strategy(self, modality: str, agent: str | None = None) -> tuple[HypothesisSet, tuple[str, ...]]:
+        """The subset of this set that applies to a strategy, and the names dropped.
+
+        A hypothesis of scope ``"any"`` always applies; one of scope ``"injection"`` to injections
+        (any agent); one of scope ``"oxidant"`` only when ``modality == "injection"`` and
+        ``agent == "oxidant"``. Parameter overrides of the kept
+        hypotheses are kept.
+
+        Parameters
+        ----------
+        modality : str
+            One of :data:`MODALITIES`.
+        agent : str or None
+            The injected agent (``"ethanol"``, ``"acetic_acid"``, ``"oxidant"``); None for the
+            other modalities.
+
+        Returns
+        -------
+        (HypothesisSet, tuple of str)
+            The applicable set and the names dropped as not applicable, in the order of ``active``.
+
+        Examples
+        --------
+        >>> hs = HypothesisSet.from_preset("seed_claims")
+        >>> kept, dropped = hs.for_strategy("rfa", None)
+        >>> kept.active, len(dropped)
+        ((), 9)
+        >>> hs.for_strategy("injection", "ethanol")[0].active
+        ('scar_blocks_retreatment',)
+        >>> hs.for_strategy("injection", "oxidant")[0] == hs
+        True
+        """
+        if modality not in MODALITIES:
+            raise ConfigError(f"modality = {modality!r}: unknown; known: {', '.join(MODALITIES)}"
+                              f"{_suggest(modality, MODALITIES)}")
+        if agent is not None and not isinstance(agent, str):
+            raise ConfigError(f"agent = {agent!r}: must be a string (e.g. 'oxidant') or None")
+        oxidant = modality == "injection" and agent == "oxidant"
+        applies = {"any": True, "injection": modality == "injection", "oxidant": oxidant}
+        keep = tuple(n for n in self.active if applies[REGISTRY[n].scope])
+        dropped = tuple(n for n in self.active if n not in keep)
+        ov = tuple(t for t in self.overrides if t[0] in keep)
+        return HypothesisSet(keep, ov), dropped
+
     # -- queries -----------------------------------------------------------------------------
     def __iter__(self) -> Iterator[str]:
         return iter(self.active)
@@ -422,7 +622,7 @@ class HypothesisSet:
             h = REGISTRY[name]
             out.append({
                 "name": h.name, "statement": h.statement, "tag": h.tag, "evidence": h.evidence,
-                "enters": h.enters, "group": h.group, "concerns": h.concerns,
+                "enters": h.enters, "group": h.group, "concerns": h.concerns, "scope": h.scope,
                 "parameters": {p.name: {"value": self.param(name, p.name), "default": p.default, "low": p.low,
                                         "high": p.high, "unit": p.unit} for p in h.parameters},
             })
@@ -489,16 +689,16 @@ def _params_str(h: Hypothesis) -> str:
 
 def hypothesis_rows() -> list[dict[str, str]]:
     """One row of strings per hypothesis (name, group, statement, parameters, tag, evidence, enters,
-    concerns), as printed by ``tissuefate hypotheses``."""
+    concerns, scope), as printed by ``tissuefate hypotheses``."""
     return [{"name": h.name, "group": h.group or "—", "statement": h.statement, "parameters": _params_str(h),
-             "tag": h.tag, "evidence": h.evidence, "enters": h.enters, "concerns": h.concerns}
+             "tag": h.tag, "evidence": h.evidence, "enters": h.enters, "concerns": h.concerns, "scope": h.scope}
             for h in REGISTRY.values()]
 
 
 def registry_records() -> list[dict]:
     """The whole registry as JSON-serialisable dicts (``tissuefate hypotheses --json``)."""
     return [{"name": h.name, "statement": h.statement, "group": h.group, "tag": h.tag, "evidence": h.evidence,
-             "enters": h.enters, "concerns": h.concerns,
+             "enters": h.enters, "concerns": h.concerns, "scope": h.scope,
              "parameters": [{"name": p.name, "default": p.default, "low": p.low, "high": p.high, "unit": p.unit,
                              "description": p.description} for p in h.parameters]}
             for h in REGISTRY.values()]
@@ -557,14 +757,35 @@ def hypotheses_reference_markdown() -> str:
     ]
     for g, desc in GROUPS.items():
         out.append(f"| `{g}` | {_md(desc)} | {', '.join(f'`{h.name}`' for h in list_hypotheses(group=g))} |")
-    out += ["", "## Summary", "", "| name | group | tag | concerns | enters |", "|---|---|---|---|---|"]
+    out += ["", "## Scope", "",
+            "A hypothesis's scope says which strategies the claim is made for; "
+            "`HypothesisSet.for_strategy(modality, agent)` keeps those that apply and returns the names it "
+            "dropped, so that e.g. a claim made for oxidant injection never changes an RFA arm of a comparison.",
+            "", "| scope | applies to |", "|---|---|"]
+    out += [f"| `{k}` | {_md(v)} |" for k, v in SCOPES.items()]
+    out += ["", "## Presets", "",
+            "`HypothesisSet.from_preset(preset, active=(), overrides=None)` switches on the preset's hypotheses "
+            "plus `active` (the union), with `overrides` validated as by `from_config`; an unknown preset or a "
+            "union with two members of one exclusive group is a `ConfigError`.", "",
+            "```python",
+            "from tissuefate.hypotheses import HypothesisSet",
+            "",
+            'hs = HypothesisSet.from_preset("seed_claims",',
+            '                               overrides={"dehydration_shrinkage": {"volume_fraction": 0.1}})',
+            'rfa_set, dropped = hs.for_strategy("rfa", None)  # keeps scar_blocks_retreatment only',
+            'oxidant_set, _ = hs.for_strategy("injection", "oxidant")  # keeps all',
+            "```", "", "| preset | hypotheses | meaning |", "|---|---|---|"]
+    for k, names in PRESETS.items():
+        out.append(f"| `{k}` | {', '.join(f'`{n}`' for n in names) or '(none)'} | {_md(PRESET_DESCRIPTIONS[k])} |")
+    out += ["", "## Summary", "", "| name | group | scope | tag | concerns | enters |", "|---|---|---|---|---|---|"]
     for h in REGISTRY.values():
-        out.append(f"| `{h.name}` | {f'`{h.group}`' if h.group else '—'} | {h.tag} | {_md(h.concerns)} | "
-                   f"{_md(h.enters)} |")
+        out.append(f"| `{h.name}` | {f'`{h.group}`' if h.group else '—'} | {h.scope} | {h.tag} | "
+                   f"{_md(h.concerns)} | {_md(h.enters)} |")
     for h in REGISTRY.values():
         out += ["", f"## `{h.name}`", "", f"**Statement.** {h.statement}", "",
                 f"**Evidence** [{h.tag}]. {h.evidence}.", "", f"**Enters.** {h.enters}.", "",
-                f"**Group.** {f'`{h.group}`' if h.group else 'none'}. **Concerns.** {h.concerns}.", ""]
+                f"**Group.** {f'`{h.group}`' if h.group else 'none'}. **Scope.** `{h.scope}`. "
+                f"**Concerns.** {h.concerns}.", ""]
         if h.parameters:
             out += ["| parameter | default | range | unit | meaning |", "|---|---|---|---|---|"]
             out += [f"| `{p.name}` | {p.default:g} | [{p.low:g}, {p.high:g}] | {p.unit} | {_md(p.description)} |"

@@ -699,12 +699,12 @@ def _module_case(name: str, module: str = "validation_injection") -> Callable:
 
 
 def _fate_case(name: str) -> Callable:
-    """A tissue-fate calibration case of :mod:`tissuefate.fate.calibration` (rows as dicts)."""
+    """A tissue-fate calibration or verification case of :mod:`tissuefate.fate.calibration` (rows as dicts)."""
 
     def run() -> list[ValidationRow]:
-        from .fate.calibration import FATE_CASES
+        from .fate.calibration import FATE_CASES, FATE_VERIFICATION_CASES
 
-        return [ValidationRow(**row) for row in FATE_CASES[name]()]
+        return [ValidationRow(**row) for row in {**FATE_CASES, **FATE_VERIFICATION_CASES}[name]()]
 
     run.__name__ = name
     return run
@@ -734,6 +734,9 @@ CASES: dict[str, tuple[bool, Callable]] = {
     "fate_coagulated_core": (True, _fate_case("fate_coagulated_core")),
     "fate_fibrous_rim": (True, _fate_case("fate_fibrous_rim")),
     "fate_rfa_involution": (True, _fate_case("fate_rfa_involution")),
+    "fate_conservation": (True, _fate_case("fate_conservation")),
+    "fate_doubling": (True, _fate_case("fate_doubling")),
+    "fate_sensitivity": (True, _fate_case("fate_sensitivity")),
 }
 
 

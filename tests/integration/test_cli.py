@@ -94,13 +94,30 @@ def test_run_tiny_rfa_writes_everything(tmp_path):
     assert res2.exit_code == 2 and "exists" in res2.output
 
 
-def test_demo_quick(tmp_path):
+def test_demo_sessions_quick(tmp_path):
     out = tmp_path / "demo"
-    res = runner.invoke(app, ["demo", "--out", str(out), "--quick"])
+    res = runner.invoke(app, ["demo", "--out", str(out), "--quick", "--sessions"])
     assert res.exit_code == 0, res.output
     html = (out / "report.html").read_text()
     assert "not a medical device" in html
     assert (out / "rfa" / "metrics.json").exists() and (out / "mwa" / "metrics.json").exists()
+
+
+def test_demo_strategy_comparison_quick(tmp_path):
+    out = tmp_path / "demo"
+    res = runner.invoke(app, ["demo", "--out", str(out), "--quick"])
+    assert res.exit_code == 0, res.output
+    assert "Strategy comparison" in res.output and "HYPOTHETICAL" in res.output
+    html = (out / "report.html").read_text()
+    assert "not a medical device" in html and "not an approved therapy" in html
+    folders = sorted(p.name for p in (out / "courses").iterdir())
+    # five strategies; the two injection strategies under both presets
+    assert len(folders) == 7, folders
+    for f in folders:
+        m = json.loads((out / "courses" / f / "metrics.json").read_text())
+        assert m["stop_reason"] in ("complete_response", "session_cap", "unreachable", "numerical_failure")
+    presets = {json.loads((out / "courses" / f / "metrics.json").read_text())["hypothesis_preset"] for f in folders}
+    assert presets == {"literature", "seed_claims"}
 
 
 def test_validate_unknown_case(tmp_path):
@@ -134,7 +151,17 @@ def test_every_example_runs_on_a_small_grid(path):
         data["ire"]["n_pulses"] = 10
     elif data["modality"] == "injection":
         data["injection"].update(volume_mL=1.0, spread_min=5.0)
+    if "course" in data:  # two sessions at most, a short follow-up
+        data["course"].update(horizon_days=70)
+        if "schedule_days" in data["course"]:
+            data["course"]["schedule_days"] = data["course"]["schedule_days"][:2]
+        else:
+            data["course"]["max_sessions"] = min(2, data["course"].get("max_sessions", 1))
     r = simulate(scenario_from_dict(data))
+    if "course" in data:
+        assert r.metrics["sessions_given"] >= 1 and r.metrics["stop_reason"] != "numerical_failure"
+        assert r.traces["day"][-1] == pytest.approx(70.0)
+        r = r.sessions[0]
     if data["modality"] in ("rfa", "mwa"):
         assert r.metrics["zones"]["omega_ge_1"]["volume_mL"] > 0
         assert r.metrics["thermal"]["peak_temperature_degC"] > 50

@@ -228,13 +228,16 @@ def test_debris_is_cleared_and_scar_forms_with_invariants(backend):
     assert tr["time_days"][-1] == pytest.approx(60.0) and tr["time_days"].size == 61
 
 
-def test_numba_matches_numpy_reference():
+@pytest.mark.parametrize("active", [(), ("secondary_ischaemic_death",),
+                                    ("secondary_ischaemic_death", "debridement_enhanced_clearance")])
+def test_numba_matches_numpy_reference(active):
     res = synthetic_thermal_lesion(8e-3, spacing_m=1e-3, margin_m=3e-3)
     res.state = block_state(res.grid, tumour_diameter_m=9e-3)
-    st = post_session_state(res)
-    m = FateModel.from_properties()
-    a, ta = m.advance(st, 30.0, doubling_time_days=60.0, backend="numpy")
-    b, tb = m.advance(st, 30.0, doubling_time_days=60.0, backend="numba")
+    hs = HypothesisSet.from_config(active)
+    st = post_session_state(res, hypotheses=hs)
+    m = FateModel.from_properties(hs)
+    a, ta = m.advance(st, 30.0, doubling_time_days=60.0, backend="numpy", check=True)
+    b, tb = m.advance(st, 30.0, doubling_time_days=60.0, backend="numba", check=True)
     for f in ("tumour", "normal", "debris", "fixed", "scar", "vascular", "inflammation"):
         np.testing.assert_allclose(getattr(a, f), getattr(b, f), rtol=1e-6, atol=1e-7, err_msg=f)
     for k in ta:

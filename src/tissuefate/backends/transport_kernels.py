@@ -26,7 +26,9 @@ that hold or receive something (the plume, not the grid).
 **Diffusion and washout** are explicit in flux form (conservative), followed by an implicit
 washout :math:`X \leftarrow X/(1 + k\Delta t)` (unconditionally stable, no exponential in the
 loop); the amount washed out of each voxel is accumulated. Diffusion runs only between voxels
-with ``act`` = 1 (zero flux elsewhere and at the box faces).
+with ``act`` = 1 (zero flux elsewhere and at the box faces). An optional per-face weight in
+[0, 1] (``face``, e.g. the harmonic mean of a diffusivity factor of the two voxels: scar)
+multiplies each face's flux; without it the uniform-D path runs unchanged.
 
 Layout: C-contiguous float64 ``[x, y, z]``; ``box`` = (i0, i1, j0, j1, k0, k1) half-open index
 bounds outside which every field is exactly zero. Kernels do no argument checking.
@@ -209,20 +211,22 @@ def _python_sweep(plan, inv_phi, vol, dt, s, c, c_in, leak_s, leak_c, demand, co
             acc_c[plan.down[e]] += plan.down_q[e] * pc
 
 
-def _diffuse_np(X, act, d):
+def _diffuse_np(X, act, d, face=None):
     out = X.copy()
     for ax in range(3):
         if d[ax] == 0:
             continue
         lo, hi = _face_slices(ax)
         f = d[ax] * (X[hi] - X[lo]) * (act[lo] & act[hi])
+        if face is not None:
+            f = f * face[ax]
         out[lo] += f
         out[hi] -= f
     return out
 
 
 @register_kernel("diffuse_washout", "numpy")
-def diffuse_washout(s, c, s_out, c_out, act, kw, dt, d, box, flush_s, flush_c):
+def diffuse_washout(s, c, s_out, c_out, act, kw, dt, d, box, flush_s, flush_c, face=None):
     r"""One explicit diffusion step followed by implicit washout (reference).
 
     Parameters
@@ -244,6 +248,9 @@ def diffuse_washout(s, c, s_out, c_out, act, kw, dt, d, box, flush_s, flush_c):
         Active box (the reference updates the whole grid).
     flush_s, flush_c : float
         Values whose magnitude falls below these are set to zero and booked as truncated.
+    face : tuple of 3 ndarray, optional
+        Weights in [0, 1] of the faces between ``[i]`` and ``[i + 1]`` along each axis (shapes
+        ``(nx - 1, ny, nz)``, ``(nx, ny - 1, nz)``, ``(nx, ny, nz - 1)``) multiplying ``d``; None: 1.
 
     Returns
     -------
@@ -253,17 +260,17 @@ def diffuse_washout(s, c, s_out, c_out, act, kw, dt, d, box, flush_s, flush_c):
 
     Notes
     -----
-    .. math:: X^* = X^n + \sum_a \frac{D\Delta t}{h_a^2}\sum_{\pm}(X_{i\pm1} - X_i),
+    .. math:: X^* = X^n + \sum_a \frac{D\Delta t}{h_a^2}\sum_{\pm}w_{i,i\pm1}(X_{i\pm1} - X_i),
               \qquad X^{n+1} = \frac{X^*}{1 + k\Delta t}
 
-    stable for :math:`2D\Delta t\sum_a h_a^{-2} \le 1`.
+    stable for :math:`2D\Delta t\sum_a h_a^{-2} \le 1` (weights :math:`w \le 1`).
     """
     a = act != 0
     ves = act == 2
     out = []
     flushed = []
     for X, Xo, fl in ((s, s_out, flush_s), (c, c_out, flush_c)):
-        Y = _diffuse_np(X, a, d)
+        Y = _diffuse_np(X, a, d, face)
         Z = Y / (1.0 + kw * dt)
         W = Y - Z
         out.append((float(W[~ves].sum()), float(W[ves].sum())))
@@ -471,12 +478,85 @@ if njit is not None:
 
     _diffuse = _both(_diffuse_py, fastmath=True)
 
+    def _diffuse_face_py(s, c, so, co, act, kw, dt, dx, dy, dz, wx, wy, wz, i0, i1, j0, j1, k0, k1, fls,
+                         flc):  # pragma: no cover - compiled
+        # _diffuse_py with per-face weights (a separate kernel keeps the uniform-D path untouched)
+        nx, ny, nz = s.shape
+        wst = 0.0
+        wct = 0.0
+        wsv = 0.0
+        wcv = 0.0
+        fs = 0.0
+        fc = 0.0
+        for i in prange(i0, i1):
+            for j in range(j0, j1):
+                for k in range(k0, k1):
+                    xs = s[i, j, k]
+                    xc = c[i, j, k]
+                    ys = xs
+                    yc = xc
+                    a = act[i, j, k]
+                    if a != 0:
+                        if i > 0 and act[i - 1, j, k] != 0:
+                            f = dx * wx[i - 1, j, k]
+                            ys += f * (s[i - 1, j, k] - xs)
+                            yc += f * (c[i - 1, j, k] - xc)
+                        if i < nx - 1 and act[i + 1, j, k] != 0:
+                            f = dx * wx[i, j, k]
+                            ys += f * (s[i + 1, j, k] - xs)
+                            yc += f * (c[i + 1, j, k] - xc)
+                        if j > 0 and act[i, j - 1, k] != 0:
+                            f = dy * wy[i, j - 1, k]
+                            ys += f * (s[i, j - 1, k] - xs)
+                            yc += f * (c[i, j - 1, k] - xc)
+                        if j < ny - 1 and act[i, j + 1, k] != 0:
+                            f = dy * wy[i, j, k]
+                            ys += f * (s[i, j + 1, k] - xs)
+                            yc += f * (c[i, j + 1, k] - xc)
+                        if k > 0 and act[i, j, k - 1] != 0:
+                            f = dz * wz[i, j, k - 1]
+                            ys += f * (s[i, j, k - 1] - xs)
+                            yc += f * (c[i, j, k - 1] - xc)
+                        if k < nz - 1 and act[i, j, k + 1] != 0:
+                            f = dz * wz[i, j, k]
+                            ys += f * (s[i, j, k + 1] - xs)
+                            yc += f * (c[i, j, k + 1] - xc)
+                    kdt = kw[i, j, k] * dt
+                    zs = ys
+                    zc = yc
+                    if kdt > 0.0:
+                        inv = 1.0 / (1.0 + kdt)
+                        zs = ys * inv
+                        zc = yc * inv
+                        if a == 2:
+                            wsv += ys - zs
+                            wcv += yc - zc
+                        else:
+                            wst += ys - zs
+                            wct += yc - zc
+                    if zs != 0.0 and abs(zs) < fls:
+                        fs += zs
+                        zs = 0.0
+                    if zc != 0.0 and abs(zc) < flc:
+                        fc += zc
+                        zc = 0.0
+                    so[i, j, k] = zs
+                    co[i, j, k] = zc
+        return wst, wct, wsv, wcv, fs, fc
+
+    _diffuse_face = _both(_diffuse_face_py, fastmath=True)
+
     @register_kernel("diffuse_washout", "numba")
-    def diffuse_washout_numba(s, c, s_out, c_out, act, kw, dt, d, box, flush_s, flush_c):
+    def diffuse_washout_numba(s, c, s_out, c_out, act, kw, dt, d, box, flush_s, flush_c, face=None):
         """numba version of :func:`diffuse_washout` (same arguments); updates the voxels inside
         ``box`` only. The caller keeps ``box`` one voxel wider than the non-zero region (diffusion
         spreads one voxel a step) and never shrinks it, so both buffers stay zero outside it."""
         big = int((box[1] - box[0]) * (box[3] - box[2]) * (box[5] - box[4]) >= PARALLEL_MIN_VOXELS)
-        r = _diffuse[big](s, c, s_out, c_out, act, kw, float(dt), float(d[0]), float(d[1]), float(d[2]), int(box[0]),
-                     int(box[1]), int(box[2]), int(box[3]), int(box[4]), int(box[5]), float(flush_s), float(flush_c))
+        b = (int(box[0]), int(box[1]), int(box[2]), int(box[3]), int(box[4]), int(box[5]))
+        if face is None:
+            r = _diffuse[big](s, c, s_out, c_out, act, kw, float(dt), float(d[0]), float(d[1]), float(d[2]), *b,
+                              float(flush_s), float(flush_c))
+        else:
+            r = _diffuse_face[big](s, c, s_out, c_out, act, kw, float(dt), float(d[0]), float(d[1]), float(d[2]),
+                                   face[0], face[1], face[2], *b, float(flush_s), float(flush_c))
         return tuple(float(v) for v in r)

@@ -14,7 +14,7 @@ from ..tissue.labels import Label
 from ..tissue.properties import material_table
 from .scenario import Scenario, check_memory
 
-__all__ = ["build_session", "build_anatomy"]
+__all__ = ["build_session", "build_anatomy", "scenario_state", "scenario_table"]
 
 #: Candidate insertion directions tried when the given one crosses a large vessel.
 _DIRECTIONS = [(0, 0, 1), (0, 1, 0), (1, 0, 0), (0, 1, 1), (1, 0, 1), (1, 1, 0), (0, 1, -1),
@@ -58,23 +58,52 @@ def build_anatomy(scn: Scenario):
     return state, centre
 
 
-def build_session(scn: Scenario, *, settings: dict | None = None):
-    """Build the session of a scenario (anatomy, tables, applicator, protocol): a
-    :class:`ThermalSession` (RFA, MWA), :class:`CryoSession` or :class:`IRESession`."""
-    check_memory(scn)
-    state, target = build_anatomy(scn)
-    if scn.numerics.dtype == "float64":
-        for name in ("tumour", "normal", "debris", "fixed", "scar", "ecm", "vascular", "inflammation"):
-            setattr(state, name, getattr(state, name).astype(np.float64))
-    table = material_table(
+def scenario_table(scn: Scenario):
+    """The material table of a scenario (species, tumour type, in vivo or ex vivo, overrides)."""
+    return material_table(
         scn.tissue.species, tumour_type=scn.anatomy.tumour_type, in_vivo=scn.tissue.in_vivo,
         perfusion_per_s=scn.tissue.perfusion_per_s,
         rf_conductivity_S_per_m=scn.tissue.rf_conductivity_S_per_m,
     )
+
+
+def scenario_state(scn: Scenario):
+    """The scenario's region-of-interest tissue in its precision, and the target centre [m]."""
+    state, target = build_anatomy(scn)
+    if scn.numerics.dtype == "float64":
+        for name in ("tumour", "normal", "debris", "fixed", "scar", "ecm", "vascular", "inflammation"):
+            setattr(state, name, getattr(state, name).astype(np.float64))
+    return state, target
+
+
+def build_session(scn: Scenario, *, settings: dict | None = None, state=None, target_m=None,
+                  target_radius_m: float | None = None, table=None, hypotheses=None):
+    """Build the session of a scenario (anatomy, tables, applicator, protocol): a
+    :class:`ThermalSession` (RFA, MWA), :class:`CryoSession`, :class:`IRESession` or
+    :class:`InjectionSession`.
+
+    A course (:mod:`tissuefate.course`) passes the tissue it carries over (``state``), the residual
+    it aims at (``target_m``, ``target_radius_m`` for planned layouts), the ``table`` and the
+    hypotheses that apply; by default they come from the scenario.
+    """
+    check_memory(scn)
+    if state is None:
+        state, target = scenario_state(scn)
+    else:
+        target = np.zeros(3)
+    if target_m is not None:
+        target = np.asarray(target_m, float)
+    table = scenario_table(scn) if table is None else table
     ap = scn.applicator
     settings = dict(settings if settings is not None else scn.model_dump(mode="json"))
+    if hypotheses is None:
+        hypotheses = scn.run_hypotheses()[0]
+    # what acts in this session (records), next to the configuration that asked for it
+    settings["hypothesis_config"] = scn.hypotheses.model_dump(mode="json")
+    settings["hypotheses"] = hypotheses.record()
     if scn.modality in ("cryo", "ire", "injection"):
-        return _build_multi(scn, state, target, table, settings)
+        return _build_multi(scn, state, target, table, settings, target_radius_m=target_radius_m,
+                            hypotheses=hypotheses)
     if scn.modality == "rfa":
         applicator = RFElectrode(ap.active_length_mm * 1e-3, ap.gauge, ap.cooled,
                                  ap.coolant_temperature_degC + 273.15)
@@ -114,15 +143,15 @@ def _choose_placement(state, centre, direction, applicator):
     return placements[0]
 
 
-def _build_multi(scn: Scenario, state, target, table, settings):
-    """Cryo and IRE: several parallel applicators around the target."""
+def _build_multi(scn: Scenario, state, target, table, settings, *, target_radius_m=None, hypotheses=None):
+    """Cryo, IRE and injection: several parallel applicators around the target."""
     ap = scn.applicator
     centre = target + np.asarray(ap.offset_mm) * 1e-3
     plan = None
     if getattr(ap, "layout", "polygon") == "planned":
         from ..therapy import planning
 
-        r_t = 0.5e-3 * scn.anatomy.tumour_diameter_mm
+        r_t = 0.5e-3 * scn.anatomy.tumour_diameter_mm if target_radius_m is None else float(target_radius_m)
         plan = (planning.plan_cryoprobes if scn.modality == "cryo" else planning.plan_ire_pairs)(
             r_t, ap.plan_margin_mm * 1e-3)
         cluster = plan if scn.modality == "cryo" else plan.cluster
@@ -171,7 +200,7 @@ def _build_multi(scn: Scenario, state, target, table, settings):
     }
     start_K = scn.tissue.start_degC + 273.15
     if scn.modality == "injection":
-        return _build_injection(scn, state, table, devices, settings)
+        return _build_injection(scn, state, table, devices, settings, hypotheses)
     if scn.modality == "cryo":
         c = scn.cryo
         if plan is not None:
@@ -206,7 +235,7 @@ def _build_multi(scn: Scenario, state, target, table, settings):
 _NEEDLE_CHECK_M = 10e-3
 
 
-def _build_injection(scn: Scenario, state, table, needles, settings):
+def _build_injection(scn: Scenario, state, table, needles, settings, hypotheses=None):
     from ..physics.injection import Agent, InjectionProtocol
     from ..therapy.injection_session import InjectionSession
 
@@ -221,14 +250,15 @@ def _build_injection(scn: Scenario, state, table, needles, settings):
                  else Agent.acetic_acid(c.concentration_percent / 100))
     protocol = InjectionProtocol(c.volume_mL * 1e-6, c.rate_mL_per_s * 1e-6, c.spread_min * 60.0)
     return InjectionSession(name=scn.name, state=state, table=table, agent=agent, needles=needles,
-                            protocol=protocol, hypotheses=scn.hypotheses.hypothesis_set(),
+                            protocol=protocol, hypotheses=hypotheses,
                             backend=scn.numerics.backend, settings=settings)
 
 
 def _choose_layout(state, direction, make, ends):
-    """The requested direction, or the first candidate of :data:`_DIRECTIONS` for which every
-    applicator ``make(direction)`` returns lies inside the region and the organ and crosses no large
-    vessel (``ends(applicator)`` gives its segment and radius); returns (applicators, direction)."""
+    """The requested direction, or the first candidate of :data:`_DIRECTIONS` for which the active
+    part of every applicator ``make(direction)`` returns lies inside the region and the organ and
+    crosses no large vessel (``ends(applicator)`` gives its segment and radius); returns
+    (applicators, direction)."""
     from ..geometry import segment_mask
 
     errors = []
@@ -246,6 +276,9 @@ def _choose_layout(state, direction, make, ends):
             m = segment_mask(state.grid, a, b, r)
             if np.any(state.label[m] == Label.LARGE_VESSEL):
                 problem = f"applicator {i + 1} crosses a large vessel"
+                break
+            if np.any(state.label[m] == Label.OUTSIDE):
+                problem = f"applicator {i + 1}'s active part leaves the organ"
                 break
         if problem is None:
             return devices, unit(d)

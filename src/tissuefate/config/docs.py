@@ -3,11 +3,13 @@ documentation cannot drift from what the code accepts."""
 
 from __future__ import annotations
 
+import inspect
 import typing
 
 from pydantic import BaseModel
 
 from .scenario import (
+    CourseConfig,
     CryoConfig,
     CryoPhaseConfig,
     CryoprobeConfig,
@@ -24,7 +26,8 @@ from .scenario import (
 __all__ = ["scenario_reference_markdown"]
 
 _UNITS = {"_mm": "mm", "_min": "min", "_degC": "°C", "_W": "W", "_MHz": "MHz", "_s": "s",
-          "_S_per_m": "S/m", "_ohm": "Ω", "_W_per_min": "W/min", "_mL": "mL"}
+          "_S_per_m": "S/m", "_ohm": "Ω", "_W_per_min": "W/min", "_mL": "mL",
+          "_days": "day"}
 
 
 def _unit(name: str) -> str:
@@ -86,20 +89,25 @@ def scenario_reference_markdown() -> str:
     for name, f in Scenario.model_fields.items():
         if isinstance(f.default, BaseModel) and name != "hypotheses":
             model = type(f.default)
-            out += [f"## `[{name}]`", "", (model.__doc__ or "").strip(), "", *_table(model, f"{name}."), ""]
+            out += [f"## `[{name}]`", "", inspect.cleandoc(model.__doc__ or ""), "", *_table(model, f"{name}."), ""]
     out += ["## `[applicator]`", "",
             "Optional; its default follows the modality. `type` selects the table.", ""]
     for model in (RFElectrodeConfig, MWAntennaConfig, CryoprobeConfig, IREElectrodesConfig, InjectionNeedlesConfig):
-        out += [f"### type = `{model.model_fields['type'].default!r}`", "", (model.__doc__ or "").strip(), "",
+        out += [f"### type = `{model.model_fields['type'].default!r}`", "", inspect.cleandoc(model.__doc__ or ""), "",
                 *_table(model, "applicator."), ""]
     for name, model in (("cryo", CryoConfig), ("ire", IREConfig), ("injection", InjectionConfig)):
-        out += [f"## `[{name}]`", "", (model.__doc__ or "").strip() + " Optional; defaults apply when omitted.", "",
+        doc = inspect.cleandoc(model.__doc__ or "")
+        out += [f"## `[{name}]`", "", doc + " Optional; defaults apply when omitted.", "",
                 *_table(model, f"{name}."), ""]
     out += ["### `[[cryo.phases]]`", "", (CryoPhaseConfig.__doc__ or "").strip(), "",
             *_table(CryoPhaseConfig, "cryo.phases[]."), ""]
     out += ["## `[hypotheses]`", "", (HypothesesConfig.__doc__ or "").strip() + " An oxidant injection must name "
             "exactly one of `oxidant_delivery_diffusion_limited` and `oxidant_delivery_convective_percolation`; "
             "see [hypotheses.md](hypotheses.md).", "", *_table(HypothesesConfig, "hypotheses."), ""]
+    doc = inspect.cleandoc(CourseConfig.__doc__ or "")
+    out += ["## `[course]`", "", doc + " Optional: without it a scenario is one "
+            "session. A course may not have `[followup]` (it follows up to `horizon_days`). How a course runs and how "
+            "to read its outcomes: [courses.md](courses.md).", "", *_table(CourseConfig, "course."), ""]
     nested = Scenario.model_fields["anatomy"].default
     out += ["### `[anatomy.block_vessel]`", "", "A straight large vessel through a block (heat-sink studies).", "",
             *_table(type(nested).model_fields["block_vessel"].annotation.__args__[0], "anatomy.block_vessel."), ""]

@@ -258,6 +258,12 @@ class InjectionConfig(_Model):
 class HypothesesConfig(_Model):
     """Named hypotheses switched on for this run (`tissuefate hypotheses` lists them)."""
 
+    preset: str | None = Field(
+        None,
+        description=("Named preset: 'literature' (every unproven claim off) or 'seed_claims' (the oxidant claims "
+                     "on); hypotheses of a preset that do not concern the run's modality or agent stay inert and "
+                     "are recorded as not applicable. `active` adds to it."),
+    )
     active: list[str] = Field(default_factory=list, description="Names of the active hypotheses.")
     parameters: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="Parameter overrides per active hypothesis: {name = {parameter = value}}."
@@ -265,15 +271,37 @@ class HypothesesConfig(_Model):
 
     @model_validator(mode="after")
     def _registry(self):
-        from ..hypotheses import HypothesisSet
-
-        HypothesisSet.from_config(self.active, self.parameters, field="hypotheses")
+        self.full_set()
         return self
 
-    def hypothesis_set(self):
+    def full_set(self):
+        """Every hypothesis named by the preset and ``active``, validated (before scoping)."""
         from ..hypotheses import HypothesisSet
 
-        return HypothesisSet.from_config(self.active, self.parameters, field="hypotheses")
+        if self.preset is None:
+            return HypothesisSet.from_config(self.active, self.parameters, field="hypotheses")
+        return HypothesisSet.from_preset(self.preset, self.active, self.parameters)
+
+    def for_run(self, modality: str, agent: str | None):
+        """(hypotheses that act in a run of ``modality`` / ``agent``, names of the preset's
+        hypotheses that do not concern it). Explicitly ``active`` names are never dropped."""
+        full = self.full_set()
+        if self.preset is None:
+            return full, ()
+        kept, dropped = full.for_strategy(modality, agent)
+        explicit = [n for n in dropped if n in self.active]
+        if explicit:
+            from ..hypotheses import HypothesisSet
+
+            names = [n for n in full if n in kept or n in explicit]
+            kept = HypothesisSet.from_config(names, {n: self.parameters[n] for n in names if n in self.parameters},
+                                             field="hypotheses")
+            dropped = tuple(n for n in dropped if n not in explicit)
+        return kept, tuple(dropped)
+
+    def hypothesis_set(self):
+        """The hypotheses of the run without preset scoping (the ``active`` list and the preset)."""
+        return self.full_set()
 
 
 class CryoPhaseConfig(_Model):
@@ -382,6 +410,86 @@ class FollowupConfig(_Model):
     )
 
 
+class CourseConfig(_Model):
+    """A multi-session course: sessions on a schedule, each replanned on what is left, then follow-up.
+
+    Before each session the planner reads the tissue state (viable tumour left, scar, vessels) and
+    aims the applicators at the residual; sessions stop at complete response (optional), at the
+    session cap or when the residual is unreachable. Follow-up continues to ``horizon_days``.
+    """
+
+    strategy: str = Field("", max_length=80, description="Strategy label used in reports (default: the scenario name).")
+    max_sessions: int = Field(1, ge=1, le=20, description="Session cap (with interval_days).")
+    interval_days: float = Field(
+        28.0, ge=1.0, le=365.0, description="Days between sessions (ignored when schedule_days is given)."
+    )
+    schedule_days: list[float] | None = Field(
+        None, min_length=1, max_length=20,
+        description=("Explicit session days from the first session (first 0, strictly increasing, at least 1 day "
+                     "apart); replaces max_sessions and interval_days."),
+    )
+    stop_at_complete_response: bool = Field(
+        True, description="Skip the remaining sessions once no detectable viable tumour is left."
+    )
+    assessment_days: float = Field(
+        30.0, ge=1.0, le=365.0,
+        description="Response is assessed this long after the last session (and before every later session) [days].",
+    )
+    horizon_days: float = Field(
+        365.0, gt=0.0, le=3650.0, description="Follow-up horizon from the first session [days]."
+    )
+    margin_mm: float = Field(
+        5.0, ge=0.0, le=30.0, description="Planning margin around the residual tumour [mm] (planned layouts, volumes)."
+    )
+    residual_threshold: float = Field(
+        0.01, gt=0.0, lt=1.0,
+        description="Viable-tumour fraction of a voxel above which the planner counts it as residual [1].",
+    )
+    injection_volume: Literal["fixed", "shiina"] = Field(
+        "fixed",
+        description=("Injection courses: 'fixed' injects injection.volume_mL every session; 'shiina' injects "
+                     "Shiina's volume for the residual's radius, up to max_volume_per_session_mL."),
+    )
+    max_volume_per_session_mL: float = Field(
+        10.0, gt=0.0, le=100.0, description="Injection with injection_volume = 'shiina': cap per session [mL]."
+    )
+    doubling_time_days: float | None = Field(
+        None, gt=0.0, le=2000.0,
+        description=("Volume-doubling time of surviving tumour [days]; default by tumour type "
+                     "(HCC 140, metastasis 71.4; literature.md §8)."),
+    )
+    detection_diameter_mm: float = Field(
+        5.0, gt=0.0, le=30.0,
+        description="Viable tumour counts as detectable (residual, progression) at this sphere diameter [mm].",
+    )
+
+    @model_validator(mode="after")
+    def _schedule(self):
+        if self.schedule_days is not None:
+            d = [float(x) for x in self.schedule_days]
+            if d[0] != 0.0:
+                raise ValueError(f"schedule_days = {d}: the first session is day 0")
+            for i in range(1, len(d)):
+                if d[i] - d[i - 1] < 1.0:
+                    what = "overlap" if d[i] <= d[i - 1] + 1e-9 else "are less than 1 day apart"
+                    raise ValueError(f"schedule_days = {d}: sessions {i} (day {d[i - 1]:g}) and {i + 1} "
+                                     f"(day {d[i]:g}) {what}; days must increase by at least 1")
+            if "max_sessions" in self.model_fields_set and self.max_sessions != len(d):
+                raise ValueError(f"max_sessions = {self.max_sessions} contradicts schedule_days ({len(d)} sessions): "
+                                 "give one of them")
+        last = self.session_days()[-1]
+        if self.horizon_days < last + self.assessment_days:
+            raise ValueError(f"horizon_days = {self.horizon_days:g}: must be >= the last session (day {last:g}) + "
+                             f"assessment_days ({self.assessment_days:g}) = {last + self.assessment_days:g}")
+        return self
+
+    def session_days(self) -> list[float]:
+        """Scheduled session days [day from the first session]."""
+        if self.schedule_days is not None:
+            return [float(x) for x in self.schedule_days]
+        return [i * float(self.interval_days) for i in range(self.max_sessions)]
+
+
 class OutputConfig(_Model):
     """What is written."""
 
@@ -413,20 +521,32 @@ class Scenario(_Model):
     injection: InjectionConfig | None = Field(None, description="Agent, volume, rate (modality = 'injection').")
     hypotheses: HypothesesConfig = Field(HypothesesConfig(), description="Active hypotheses (default: none).")
     followup: FollowupConfig = Field(FollowupConfig(), description="Follow-up with the tissue-fate model.")
+    course: CourseConfig | None = Field(
+        None, description="Multi-session course with replanning and follow-up (default: one session)."
+    )
     numerics: NumericsConfig = NumericsConfig()
     output: OutputConfig = OutputConfig()
+
+    @property
+    def agent(self) -> str | None:
+        """The injected agent (None unless modality = 'injection')."""
+        return self.injection.agent if self.modality == "injection" and self.injection is not None else None
+
+    def run_hypotheses(self):
+        """(hypotheses that act in this run, preset hypotheses dropped as not applicable)."""
+        return self.hypotheses.for_run(self.modality, self.agent)
 
     def _check_hypotheses(self) -> None:
         from ..hypotheses import OXIDANT_DELIVERY, get_hypothesis
 
-        hs = self.hypotheses.hypothesis_set()
+        hs, _ = self.run_hypotheses()
         oxidant = self.modality == "injection" and self.injection.agent == "oxidant"
         if oxidant:
             hs.require_one_of(OXIDANT_DELIVERY)
         for name in hs:
-            if get_hypothesis(name).enters.startswith("fate.") and self.followup.days == 0:
+            if get_hypothesis(name).enters.startswith("fate.") and self.followup.days == 0 and self.course is None:
                 raise ValueError(f"hypotheses.active = {name!r} acts in the follow-up (tissue fate): set "
-                                 "followup.days > 0")
+                                 "followup.days > 0 or add a [course]")
             if "oxidant" in get_hypothesis(name).concerns and not oxidant:
                 raise ValueError(f"hypotheses.active = {name!r} concerns the oxidant; this run injects no oxidant "
                                  f"(modality {self.modality!r})")
@@ -455,6 +575,9 @@ class Scenario(_Model):
             self.injection = InjectionConfig()
         if getattr(self.applicator, "layout", "polygon") == "planned" and self.anatomy.tumour_diameter_mm == 0.0:
             raise ValueError("applicator.layout = 'planned' needs a tumour: set anatomy.tumour_diameter_mm")
+        if self.course is not None and self.followup.days > 0:
+            raise ValueError("[followup] and [course] together: a course follows up to course.horizon_days; "
+                             "remove [followup]")
         self._check_hypotheses()
         if self.applicator.type != want:
             raise ValueError(

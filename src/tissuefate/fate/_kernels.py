@@ -56,8 +56,11 @@ def _no_tumour_near(T, i, j, k, nx, ny, nz):
 @njit(cache=True, parallel=True)
 def fate_step(i0, i1, j0, j1, k0, k1, tissue, regen,
               V_old, V_new, N_old, N_new, T_old, T_new, Dn, Df, S, E, I,
-              ih2x, ih2y, ih2z, dt, Dv, rv, mu, kn, kf, sI, lamI, ks, smax, decS, rN, lN2, rho, lT2, fI, t_floor):
-    """One fate step on the box ``[i0:i1, j0:j1, k0:k1]``; returns (cleared, regenerated) sums [voxels]."""
+              ih2x, ih2y, ih2z, dt, Dv, rv, mu, kn, kf, sI, lamI, ks, smax, decS, rN, lN2, rho, lT2, fI, t_floor,
+              kI, vth):
+    """One fate step on the box ``[i0:i1, j0:j1, k0:k1]``; returns (cleared, regenerated) sums [voxels].
+
+    ``kI`` [1/day] and ``vth`` [1]: secondary ischaemic death (0: off), at the end-of-step ``v_new``."""
     nx, ny, nz = tissue.shape
     cleared = 0.0
     regen_sum = 0.0
@@ -124,6 +127,16 @@ def fate_step(i0, i1, j0, j1, k0, k1, tissue, regen,
                     if t_new < t_floor:
                         t_new = 0.0
                     n_new = min(n_new, max(1.0 - t_new - d_new - s_new, 0.0))
+                if kI > 0.0 and v_new < vth:
+                    # secondary ischaemic death: cells die in place into non-fixed debris
+                    frac = -math.expm1(-kI * max(1.0 - v_new / vth, 0.0) * dt)
+                    lt = t_new * frac
+                    if t_new - lt < t_floor:
+                        lt = t_new
+                    ln = n_new * frac
+                    t_new = t_new - lt
+                    n_new = n_new - ln
+                    dn_new = dn_new + (lt + ln)
                 V_new[i, j, k] = v_new
                 N_new[i, j, k] = n_new
                 T_new[i, j, k] = t_new
@@ -146,6 +159,7 @@ def active_box(T, N, Dn, Df, S, V, I, tissue, regen):
                 if not tissue[i, j, k]:
                     continue
                 free = 1.0 - T[i, j, k] - N[i, j, k] - Dn[i, j, k] - Df[i, j, k] - S[i, j, k]
+                # V < 1 also covers the voxels where secondary ischaemic death acts (V < vth <= 1)
                 if (Dn[i, j, k] > 0 or Df[i, j, k] > 0 or S[i, j, k] > 0 or I[i, j, k] > 0 or T[i, j, k] > 0
                         or V[i, j, k] < 1 or (regen[i, j, k] and free > 0)):
                     if i < lo[0]:

@@ -51,6 +51,17 @@ parenchyma), with a growth-driven invasion term:
           T' = \min\bigl(T + \max(0, \mathcal{L}(G_T; \rho K \Delta t, K) - G_T),\ K\bigr),\quad
           N'' = \min(N', 1 - T' - D' - S')
 
+Secondary ischaemic death (hypothesis ``secondary_ischaemic_death``; off by default, :math:`k_I = 0`):
+viable cells in a voxel whose microvascular integrity is below :math:`V_{th}` die into non-fixed
+debris, with exact exponential decay over the step at the **end-of-step** integrity :math:`V'` (the
+same vessel value that drives clearance in that step), applied last in the step (operator split):
+
+.. math:: \ell = 1 - e^{-k_I \max(0,\,1 - V'/V_{th}) \Delta t},\quad
+          T^* = T'(1 - \ell),\ N^* = N''(1 - \ell),\ D_n^* = D_n' + \ell (T' + N'')
+
+(cells die in place: the occupancy is unchanged; a tumour remainder below the clonogen floor dies
+entirely; the new debris is cleared, and drives inflammation and fibrosis, from the next step on).
+
 An isolated, unconstrained residual (:math:`T \ll K`, :math:`K = 1`, :math:`\ell_T^2 \le h^2/6`)
 grows as :math:`\sum T \propto 2^{t / T_d}` exactly (the Laplacian conserves the sum). A voxel whose
 expected clonogens (:math:`T` × cells × clonogenic fraction × voxel volume) fall below
@@ -62,7 +73,8 @@ one fused parallel pass per step, default); the tests hold them equal to 1e-9.
 
 Exactness of the active box: the explicit stencil moves information at most one voxel per step, and
 a voxel at its fixed point (no debris, scar, inflammation or tumour, vessels intact, no free space
-where parenchyma can regrow) with such neighbours does not change; so the update runs on the
+where parenchyma can regrow) with such neighbours does not change (a voxel with cells and
+:math:`V < V_{th} \le 1` is never steady: :math:`V < 1` alone makes it active); so the update runs on the
 bounding box of the non-steady voxels grown by one voxel per step until the next re-boxing.
 """
 
@@ -166,6 +178,9 @@ class FateModel:
         Expected clonogens per voxel below which a voxel's tumour is set to 0 (0: never).
     inflammation_factor : float
         :math:`f`: multiplier of recruitment and fibrosis (hypothesis ``suppressed_inflammation_fibrosis``).
+    ischaemic_death_rate_per_day, ischaemic_integrity_threshold : float
+        :math:`k_I` [1/day] and :math:`V_{th}` [1] of secondary ischaemic death (hypothesis
+        ``secondary_ischaemic_death``); 0: off (the default).
     hypotheses : tuple of str
         Names of the active hypotheses that changed a parameter.
     """
@@ -185,6 +200,8 @@ class FateModel:
     tumour_invasion_length_mm: float
     clonogen_floor: float = 1e-9
     inflammation_factor: float = 1.0
+    ischaemic_death_rate_per_day: float = 0.0
+    ischaemic_integrity_threshold: float = 0.0
     hypotheses: tuple[str, ...] = ()
 
     def __post_init__(self):
@@ -201,8 +218,9 @@ class FateModel:
         if self.fixed_front_speed_mm_per_day > self.vessel_front_speed_mm_per_day:
             raise ConfigError(f"FateModel.fixed_front_speed_mm_per_day = {self.fixed_front_speed_mm_per_day}: must "
                               f"be <= vessel_front_speed_mm_per_day = {self.vessel_front_speed_mm_per_day}")
-        if self.scar_max_fraction > 1:
-            raise ConfigError(f"FateModel.scar_max_fraction = {self.scar_max_fraction}: must be in [0, 1]")
+        for name in ("scar_max_fraction", "ischaemic_integrity_threshold"):
+            if getattr(self, name) > 1:
+                raise ConfigError(f"FateModel.{name} = {getattr(self, name)}: must be in [0, 1]")
 
     @classmethod
     def from_properties(cls, hypotheses: HypothesisSet | None = None, **overrides) -> FateModel:
@@ -213,7 +231,9 @@ class FateModel:
         hypotheses : HypothesisSet, optional
             Read: ``debridement_enhanced_clearance`` (``clearance_factor`` multiplies
             :math:`k_n`, :math:`k_f`, :math:`c_f`, the last capped at :math:`c_v`) and
-            ``suppressed_inflammation_fibrosis`` (``fibrosis_factor`` → :attr:`inflammation_factor`).
+            ``suppressed_inflammation_fibrosis`` (``fibrosis_factor`` → :attr:`inflammation_factor`)
+            and ``secondary_ischaemic_death`` (``death_rate_per_day`` → :attr:`ischaemic_death_rate_per_day`,
+            ``integrity_threshold`` → :attr:`ischaemic_integrity_threshold`).
             None or an empty set: literature defaults.
         **overrides
             Attribute values replacing the result (sensitivity runs), e.g.
@@ -257,6 +277,11 @@ class FateModel:
         if hypotheses is not None and hypotheses.is_active("suppressed_inflammation_fibrosis"):
             used.append("suppressed_inflammation_fibrosis")
         kw["inflammation_factor"] = f
+        name = "secondary_ischaemic_death"
+        if hypotheses is not None and hypotheses.is_active(name):
+            kw["ischaemic_death_rate_per_day"] = float(hypotheses.param(name, "death_rate_per_day"))
+            kw["ischaemic_integrity_threshold"] = float(hypotheses.param(name, "integrity_threshold"))
+            used.append(name)
         kw["hypotheses"] = tuple(used)
         kw.update(overrides)
         return cls(**kw)
@@ -351,6 +376,9 @@ class FateModel:
         rho = math.log(2.0) / Td if math.isfinite(Td) else 0.0
         lN2, lT2 = p.regeneration_length_mm ** 2, p.tumour_invasion_length_mm ** 2
         fI = p.inflammation_factor
+        # secondary ischaemic death: off unless both the rate and the threshold are > 0
+        kI = p.ischaemic_death_rate_per_day if p.ischaemic_integrity_threshold > 0 else 0.0
+        vth = p.ischaemic_integrity_threshold
         dV = grid.voxel_volume_m3
         density = SPECIES["human"].density_kg_per_m3.value
         cells = CELLS["tumour_cells_per_m3"].value * CELLS["clonogenic_fraction"].value * dV
@@ -403,7 +431,7 @@ class FateModel:
             ih2 = tuple(float(1.0 / hh ** 2) for hh in h)
             kpar = (dt, Dv, rv, mu, p.clearance_rate_per_day, p.fixed_clearance_rate_per_day,
                     p.inflammation_recruitment_per_day, lamI, p.fibrosis_rate_per_day, p.scar_max_fraction,
-                    -math.expm1(-lamS * dt), p.regeneration_rate_per_day, lN2, rho, lT2, fI, t_floor)
+                    -math.expm1(-lamS * dt), p.regeneration_rate_per_day, lN2, rho, lT2, fI, t_floor, kI, vth)
         for step in range(n_steps):
             if step % n_rebox == 0:
                 if use_numba:
@@ -428,7 +456,7 @@ class FateModel:
                     cleared, gained = self._step_numpy(
                         sl, st_t, st_r, T, N, Dn, Df, S, E, V, I, tissue[sl], regen[sl],
                         dt=dt, Dv=Dv, rv=rv, mu=mu, lamI=lamI, lamS=lamS, rho=rho, lN2=lN2, lT2=lT2, fI=fI,
-                        t_floor=t_floor)
+                        t_floor=t_floor, kI=kI, vth=vth)
                 cleared_since += cleared
                 regen_total += gained
                 if check:
@@ -455,6 +483,7 @@ class FateModel:
     @staticmethod
     def _active_box(T, N, Dn, Df, S, V, I, tissue, regen, h, *, margin: int):
         free = 1.0 - T - N - Dn - Df - S
+        # V < 1 also covers the voxels where secondary ischaemic death acts (V < V_th <= 1)
         active = tissue & ((Dn > 0) | (Df > 0) | (S > 0) | (I > 0) | (T > 0) | (V < 1) | (regen & (free > 0)))
         if not active.any():
             return None
@@ -464,7 +493,7 @@ class FateModel:
         return sl, _Stencil(tissue[sl], h), _Stencil(regen[sl], h)
 
     def _step_numpy(self, sl, st_t, st_r, T, N, Dn, Df, S, E, V, I, tis, reg, *, dt, Dv, rv, mu, lamI, lamS, rho,
-                    lN2, lT2, fI, t_floor):
+                    lN2, lT2, fI, t_floor, kI=0.0, vth=0.0):
         p = self
         t, n, dn, df, s, e, v, i = (a[sl] for a in (T, N, Dn, Df, S, E, V, I))
         # vessels: growth-only Fisher-KPP front, slowed by fixed debris
@@ -503,6 +532,16 @@ class FateModel:
             n_new = np.where(tis, np.minimum(n_new, np.maximum(1.0 - t_new - d_new - s_new, 0.0)), n_new)
         else:
             t_new = t
+        if kI > 0:
+            # secondary ischaemic death at the end-of-step integrity v_new; cells die in place into non-fixed debris
+            dying = tis & (v_new < vth)
+            frac = np.where(dying, -np.expm1(-kI * np.maximum(1.0 - v_new / vth, 0.0) * dt), 0.0)
+            lt = t_new * frac
+            lt = np.where(dying & (t_new - lt < t_floor), t_new, lt)
+            ln = n_new * frac
+            t_new = t_new - lt
+            n_new = n_new - ln
+            dn_new = dn_new + (lt + ln)
         V[sl], Dn[sl], Df[sl], I[sl], S[sl], N[sl], T[sl] = v_new, dn_new, df_new, i_new, s_new, n_new, t_new
         return cleared, float(gain_n.sum())
 

@@ -31,7 +31,12 @@ from ..tissue.labels import Label
 from ..tissue.properties import CRYO, FATE
 from ..tissue.state import TissueState
 
-__all__ = ["post_session_state", "coagulation_mask", "fibrosis_factor"]
+__all__ = ["post_session_state", "coagulation_mask", "fibrosis_factor", "acute_volume_change_m3",
+           "LETHAL_SURVIVAL"]
+
+#: Survival fraction at or below which a voxel belongs to a session's lethal zone (≥ 99 % kill),
+#: as the sessions' ``lethal`` zone (``therapy.cryo_session.LETHAL_SURVIVAL``).
+LETHAL_SURVIVAL = 0.01
 
 _CHEMICAL_FIXED = {
     "ethanol": "fixed_fraction_ethanol",
@@ -47,6 +52,50 @@ def fibrosis_factor(hypotheses: HypothesisSet | None) -> float:
     if hypotheses is not None and hypotheses.is_active(name):
         return float(hypotheses.param(name, "fibrosis_factor"))
     return 1.0
+
+
+def acute_volume_change_m3(result: SessionResult, hypotheses: HypothesisSet | None = None) -> float:
+    r"""Acute volume change of the treated zone within an hour of the session [m³] (≤ 0).
+
+    Non-zero only under the hypothesis ``dehydration_shrinkage`` (a claim made for oxidant
+    injection; DESIGN.md §3.3 lists the acute volume change as an output). Reported only: the grid
+    is not deformed and the fate model does not see it.
+
+    Parameters
+    ----------
+    result : SessionResult
+        The session; its lethal zone is the voxels with ``result.survival_fraction()`` ≤
+        :data:`LETHAL_SURVIVAL` (0.01).
+    hypotheses : HypothesisSet, optional
+        Read: ``dehydration_shrinkage`` (``volume_fraction``). None or inactive: 0.0.
+
+    Returns
+    -------
+    float
+        :math:`\Delta V = -f\,N_{lethal}\,\Delta V_{voxel}` [m³].
+
+    Examples
+    --------
+    >>> from tissuefate.grid import Grid
+    >>> from tissuefate.anatomy.block import block_state
+    >>> g = Grid.cube(4, 1e-3)
+    >>> surv = np.ones(g.shape); surv[:2] = 0.0  # 32 lethal voxels of 1 mm³
+    >>> res = SessionResult("x", "injection", g, block_state(g), [], survival=surv)
+    >>> acute_volume_change_m3(res)
+    0.0
+    >>> hs = HypothesisSet.from_config(["dehydration_shrinkage"])
+    >>> round(acute_volume_change_m3(res, hs) * 1e9, 9)  # mm³: -0.3 x 32
+    -9.6
+    """
+    if not isinstance(result, SessionResult):
+        raise ConfigError(f"acute_volume_change_m3 result = {type(result).__name__}: must be a SessionResult")
+    name = "dehydration_shrinkage"
+    if hypotheses is None or not hypotheses.is_active(name):
+        return 0.0
+    f = float(hypotheses.param(name, "volume_fraction"))
+    n_lethal = int(np.count_nonzero(result.survival_fraction() <= LETHAL_SURVIVAL))
+    lost = f * n_lethal * float(result.grid.voxel_volume_m3)
+    return -lost if lost > 0 else 0.0
 
 
 def coagulation_mask(result: SessionResult) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""Result files: metrics.json, NetCDF fields, atomic result folders."""
+"""Result files: metrics.json, NetCDF fields, atomic result folders (sessions and courses)."""
 
+from .course_output import course_states_dataset, write_course_outputs
 from .output import (
     OutputExistsError,
     atomic_output_dir,
@@ -18,4 +19,6 @@ __all__ = [
     "fields_dataset",
     "write_fields_netcdf",
     "write_session_outputs",
+    "course_states_dataset",
+    "write_course_outputs",
 ]

@@ -14,7 +14,8 @@ at one or more needle tips at a volume rate q for ``volume / rate`` seconds, the
    fraction), implicitly upwind (unconditionally stable, conservative); then explicit diffusion
    with the agent's effective coefficient D and implicit washout at
    :math:`k_w = \omega_b/\lambda` (perfusion over the tissue–blood partition), shut off where the
-   agent has killed the tissue (vascular stasis):
+   agent has killed the tissue (vascular stasis); where scar holds, D may be scaled per voxel
+   (``scar_diffusivity_factor``, hypothesis ``scar_blocks_retreatment``; default 1, uniform D):
 
    .. math:: \partial_t X + \nabla\cdot(\mathbf u X/\varphi) = D\nabla^2 X - k_w X - R
 
@@ -448,6 +449,19 @@ class InjectionResult:
 # ---------------------------------------------------------------------------------------------
 
 
+def _harmonic_face_weights(f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-face weights 2 f_i f_j / (f_i + f_j) between neighbours along each axis (C-contiguous)."""
+    out = []
+    for ax in range(3):
+        lo = [slice(None)] * 3
+        hi = [slice(None)] * 3
+        lo[ax] = slice(0, -1)
+        hi[ax] = slice(1, None)
+        a, b = f[tuple(lo)], f[tuple(hi)]
+        out.append(np.ascontiguousarray(2.0 * a * b / np.maximum(a + b, 1e-300)))
+    return tuple(out)
+
+
 class InjectionModel:
     r"""Injection of an agent through needles into labelled tissue (module docstring).
 
@@ -466,6 +480,12 @@ class InjectionModel:
     scar, fixed : ndarray, optional
         Scar fraction and heat-fixed (coagulated) volume fraction [1]; blend K towards
         ``scar_factor`` / ``fixed_factor`` × K.
+    scar_diffusivity_factor : float
+        Agent (and fluid) diffusivity in fully scarred tissue relative to tissue, in (0, 1]; the
+        voxel factor blends linearly with ``scar`` as K does, :math:`f = 1 - S + S\,f_{scar}`,
+        and a face takes the harmonic mean of its two voxels' factors (flux continuity). 1 (the
+        default): uniform D, the scar-free kernel path (hypothesis ``scar_blocks_retreatment``
+        sets it).
     conductivity_factor : ndarray, optional
         Extra multiplier of K per voxel [1] (heterogeneity, septa).
     vessel_leak_factor : float
@@ -502,6 +522,7 @@ class InjectionModel:
     def __init__(self, grid: Grid, label, *, agent: Agent, needles: Sequence[InjectionNeedle],
                  perfusion_per_s=0.0, scar=None, fixed=None, conductivity_factor=None,
                  vessel_leak_factor: float = 1.0, transport_demand_fraction: float = 1.0,
+                 scar_diffusivity_factor: float = 1.0,
                  lethal_demand_fraction_tumour: float = 1.0, lethal_demand_fraction_normal: float = 1.0,
                  density_kg_per_m3: float = SPECIES["human"].density_kg_per_m3.value, cracking: bool = True,
                  overrides: dict | None = None, backend: str | None = None, max_dt_s: float = 30.0,
@@ -528,6 +549,7 @@ class InjectionModel:
             p[k] = _num(f"overrides[{k!r}]", v, INJECTION[k].unit, 0.0, 1e12)
         self.params = p
         self.vessel_leak_factor = _num("vessel_leak_factor", vessel_leak_factor, "1", 0.0, 1.0, lo_open=False)
+        self.scar_diffusivity_factor = _num("scar_diffusivity_factor", scar_diffusivity_factor, "1", 0.0, 1.0)
         self.transport_demand_fraction = _num("transport_demand_fraction", transport_demand_fraction, "1", 0.0,
                                               1.0, lo_open=False)
         self.lethal_tumour = _num("lethal_demand_fraction_tumour", lethal_demand_fraction_tumour, "1", 0.0, 1.0)
@@ -589,10 +611,13 @@ class InjectionModel:
         # voxel's cross-section h² keeps the leak independent of the grid spacing
         h2 = float(np.prod(grid.spacing_m)) ** (2.0 / 3.0)
         K[self.tract] += p["tract_conductance_m4_per_Pa_s"] / h2
+        self._face_weights = None
         for name, arr, key in (("scar", scar, "scar_factor"), ("fixed", fixed, "fixed_factor")):
             if arr is not None:
                 a = self._fraction_map(name, arr)
                 K *= (1.0 - a) + a * p[key]
+                if name == "scar" and self.scar_diffusivity_factor != 1.0 and a.any():
+                    self._face_weights = _harmonic_face_weights((1.0 - a) + a * self.scar_diffusivity_factor)
         if conductivity_factor is not None:
             f = np.asarray(conductivity_factor, dtype=np.float64)
             if f.shape != shape or not np.all(np.isfinite(f)) or f.min() <= 0:
@@ -760,7 +785,7 @@ class InjectionModel:
                 delivered_s += rate * dt
                 delivered_c += rate * dt * a.concentration_mol_per_m3
             wst, wct, wsv, wcv, fs, fc = self._diffuse(s, c, s2, c2, self.diffusive, kw, dt, d, box, flush_s,
-                                                       flush_c)
+                                                       flush_c, self._face_weights)
             s, s2, c, c2 = s2, s, c2, c
             wash_s += wst * V
             wash_c += wct * V
@@ -809,7 +834,7 @@ class InjectionModel:
         }
         vasc = np.where(dead_vasc, 0.0, 1.0)
         params = {k: float(v) for k, v in self.params.items()}
-        params.update(vessel_leak_factor=self.vessel_leak_factor,
+        params.update(vessel_leak_factor=self.vessel_leak_factor, scar_diffusivity_factor=self.scar_diffusivity_factor,
                       transport_demand_fraction=self.transport_demand_fraction,
                       lethal_demand_fraction_tumour=self.lethal_tumour,
                       lethal_demand_fraction_normal=self.lethal_normal, tips_m=[list(t) for t in self._tips],

@@ -5,7 +5,13 @@ and cracking, advection–diffusion–washout of the agent, agent-specific kill)
 it on a :class:`TissueState`, maps the active **hypotheses** (:mod:`tissuefate.hypotheses`) onto
 the model's parameters, and returns a :class:`~tissuefate.therapy.result.SessionResult`.
 
-Hypotheses and where they enter (oxidant only; every result records which were active):
+Hypotheses and where they enter (every result records which were active). Any agent:
+
+- ``scar_blocks_retreatment`` → ``overrides={"scar_factor": f}`` (Darcy conductivity of fully
+  scarred tissue, instead of INJECTION ``scar_factor``) and ``scar_diffusivity_factor = f`` (agent
+  diffusivity there, 1 otherwise), both blended linearly with the voxel's scar fraction.
+
+Oxidant only:
 
 - ``oxidant_delivery_diffusion_limited`` → ``transport_demand_fraction = 1`` (the oxidant reacts
   with the whole tissue demand it meets: a stoichiometric front);
@@ -90,10 +96,18 @@ def hypothesis_parameters(agent: Agent, hs: HypothesisSet) -> dict:
     0.1
     >>> hypothesis_parameters(Agent.ethanol(), HypothesisSet.from_config([]))
     {}
+    >>> hypothesis_parameters(Agent.ethanol(), HypothesisSet.from_config(["scar_blocks_retreatment"]))
+    {'overrides': {'scar_factor': 0.01}, 'scar_diffusivity_factor': 0.01}
     """
+    kw: dict = {}
+    name = "scar_blocks_retreatment"
+    if hs.is_active(name):
+        f = hs.param(name, "permeability_factor")
+        kw["overrides"] = {"scar_factor": f}
+        kw["scar_diffusivity_factor"] = f
     if agent.name != "oxidant":
-        return {}
-    kw: dict = {"transport_demand_fraction": 1.0}
+        return kw
+    kw["transport_demand_fraction"] = 1.0
     if hs.is_active("oxidant_delivery_convective_percolation"):
         kw["transport_demand_fraction"] = hs.param("oxidant_delivery_convective_percolation",
                                                    "transport_demand_fraction")

@@ -1,5 +1,7 @@
 """Figures and self-contained HTML reports (matplotlib Agg canvas; no pyplot, no global state)."""
 
+from .course import plot_course_comparison, plot_course_curves, plot_course_slices
+from .course_report import course_comparison_report_html, course_report_html
 from .report import DISCLAIMER, comparison_report_html, key_metric_rows, session_report_html
 from .slices import (
     LABEL_COLOURS,
@@ -19,4 +21,9 @@ __all__ = [
     "key_metric_rows",
     "session_report_html",
     "comparison_report_html",
+    "plot_course_curves",
+    "plot_course_slices",
+    "plot_course_comparison",
+    "course_report_html",
+    "course_comparison_report_html",
 ]
