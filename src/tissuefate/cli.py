@@ -98,7 +98,7 @@ def run(scenario: Path = typer.Argument(..., help="Scenario TOML file (see docs/
         with progress_bar(f"{what} {scn.name}", not quiet) as cb:
             result, paths = run_scenario(scn, out, overwrite=overwrite, progress=cb)
     if scn.course is not None:
-        out_console.print(course_table([result]), width=_table_width())
+        _print_wide(course_table([result]))
         out_console.print(f"wrote {out}/ ({', '.join(sorted(Path(p).name for p in paths.values()))}) "
                           f"in {result.wall_time_s:.1f} s")
         return
@@ -107,9 +107,9 @@ def run(scenario: Path = typer.Argument(..., help="Scenario TOML file (see docs/
                       f"in {result.wall_time_s:.1f} s of simulation")
 
 
-def _table_width() -> int:
-    """Wide tables stay readable in pipes and logs (rich assumes 80 columns there)."""
-    return out_console.width if out_console.is_terminal else 180
+def _print_wide(table: Table) -> None:
+    """Print a wide table: the terminal's width, or 180 columns in pipes and logs (rich assumes 80)."""
+    (out_console if out_console.is_terminal else Console(width=180)).print(table)
 
 
 def _fmt(v, nd=2):
@@ -168,9 +168,8 @@ def demo(out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Outp
 
         with progress_bar("strategy comparison") as cb:
             courses, wall = run_course_demo(out, overwrite=overwrite, quick=quick, progress=cb)
-    out_console.print(course_table(courses, "Strategy comparison (simulated; not treatment guidance; oxidant rows "
-                                            "are hypothetical — chlorine dioxide is not an approved therapy)"),
-                      width=_table_width())
+    _print_wide(course_table(courses, "Strategy comparison (simulated; not treatment guidance; oxidant rows "
+                                      "are hypothetical — chlorine dioxide is not an approved therapy)"))
     out_console.print(f"{len(courses)} courses in {wall:.0f} s; wrote {out}/report.html")
 
 

@@ -367,12 +367,16 @@ def run_course_demo(out_dir, *, overwrite: bool = True, quick: bool = False, pro
         figures = {}
         for j, lesion in enumerate(dict.fromkeys(c.lesion for c in courses)):
             group = [c for c in courses if c.lesion == lesion]
-            figures[lesion] = plot_course_comparison(group, tmp / f"comparison_{j + 1}.png")
+            figures[lesion] = plot_course_comparison(group, tmp / f"comparison_{j + 1}.png",
+                                                     title=f"{lesion}: strategies compared (simulated)")
+        links, slices = [], []
         for j, c in enumerate(courses):
             slug = f"{j + 1:02d}_{_slug(c.lesion)}_{_slug(c.strategy)}_{c.preset_label}"
-            write_course_outputs(tmp / "courses" / slug, c, overwrite=True)
-        (tmp / "report.html").write_text(course_comparison_report_html(courses, figures,
-                                                                       title="tissuefate strategy comparison"))
+            paths = write_course_outputs(tmp / "courses" / slug, c, overwrite=True)
+            links.append(f"courses/{slug}/report.html")
+            slices.append(tmp / "courses" / slug / "course_slices.png" if "course_slices" in paths else None)
+        (tmp / "report.html").write_text(course_comparison_report_html(
+            courses, figures, title="tissuefate strategy comparison", links=links, slices=slices))
     return courses, time.perf_counter() - t0
 
 

@@ -90,9 +90,12 @@ def course_label(course) -> str:
     """
     m = _metrics(course)
     s = str(course.strategy)
-    if m.get("hypothesis_preset"):
-        s += f" [{m['hypothesis_preset']}]"
-    if course_is_hypothetical(course) == "oxidant":
+    preset = getattr(course, "preset_label", None) or m.get("hypothesis_preset")
+    if preset == "both":  # a course no hypothesis of either preset acts on (the demo runs it once)
+        preset = "either preset"
+    if preset:
+        s += f" [{preset}]"
+    if course_is_hypothetical(course) == "oxidant" and "HYPOTHETICAL" not in s:
         s += " — HYPOTHETICAL"
     return s
 
@@ -435,7 +438,7 @@ def plot_course_slices(course, path) -> Path:
     cb = fig.colorbar(im, cax=cax)
     cb.set_label("viable tumour fraction", fontsize=7)
     cb.ax.tick_params(labelsize=6)
-    fig.suptitle(f"Course — {course_label(course)}: {plane['title']} through the first target", fontsize=10,
+    fig.suptitle(f"Course — {course_label(course)}\n{plane['title']} through the first target", fontsize=9,
                  fontweight="bold")
     fig.text(0.01, 0.01, _DISCLAIMER, fontsize=6, color="#666666")
     fig.savefig(path)

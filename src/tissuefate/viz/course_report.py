@@ -292,12 +292,18 @@ def _json(obj) -> str:
 
 def course_comparison_rows(courses: Sequence) -> tuple[list[str], list[list[str]], list[str]]:
     """(header, rows, hypothetical flag per row) of the course comparison table."""
-    header = ["strategy", "evidence", "preset", "sessions", "complete response", "TCP at horizon",
+    with_lesion = any(getattr(c, "lesion", None) for c in courses)
+    header = ["strategy", "evidence", "preset", "sessions", "stop", "complete response", "TCP at horizon",
               "local progression", "normal tissue destroyed [mL]", "scar 3 mo [mL]", "scar 12 mo [mL]",
               "involution 3 mo", "needle passes", "leaked agent [mL]", "wall time [s]"]
+    if with_lesion:
+        header = ["lesion", *header]
     rows, flags = [], []
     for c in courses:
         m = _m(c)
+        preset = getattr(c, "preset_label", None) or m.get("hypothesis_preset") or "none"
+        if preset == "both":
+            preset = "either (none applies)"
         why = course_is_hypothetical(c)
         evidence = {"oxidant": "HYPOTHETICAL (oxidant; not an approved therapy)",
                     "hypotheses": "hypothetical (active hypotheses)"}.get(why, "literature defaults")
@@ -309,13 +315,15 @@ def course_comparison_rows(courses: Sequence) -> tuple[list[str], list[list[str]
         scar = m.get("scar_volume_mL") or {}
         rows.append([
             ("HYPOTHETICAL — " if why == "oxidant" else "") + str(c.strategy), evidence,
-            m.get("hypothesis_preset") or "none", str(m.get("sessions_given", len(c.sessions))), cr,
+            preset, str(m.get("sessions_given", len(c.sessions))), str(m.get("stop_reason", "—")), cr,
             _prob(m.get("tumour_control_probability_at_horizon")), ltp,
             _num(m.get("normal_tissue_destroyed_mL"), 2), _num(scar.get("day_90"), 2), _num(scar.get("day_365"), 2),
             "—" if inv is None else f"{inv * 100:.0f} %", str(m.get("needle_passes", "—")),
             _num(m.get("leaked_agent_mL"), 3) if m.get("modality") == "injection" else "—",
             _num(m.get("wall_time_s", c.wall_time_s), 1),
         ])
+        if with_lesion:
+            rows[-1].insert(0, str(getattr(c, "lesion", "") or ""))
         flags.append(why)
     return header, rows, flags
 
@@ -335,7 +343,9 @@ def _flagged_table(header, rows, flags, num_cols=()) -> str:
 
 
 def course_comparison_report_html(courses: Sequence, figures: Mapping[str, Path], *,
-                                  title: str = "tissuefate — course comparison") -> str:
+                                  title: str = "tissuefate — course comparison",
+                                  links: Sequence[str | None] | None = None,
+                                  slices: Sequence[Path | None] | None = None) -> str:
     """A self-contained HTML report comparing courses (strategies and / or hypothesis presets).
 
     Parameters
@@ -344,6 +354,10 @@ def course_comparison_report_html(courses: Sequence, figures: Mapping[str, Path]
     figures : mapping of caption → path
         Image files to embed, in order.
     title : str
+    links : sequence of str, optional
+        Per course, a relative link to its own report (shown under its heading).
+    slices : sequence of Path, optional
+        Per course, a slices-over-sessions figure embedded (collapsed) under its heading.
 
     Returns
     -------
@@ -361,7 +375,9 @@ def course_comparison_report_html(courses: Sequence, figures: Mapping[str, Path]
         f'<div class="disclaimer">{_e(DISCLAIMER)}</div>',
         course_banner(courses),
         "<h2>Courses side by side</h2>",
-        _flagged_table(header, rows, flags, num_cols=(3, 5, 7, 8, 9, 10, 11, 12, 13)),
+        _flagged_table(header, rows, flags, num_cols=tuple(i for i, h in enumerate(header)
+                                                          if "[" in h or h in ("sessions", "involution 3 mo",
+                                                                               "needle passes", "TCP at horizon"))),
         '<p class="meta">Shaded rows rest on hypotheses without measured evidence; rows marked HYPOTHETICAL '
         "injected an oxidant (chlorine dioxide), which is not an approved therapy.</p>",
         "<h2>How to read this</h2>",
@@ -370,9 +386,16 @@ def course_comparison_report_html(courses: Sequence, figures: Mapping[str, Path]
     if figures:
         body.append("<h2>Figures</h2>")
         body += [_img(p, name) for name, p in figures.items()]
-    for c in courses:
-        body += [f"<h2>{_e(course_label(c))}</h2>",
-                 "<details><summary>key outcomes and sessions</summary>",
+    for i, c in enumerate(courses):
+        lesion = getattr(c, "lesion", None)
+        body.append(f"<h2>{_e((lesion + ': ') if lesion else '')}{_e(course_label(c))}</h2>")
+        if links is not None and links[i]:
+            body.append(f'<p><a href="{_e(links[i])}">this course\'s own report</a> (figures, sessions, '
+                        "states.nc, metrics.json)</p>")
+        if slices is not None and slices[i] is not None:
+            body += ["<details><summary>tissue after each session and at the horizon</summary>",
+                     _img(slices[i], "composition and viable tumour through the first target"), "</details>"]
+        body += ["<details><summary>key outcomes and sessions</summary>",
                  _table(["outcome", "value"], course_outcome_rows(c), num_cols=(1,)),
                  _table(_SESSION_HEADER, course_session_rows(c), num_cols=(1, 3, 6, 7, 8, 9, 10)),
                  "</details>"]
