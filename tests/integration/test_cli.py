@@ -190,3 +190,36 @@ def test_validation_figure_written(tmp_path):
             ValidationRow("case", "r", 3.0, 1.0, "±0.15", "src", False, kind="prediction")]
     write_validation(rows, tmp_path)
     assert (tmp_path / "validation.png").stat().st_size > 5_000
+
+
+@pytest.mark.parametrize("course, needle", [
+    ("schedule_days = [0, 7, 7]", "overlap"),
+    ("interval_days = -3\nmax_sessions = 2", "course.interval_days"),
+    ("max_sessions = 3\ninterval_days = 200\nhorizon_days = 300", "horizon_days = 300"),
+])
+def test_run_course_bad_schedule_exits_2_and_writes_nothing(tmp_path, course, needle):
+    p = tmp_path / "c.toml"
+    p.write_text('modality = "injection"\n[anatomy]\nkind = "block"\ntumour_diameter_mm = 8\n'
+                 f"[course]\n{course}\n")
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["run", str(p), "--out", str(out), "--quiet"])
+    assert res.exit_code == 2, res.output
+    assert needle in res.output
+    assert not out.exists() and not any(q.name.startswith(".") for q in tmp_path.iterdir())
+
+
+def test_run_course_writes_its_folder(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text('name = "tiny"\nmodality = "injection"\n[anatomy]\nkind = "block"\ntumour_diameter_mm = 8\n'
+                 '[grid]\nspacing_mm = 1.5\nroi_shape = [24, 24, 24]\n'
+                 '[injection]\nvolume_mL = 0.05\nrate_mL_per_s = 0.05\nspread_min = 5\n'
+                 '[hypotheses]\npreset = "seed_claims"\n'
+                 '[course]\nmax_sessions = 2\ninterval_days = 7\nhorizon_days = 40\n')
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["run", str(p), "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["hypothesis_preset"] == "seed_claims" and m["hypotheses"] == ["scar_blocks_retreatment"]
+    assert "oxidant_tumour_selectivity" in m["hypotheses_not_applicable"]
+    assert (out / "report.html").exists() and (out / "states.nc").exists() and (out / "traces.csv").exists()
+    assert "CR (day)" in res.output
