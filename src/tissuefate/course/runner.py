@@ -198,7 +198,7 @@ class _Traces:
         return out
 
 
-def run_course(scn, progress=None, *, keep_fields: bool = True) -> CourseResult:
+def run_course(scn, progress=None, *, keep_fields: bool = True, fate_overrides: dict | None = None) -> CourseResult:
     """Run the course of a scenario with a ``[course]`` section.
 
     Parameters
@@ -209,6 +209,10 @@ def run_course(scn, progress=None, *, keep_fields: bool = True) -> CourseResult:
     keep_fields : bool
         Keep every session's fields (for figures and NetCDF); False keeps only the metrics
         (trials: less memory).
+    fate_overrides : dict, optional
+        :class:`~tissuefate.fate.FateModel` attributes replacing the literature values after the
+        hypotheses are applied (uncertain parameters of a trial or a sensitivity analysis), e.g.
+        ``{"fibrosis_rate_per_day": 0.3}``; recorded in ``metrics["fate_overrides"]``.
 
     Returns
     -------
@@ -232,7 +236,7 @@ def run_course(scn, progress=None, *, keep_fields: bool = True) -> CourseResult:
     d_det = c.detection_diameter_mm * 1e-3
     v_det = math.pi * d_det ** 3 / 6.0
     days = c.session_days()
-    fate = FateModel.from_properties(hypotheses=hs)
+    fate = FateModel.from_properties(hypotheses=hs, **(fate_overrides or {}))
     table = scenario_table(scn)
     state, target0 = scenario_state(scn)
     tumour0_m3 = float(np.asarray(state.tumour, np.float64).sum() * state.grid.voxel_volume_m3)
@@ -332,7 +336,8 @@ def run_course(scn, progress=None, *, keep_fields: bool = True) -> CourseResult:
     res.wall_time_s = time.perf_counter() - t_wall
     res.metrics = course_metrics(res, stop_reason=stop_reason, stop_detail=stop_detail, cr_day=cr_day,
                                  cr_sessions=cr_sessions, assessments=assessments, v_det_m3=v_det,
-                                 tumour0_m3=tumour0_m3, doubling_time_days=td, hypotheses=hs, dropped=dropped)
+                                 tumour0_m3=tumour0_m3, doubling_time_days=td, hypotheses=hs, dropped=dropped,
+                                 fate_overrides=fate_overrides)
     say(len(days) + 1, 0.0, "done")
     return res
 
@@ -352,7 +357,8 @@ def _at_day(t: np.ndarray, y: np.ndarray, d: float):
 
 
 def course_metrics(res: CourseResult, *, stop_reason: str, stop_detail: str, cr_day, cr_sessions, assessments,
-                   v_det_m3: float, tumour0_m3: float, doubling_time_days: float, hypotheses, dropped) -> dict:
+                   v_det_m3: float, tumour0_m3: float, doubling_time_days: float, hypotheses, dropped,
+                   fate_overrides: dict | None = None) -> dict:
     """The course outcomes of ``res`` as a JSON-serialisable dict (docs/metrics.md, "Course")."""
     c = res.scenario.course
     tr = res.traces
@@ -440,6 +446,7 @@ def course_metrics(res: CourseResult, *, stop_reason: str, stop_detail: str, cr_
         "hypotheses": list(hypotheses),
         "hypotheses_not_applicable": list(dropped),
         "hypothesis_preset": res.scenario.hypotheses.preset,
+        "fate_overrides": dict(fate_overrides or {}),
         "wall_time_s": round(res.wall_time_s, 2),
     }
 
