@@ -465,7 +465,12 @@ def fate_sensitivity_markdown() -> str:
         f"image, `none` when both changes are within {SENSITIVITY_RTOL:g} of the base value, `mixed` otherwise. "
         "Each parameter × outcome is one verification row of `tissuefate validate` (case `fate_sensitivity`), "
         "which passes when the two agree. The directions were checked on a 0.5 mm grid (same signs); "
-        "the magnitudes are those of this coarse grid and this lesion only.",
+        "the magnitudes are those of this coarse grid and this lesion only. Honesty note: the scar directions "
+        "of `fixed_clearance_rate_per_day` (`mixed`), `fixed_front_speed_mm_per_day` and "
+        "`vessel_front_speed_mm_per_day` (`+`) were written down, with their reasons, *after* the first "
+        "simulation showed them (the others before); for an 8 mm lesion the front-speed scar directions come "
+        "out `mixed`, so these rows guard the documented behaviour of this lesion against regressions rather "
+        "than test a prediction.",
         "",
         "| parameter | default | outcome | change at ×0.5 | change at ×2 | expected | simulated | pass | reason |",
         "|---|---|---|---|---|---|---|---|---|",
