@@ -1,4 +1,4 @@
-"""Command line: ``tissuefate run | demo | validate | bench | schema | sources | hypotheses | plan``.
+"""Command line: ``tissuefate run | demo | trial | validate | bench | schema | sources | hypotheses | plan``.
 
 A thin layer over the Python API. User errors print one or two lines and exit with status 2;
 anything else is a bug and keeps its traceback.
@@ -232,14 +232,16 @@ def bench(out: Path = typer.Option(Path("bench.json"), "--out", "-o", help="JSON
 
 
 @app.command()
-def schema(kind: str = typer.Argument("scenario", help="Which file: scenario.")):
-    """Print the JSON schema of scenario files."""
-    from .config.scenario import Scenario
-
+def schema(kind: str = typer.Argument("scenario", help="Which file: scenario or trial.")):
+    """Print the JSON schema of scenario or trial files."""
     with _user_errors():
-        if kind != "scenario":
-            raise TissuefateError(f"schema {kind!r}: must be 'scenario'")
-        sys.stdout.write(json.dumps(Scenario.model_json_schema(), indent=2) + "\n")
+        if kind == "trial":
+            from .trial.spec import TrialSpec as model
+        elif kind == "scenario":
+            from .config.scenario import Scenario as model
+        else:
+            raise TissuefateError(f"schema {kind!r}: must be 'scenario' or 'trial'")
+        sys.stdout.write(json.dumps(model.model_json_schema(), indent=2) + "\n")
 
 
 @app.command()
@@ -332,6 +334,90 @@ def plan(diameter_mm: float = typer.Option(20.0, "--diameter-mm", help="Tumour d
     for label, d, text in rows:
         t.add_row(label, d["error"] if "error" in d else f"{text()}, covered {d['covered_fraction'] * 100:.1f} %")
     out_console.print(t)
+
+
+def trial_table(df, spec) -> Table:
+    """Per strategy × preset: cases done, complete-response rate, mean sessions, errors."""
+    t = Table(title="Trial outcomes (simulated; not treatment guidance)")
+    for col in ("strategy", "preset", "cases", "CR rate", "mean sessions", "LTP", "errors"):
+        t.add_column(col, justify="left" if col in ("strategy", "preset") else "right")
+    for s in spec.strategies:
+        for p in spec.presets:
+            g = df[(df["strategy"] == s.key) & (df["preset"] == p)] if len(df) else df
+            ok = g[g["error"].fillna("") == ""] if len(g) else g
+            label = s.key + (" [magenta](HYPOTHETICAL)[/]" if (ok["agent"] == "oxidant").any() else "")
+            cr = ok["complete_response"].astype(bool)
+            t.add_row(label, p, str(len(g)), f"{cr.mean():.0%}" if len(ok) else "—",
+                      _fmt(float(ok["sessions_given"].mean())) if len(ok) else "—",
+                      f"{ok['local_progression'].astype(bool).mean():.0%}" if len(ok) else "—",
+                      str(len(g) - len(ok)))
+    return t
+
+
+@app.command()
+def trial(trial_file: Path = typer.Argument(..., help="Trial TOML file (see docs/trials.md)."),
+          out: Path = typer.Option(..., "--out", "-o", help="Output folder; an interrupted run of the same trial "
+                                                            "resumes there."),
+          scheduler: str | None = typer.Option(None, "--scheduler",
+                                        help="Address of a running Dask scheduler, e.g. tcp://HOST:8786 "
+                                             "(default: a local cluster)."),
+          workers: int | None = typer.Option(None, "--workers",
+                                             help="Local worker processes (default: cores / threads per task)."),
+          threads_per_task: int | None = typer.Option(None, "--threads-per-task",
+                                               help="Numba threads per case (default: the trial file's, 1)."),
+          max_cases: int | None = typer.Option(None, "--max-cases",
+                                               help="Simulate at most this many cases now (resumable)."),
+          connect_timeout: float = typer.Option(10.0, "--connect-timeout", help="Seconds to reach --scheduler."),
+          quiet: bool = typer.Option(False, help="No progress bar.")):
+    """A virtual trial: every strategy on the same simulated patients, locally or on a Dask cluster; resumable."""
+    from .trial.run import run_trial
+    from .trial.spec import load_trial
+
+    with _user_errors():
+        spec = load_trial(trial_file)
+        with progress_bar(f"trial {spec.name}", not quiet) as cb:
+            res = run_trial(spec, out, scheduler=scheduler, n_workers=workers, threads_per_task=threads_per_task,
+                            progress=cb, max_cases=max_cases, connect_timeout_s=connect_timeout)
+    _print_wide(trial_table(res.outcomes, spec))
+    ran = ""
+    if res.n_simulated:
+        eff = "" if res.efficiency is None else f", Dask efficiency {res.efficiency:.0%}"
+        ran = f" in {res.elapsed_s:.0f} s on {res.worker_threads} worker thread(s){eff}"
+    out_console.print(f"{res.n_done}/{res.n_cases} cases done ({res.n_simulated} simulated now, {res.n_resumed} "
+                      f"found finished, {res.n_errors} with errors){ran}")
+    names = ", ".join(sorted(Path(p).name for k, p in res.paths.items() if not k.startswith("figure:")))
+    out_console.print(f"wrote {out}/ ({names})" + ("" if res.complete else
+                                                   "; incomplete: run the same command again to resume"))
+
+
+@app.command()
+def sensitivity(spec_file: Path = typer.Argument(..., help="Sensitivity TOML file (see docs/trials.md)."),
+                out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+                quiet: bool = typer.Option(False, help="No progress bar.")):
+    """Sobol' or Morris sensitivity of a course outcome to hypothesis, fate and physical parameters (SALib)."""
+    from .trial.sensitivity import load_sensitivity, run_sensitivity
+
+    with _user_errors():
+        spec = load_sensitivity(spec_file)
+        with progress_bar(f"sensitivity {spec.name}", not quiet) as cb:
+            res = run_sensitivity(spec, out, progress=cb)
+    t = Table(title=f"Sensitivity ({res.get('method', spec.method)}; simulated, not treatment guidance)")
+    for col in ("outcome", "parameter", "index", "value", "95 % interval"):
+        t.add_column(col)
+    for outcome, o in res["outcomes"].items():
+        ind = o.get("indices")
+        if not ind:
+            t.add_row(outcome, "—", "—", "not analysed", str(o.get("not_analysed") or ""))
+            continue
+        for name, vals in ind.items():
+            for key, v in vals.items():  # an index and, where SALib gives one, its 95 % half-width
+                if key.endswith("_conf") or not isinstance(v, (int, float)) or f"{key}_conf" not in vals:
+                    continue
+                c = float(vals[f"{key}_conf"])
+                t.add_row(outcome, name, key, _fmt(float(v), 3), f"{_fmt(float(v) - c, 3)} – {_fmt(float(v) + c, 3)}")
+    _print_wide(t)
+    out_console.print(f"{len(res['outcomes'])} outcome(s), {res['n_failed']} failed case(s) in "
+                      f"{res['wall_time_s']:.0f} s; wrote {out}/")
 
 
 def main() -> None:  # pragma: no cover

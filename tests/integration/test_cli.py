@@ -133,7 +133,9 @@ def test_grid_too_large_is_refused_before_allocating(tmp_path):
     assert "roi_shape" in res.output and "GB" in res.output
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.toml")), ids=lambda p: p.name)
+# scenario examples only: trial_*.toml and sensitivity_*.toml are other file kinds (their own tests load them)
+@pytest.mark.parametrize("path", sorted(p for p in (ROOT / "examples").glob("*.toml")
+                                        if not p.name.startswith(("trial_", "sensitivity_"))), ids=lambda p: p.name)
 def test_every_example_runs_on_a_small_grid(path):
     """Each example end to end, shrunk (coarser, smaller, shorter) so CI stays fast."""
     import tomllib
@@ -223,3 +225,15 @@ def test_run_course_writes_its_folder(tmp_path):
     assert "oxidant_tumour_selectivity" in m["hypotheses_not_applicable"]
     assert (out / "report.html").exists() and (out / "states.nc").exists() and (out / "traces.csv").exists()
     assert "CR (day)" in res.output
+
+
+def test_sensitivity_cli_runs_the_example_and_refuses_bad_specs(tmp_path):
+    out = tmp_path / "sens"
+    example = ROOT / "examples" / "sensitivity_small.toml"
+    res = runner.invoke(app, ["sensitivity", str(example), "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "mu_star" in res.output and (out / "sensitivity.json").exists() and (out / "report.html").exists()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(example.read_text().replace('method = "morris"', 'method = "fast"'))
+    res = runner.invoke(app, ["sensitivity", str(bad), "--out", str(tmp_path / "b"), "--quiet"])
+    assert res.exit_code == 2 and "method" in res.output and not (tmp_path / "b").exists()
