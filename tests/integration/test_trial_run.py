@@ -205,6 +205,52 @@ def test_trial_on_a_real_dask_scheduler_and_worker(small_runs, tmp_path):
         log.close()
 
 
+@pytest.mark.distributed
+def test_a_worker_killed_mid_trial_does_not_fail_it(small_runs, tmp_path):
+    """Two `dask worker` processes; one is SIGKILLed while cases run: its task is retried elsewhere and
+    the trial ends with the table of an undisturbed run."""
+    dask = BIN / "dask" if (BIN / "dask").exists() else shutil.which("dask")
+    if dask is None:
+        pytest.skip("the `dask` executable is not installed")
+    _, one, _ = small_runs
+    port = _free_port()
+    addr = f"tcp://127.0.0.1:{port}"
+    log = open(tmp_path / "dask.log", "w")  # noqa: SIM115 - closed below
+    sched = subprocess.Popen([str(dask), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                             start_new_session=True, stdout=log, stderr=log)
+    workers, trial = [], None
+    try:
+        for k in range(2):
+            workers.append(subprocess.Popen(
+                [str(dask), "worker", addr, "--nworkers", "1", "--nthreads", "1", "--no-dashboard", "--no-nanny",
+                 "--local-directory", str(tmp_path / f"worker{k}")], start_new_session=True, stdout=log, stderr=log))
+        from distributed import Client
+
+        with Client(addr, timeout="30s") as c:
+            c.wait_for_workers(2, timeout=60)
+        out = tmp_path / "out"
+        trial = subprocess.Popen(_cli("trial", str(SMALL), "--out", str(out), "--scheduler", addr, "--quiet"),
+                                 start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any((out / "parts").glob("*.parquet")):
+            time.sleep(0.05)
+        assert any((out / "parts").glob("*.parquet")), "no case finished"
+        os.killpg(workers[0].pid, signal.SIGKILL)  # mid-trial: the other cases are queued or running
+        workers[0].wait(timeout=10)
+        output, _ = trial.communicate(timeout=300)
+        assert trial.returncode == 0, output.decode(errors="replace")
+        df = pd.read_parquet(out / "outcomes.parquet")
+        assert df["case_id"].is_unique and len(df) == 8
+        pd.testing.assert_frame_equal(_table(df), _table(one.outcomes))
+    finally:
+        if trial is not None and trial.poll() is None:
+            os.killpg(trial.pid, signal.SIGKILL)
+        for w in workers:
+            _stop(w)
+        _stop(sched)
+        log.close()
+
+
 TINY = {"name": "tiny", "seed": 3, "n_patients": 2,
         "strategies": [{"key": "mwa1", "base": "mwa", "protocol": {"duration_min": 1}, "course": {"max_sessions": 1}}],
         "tumours": {"diameter_mm": 12, "location": {"central": 1}}, "grid": {"spacing_mm": 3.0, "horizon_days": 45}}
