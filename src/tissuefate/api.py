@@ -9,7 +9,7 @@ from .config.scenario import Scenario, load_scenario
 from .therapy.result import SessionResult
 from .therapy.session import ProgressFn, run_session
 
-__all__ = ["simulate", "run_scenario"]
+__all__ = ["simulate", "run_scenario", "run_trial", "run_sensitivity"]
 
 
 def simulate(scenario: Scenario | str | Path, progress: ProgressFn | None = None):
@@ -61,3 +61,24 @@ def run_scenario(scenario: Scenario | str | Path, out_dir: str | Path, *, overwr
 
         paths = write_course_outputs(out_dir, result, overwrite=overwrite)
     return result, paths
+
+
+def run_trial(spec, out_dir, **kwargs):
+    """Run (or resume) a virtual trial and write its outcomes, ``summary.json``, figures and
+    ``report.html`` (:func:`tissuefate.trial.run.run_trial` with the io writer); ``spec`` is a
+    :class:`~tissuefate.trial.spec.TrialSpec` or the path of a trial TOML file."""
+    from .io.trial_output import write_trial_summary
+    from .trial.run import run_trial as _run
+    from .trial.spec import TrialSpec, load_trial
+
+    spec = spec if isinstance(spec, TrialSpec) else load_trial(spec)
+    return _run(spec, out_dir, summary_writer=write_trial_summary, **kwargs)
+
+
+def run_sensitivity(spec, out_dir, **kwargs) -> dict:
+    """Run a sensitivity analysis and write ``sensitivity.json``, ``samples.csv``, the figure and
+    ``report.html`` (:func:`tissuefate.trial.sensitivity.run_sensitivity` with the io writer)."""
+    from .io.trial_output import write_sensitivity
+    from .trial.sensitivity import run_sensitivity as _run
+
+    return _run(spec, out_dir, writer=write_sensitivity, **kwargs)

@@ -370,7 +370,7 @@ def trial(trial_file: Path = typer.Argument(..., help="Trial TOML file (see docs
           connect_timeout: float = typer.Option(10.0, "--connect-timeout", help="Seconds to reach --scheduler."),
           quiet: bool = typer.Option(False, help="No progress bar.")):
     """A virtual trial: every strategy on the same simulated patients, locally or on a Dask cluster; resumable."""
-    from .trial.run import run_trial
+    from .api import run_trial
     from .trial.spec import load_trial
 
     with _user_errors():
@@ -395,7 +395,8 @@ def sensitivity(spec_file: Path = typer.Argument(..., help="Sensitivity TOML fil
                 out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
                 quiet: bool = typer.Option(False, help="No progress bar.")):
     """Sobol' or Morris sensitivity of a course outcome to hypothesis, fate and physical parameters (SALib)."""
-    from .trial.sensitivity import load_sensitivity, run_sensitivity
+    from .api import run_sensitivity
+    from .trial.sensitivity import load_sensitivity
 
     with _user_errors():
         spec = load_sensitivity(spec_file)

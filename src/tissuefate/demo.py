@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from .config.scenario import Scenario, scenario_from_dict
+from .course.strategies import PRESET_EXTRAS, STRATEGIES
 
 __all__ = ["demo_scenarios", "run_demo", "DEMO_LESIONS", "DEMO_STRATEGIES", "demo_course_scenarios",
            "run_course_demo", "time_standard_case", "standard_case_scenario", "standard_cases",
@@ -226,55 +227,10 @@ DEMO_LESIONS = {
                                      "tumour_location": "subcapsular"},
 }
 
-#: The strategies: settings typical of published protocols (docs/courses.md), not recommendations.
-#: Both injection strategies use the same volume rule (Shiina's volume for the residual, ≤ 10 mL per
-#: session), so that they differ only in agent and schedule.
-DEMO_STRATEGIES = {
-    "rfa": {
-        "strategy": "RFA 3-cm cooled 12 min, retreat at 4 wk",
-        "modality": "rfa",
-        "applicator": {"type": "rf_electrode", "active_length_mm": 30, "gauge": 17, "cooled": True},
-        "protocol": {"duration_min": 12, "control": "impedance", "power_W": 200},
-        "course": {"max_sessions": 2, "interval_days": 28},
-    },
-    "mwa": {
-        "strategy": "MWA 2.45 GHz 80 W 5 min, retreat at 4 wk",
-        "modality": "mwa",
-        "applicator": {"type": "mw_antenna", "frequency_MHz": 2450, "antenna": "monopole"},
-        "protocol": {"duration_min": 5, "power_W": 80},
-        "course": {"max_sessions": 2, "interval_days": 28},
-    },
-    "cryo": {
-        "strategy": "Cryo 10-5-10 planned probes, retreat at 4 wk",
-        "modality": "cryo",
-        "applicator": {"type": "cryoprobe", "layout": "planned", "diameter_mm": 2.4, "active_length_mm": 30},
-        "cryo": {"phases": [{"kind": "freeze", "duration_min": 10}, {"kind": "passive_thaw", "duration_min": 5},
-                            {"kind": "freeze", "duration_min": 10}]},
-        "course": {"max_sessions": 2, "interval_days": 28},
-    },
-    "ethanol": {
-        "strategy": "Ethanol twice weekly until CR (max 8)",
-        "modality": "injection",
-        "applicator": {"type": "injection_needles", "n_needles": 1, "gauge": 21},
-        "injection": {"agent": "ethanol", "concentration_percent": 95, "rate_mL_per_s": 0.1, "spread_min": 30},
-        "course": {"schedule_days": [0, 3, 7, 10, 14, 17, 21, 24], "injection_volume": "shiina"},
-    },
-    "oxidant": {
-        "strategy": "Oxidant weekly over a month (HYPOTHETICAL)",
-        "modality": "injection",
-        "applicator": {"type": "injection_needles", "n_needles": 1, "gauge": 21},
-        "injection": {"agent": "oxidant", "rate_mL_per_s": 0.1, "spread_min": 30},
-        "course": {"schedule_days": [0, 7, 14, 21], "injection_volume": "shiina"},
-    },
-}
-
-#: Hypotheses each preset runs with. The literature preset has every claim off; an oxidant run must
-#: still name its delivery model, and under the literature preset it takes the estimate-based
-#: diffusion-limited one (hypotheses.py), labelled in every result.
-DEMO_PRESETS = {
-    "literature": {"preset": "literature", "oxidant_active": ["oxidant_delivery_diffusion_limited"]},
-    "seed_claims": {"preset": "seed_claims", "oxidant_active": []},
-}
+#: The strategy library and the preset extras live in :mod:`tissuefate.course.strategies` (trials use
+#: them too); re-exported here under the names the demo has always used.
+DEMO_STRATEGIES = STRATEGIES
+DEMO_PRESETS = PRESET_EXTRAS
 
 
 def _quick_strategy(d: dict) -> dict:

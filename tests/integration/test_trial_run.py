@@ -19,8 +19,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from tissuefate.api import run_trial
 from tissuefate.cli import app
-from tissuefate.trial.run import WALL_TIME_COLUMNS, run_trial
+from tissuefate.trial.run import WALL_TIME_COLUMNS
 from tissuefate.trial.spec import load_trial
 
 ROOT = Path(__file__).resolve().parents[2]

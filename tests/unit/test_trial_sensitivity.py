@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 from SALib.test_functions import Ishigami
 
+from tissuefate.api import run_sensitivity
 from tissuefate.errors import ConfigError
+from tissuefate.io.trial_output import write_sensitivity
 from tissuefate.trial.sensitivity import (
     analyse,
     build_cases,
     evaluate,
     load_sensitivity,
     outcome_labels,
-    run_sensitivity,
     sample,
     sensitivity_spec_from_dict,
-    write_sensitivity,
 )
 
 ROOT = Path(__file__).resolve().parents[2]

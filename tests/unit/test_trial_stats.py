@@ -12,6 +12,7 @@ import pytest
 from scipy.stats import binomtest
 
 from tissuefate.errors import ConfigError
+from tissuefate.io.trial_output import write_trial_summary
 from tissuefate.trial.stats import (
     bootstrap_mean,
     margin_band,
@@ -19,7 +20,6 @@ from tissuefate.trial.stats import (
     size_band,
     summarise,
     wilson_interval,
-    write_trial_summary,
 )
 
 N_PAT = 40

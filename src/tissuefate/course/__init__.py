@@ -6,6 +6,7 @@
 
 from .followup import MILESTONE_DAYS, FollowUp, default_doubling_time_days, follow_up
 from .runner import COURSE_TRACE_META, STOP_REASONS, CourseResult, residual_target, run_course
+from .strategies import PRESET_EXTRAS, STRATEGIES
 
 __all__ = ["FollowUp", "follow_up", "default_doubling_time_days", "MILESTONE_DAYS", "CourseResult",
-           "run_course", "residual_target", "COURSE_TRACE_META", "STOP_REASONS"]
+           "run_course", "residual_target", "COURSE_TRACE_META", "STOP_REASONS", "STRATEGIES", "PRESET_EXTRAS"]

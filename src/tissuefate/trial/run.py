@@ -6,7 +6,7 @@ starts a :class:`distributed.LocalCluster` or connects to an existing scheduler,
 that are not yet done, and writes each result as it arrives to ``parts/<case_id>.parquet`` (temporary
 file in the same folder, fsync, rename), so a trial killed at any point resumes with identical
 results. At the end the parts are concatenated into ``outcomes.parquet`` (columns:
-:data:`OUTCOME_COLUMNS`), and :func:`tissuefate.trial.stats.write_trial_summary` writes
+:data:`OUTCOME_COLUMNS`), and :func:`tissuefate.io.trial_output.write_trial_summary` writes
 ``summary.json`` and ``report.html``.
 
 Output folder::
@@ -323,7 +323,7 @@ def _atomic_write(path: Path, write: Callable[[object], None]) -> Path:
 
 
 def _write_json(path: Path, obj) -> Path:
-    from ..io.output import to_jsonable
+    from ..jsonable import to_jsonable
 
     text = json.dumps(to_jsonable(obj, strict=False), indent=2, ensure_ascii=False) + "\n"
     return _atomic_write(path, lambda fh: fh.write(text.encode()))
@@ -547,7 +547,7 @@ def _fmt_duration(s: float) -> str:
 
 def run_trial(spec: TrialSpec, out_dir, *, scheduler: str | None = None, n_workers: int | None = None,
               threads_per_task: int | None = None, progress=None, max_cases: int | None = None,
-              connect_timeout_s: float = 10.0) -> TrialRun:
+              connect_timeout_s: float = 10.0, summary_writer=None) -> TrialRun:
     """Run (or resume) a trial into ``out_dir``.
 
     Parameters
@@ -567,6 +567,10 @@ def run_trial(spec: TrialSpec, out_dir, *, scheduler: str | None = None, n_worke
         Simulate at most this many cases in this call (the trial stays resumable).
     connect_timeout_s : float
         How long to try to reach ``scheduler`` [s].
+    summary_writer : callable(df, spec, out_dir) -> dict of name → Path, optional
+        Called once every case is done to write ``summary.json``, the figures and ``report.html``
+        (:func:`tissuefate.io.trial_output.write_trial_summary`, which :func:`tissuefate.api.run_trial`
+        and the CLI pass); None writes only the outcomes (io and viz sit above this layer).
 
     Returns
     -------
@@ -706,7 +710,8 @@ def run_trial(spec: TrialSpec, out_dir, *, scheduler: str | None = None, n_worke
                 history = list(json.loads((out / "run.json").read_text())["invocations"])
             paths["run"] = _write_json(out / "run.json", {**info, "invocations": [*history, info]})
             if complete:
-                paths.update(_summary(df, spec, out))
+                if summary_writer is not None:
+                    paths.update(dict(summary_writer(df, spec, out) or {}))
     finally:
         if client is not None:
             with contextlib.suppress(Exception):
@@ -715,16 +720,6 @@ def run_trial(spec: TrialSpec, out_dir, *, scheduler: str | None = None, n_worke
             with contextlib.suppress(Exception):
                 cluster.close()
     return run
-
-
-def _summary(df, spec: TrialSpec, out: Path) -> dict:
-    try:
-        from .stats import write_trial_summary
-    except ModuleNotFoundError as err:  # the statistics module is optional here
-        if err.name != f"{__package__}.stats":
-            raise
-        return {}
-    return dict(write_trial_summary(df, spec, out) or {})
 
 
 def _execute(client, spec, spec_json, fp, todo, groups, record, progress, done, left, n_cases, threads):

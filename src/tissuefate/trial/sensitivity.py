@@ -43,9 +43,7 @@ their intervals.
 from __future__ import annotations
 
 import copy
-import csv
 import difflib
-import io
 import json
 import math
 import time
@@ -73,7 +71,6 @@ __all__ = [
     "outcome_labels",
     "evaluate",
     "analyse",
-    "write_sensitivity",
     "run_sensitivity",
 ]
 
@@ -152,7 +149,7 @@ class SensitivitySpec(_Model):
     method: Literal["sobol", "morris"] = Field(description="sobol (variance-based) or morris (screening).")
     N: int = Field(ge=2, le=65536, description="Base samples: Sobol N (a power of 2), Morris trajectories.")
     seed: int = Field(0, ge=0, description="Seed of the design and of the bootstrap intervals.")
-    strategies: list[str] = Field(min_length=1, description="Strategy keys (tissuefate.demo.DEMO_STRATEGIES).")
+    strategies: list[str] = Field(min_length=1, description="Strategy keys (tissuefate.course.strategies.STRATEGIES).")
     preset: str = Field("literature", description="Hypothesis preset (literature or seed_claims).")
     active: list[str] = Field(default_factory=list,
                               description="Hypotheses switched on in addition to the preset's (tissuefate hypotheses).")
@@ -259,7 +256,7 @@ def _numeric(ann) -> type | None:
 
 
 def _check_spec(spec: SensitivitySpec) -> None:
-    from ..demo import DEMO_STRATEGIES
+    from ..course.strategies import STRATEGIES as DEMO_STRATEGIES
     from ..hypotheses import PRESETS, REGISTRY
 
     if spec.method == "sobol" and spec.N & (spec.N - 1):
@@ -426,7 +423,8 @@ def _set_path(d: dict, path: str, value) -> None:
 
 
 def _strategy_data(spec: SensitivitySpec, key: str) -> dict:
-    from ..demo import DEMO_PRESETS, DEMO_STRATEGIES
+    from ..course.strategies import PRESET_EXTRAS as DEMO_PRESETS
+    from ..course.strategies import STRATEGIES as DEMO_STRATEGIES
 
     base = _deep_merge(DEMO_STRATEGIES[key], spec.strategy_settings.get(key, {}))
     label = base.pop("strategy")
@@ -688,7 +686,7 @@ def analyse(spec, X: np.ndarray, Y: np.ndarray) -> dict:
                              "resamples)")
         rec["indices"] = ind
         out[label] = rec
-    from ..demo import DEMO_STRATEGIES
+    from ..course.strategies import STRATEGIES as DEMO_STRATEGIES
 
     hypothetical = any(DEMO_STRATEGIES[s].get("injection", {}).get("agent") == "oxidant" for s in spec.strategies)
     hyp_params = [n for n in names if n.startswith("hypotheses.")]
@@ -712,49 +710,22 @@ def analyse(spec, X: np.ndarray, Y: np.ndarray) -> dict:
 # --------------------------------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------------------------------
-def _samples_csv(spec: SensitivitySpec, X, Y) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    labels = outcome_labels(spec)
-    w.writerow(["sample", *spec.parameter_names, *labels])
-    for i, (x, y) in enumerate(zip(np.atleast_2d(X), np.atleast_2d(Y), strict=True)):
-        w.writerow([i, *(f"{v:.10g}" for v in x), *("" if not math.isfinite(v) else f"{v:.10g}" for v in y)])
-    return buf.getvalue()
-
-
-def write_sensitivity(result: Mapping, out_dir, *, X: np.ndarray | None = None, Y: np.ndarray | None = None,
-                      spec=None) -> dict[str, Path]:
-    """Write ``sensitivity.json``, ``sensitivity.png`` (bars with 95 % error bars), ``report.html`` and,
-    with ``X``, ``Y`` and ``spec``, ``samples.csv`` into ``out_dir`` (each file written to a temporary
-    name and renamed into place). Returns name → path."""
-    from ..viz.trial import plot_sensitivity, sensitivity_report_html  # viz sits above trial: imported lazily
-    from .stats import _atomic_write
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
-    paths["figure"] = _atomic_write(out / "sensitivity.png", lambda p: plot_sensitivity(result, p))
-    if X is not None and Y is not None and spec is not None:
-        text = _samples_csv(_as_spec(spec), X, Y)
-        paths["samples"] = _atomic_write(out / "samples.csv", lambda p: p.write_text(text, encoding="utf-8"))
-    doc = json.dumps(result, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    paths["json"] = _atomic_write(out / "sensitivity.json", lambda p: p.write_text(doc, encoding="utf-8"))
-    html = sensitivity_report_html(result, {"Sensitivity indices with 95 % confidence intervals": paths["figure"]})
-    paths["report"] = _atomic_write(out / "report.html", lambda p: p.write_text(html, encoding="utf-8"))
-    return paths
-
-
-def run_sensitivity(spec, out_dir, *, runner: Callable | None = None, progress: Callable | None = None) -> dict:
+def run_sensitivity(spec, out_dir, *, runner: Callable | None = None, progress: Callable | None = None,
+                    writer: Callable | None = None) -> dict:
     """Sample, run, analyse and write a sensitivity analysis.
 
     Parameters
     ----------
     spec : SensitivitySpec, mapping or path of a TOML file
     out_dir : path-like
-        Folder for :func:`write_sensitivity`'s files.
+        Folder for ``writer``'s files.
     runner : callable(list of case dict) -> list of row dict, optional
         None: :func:`run_cases_locally` (one course after the other on this machine).
     progress : callable(fraction, message), optional
+    writer : callable(result, out_dir, *, X, Y, spec) -> dict of name → Path, optional
+        Writes the files (:func:`tissuefate.io.trial_output.write_sensitivity`, which
+        :func:`tissuefate.api.run_sensitivity` and the CLI pass); None writes nothing (the layers
+        above ``trial`` — io, viz — are not imported from here).
 
     Returns
     -------
@@ -772,12 +743,14 @@ def run_sensitivity(spec, out_dir, *, runner: Callable | None = None, progress: 
     result["n_failed"] = int(sum(1 for r in rows if r.get("error")))
     result["failures"] = [{"case_id": r["case_id"], "error": str(r["error"])} for r in rows if r.get("error")][:20]
     result["wall_time_s"] = round(time.perf_counter() - t0, 2)
+    def write() -> dict:
+        return {} if writer is None else dict(writer(result, out_dir, X=X, Y=Y, spec=spec) or {})
+
     if result["n_failed"] and all(o.get("indices") is None for o in result["outcomes"].values()):
         first = result["failures"][0]
-        paths = write_sensitivity(result, out_dir, X=X, Y=Y, spec=spec)
+        paths = write()
+        where = f" (files written to {paths['json'].parent})" if "json" in paths else ""
         raise NumericalError(f"sensitivity {spec.name!r}: {result['n_failed']} case(s) failed, e.g. "
-                             f"{first['case_id']}: {first['error']}; no outcome could be analysed (files written to "
-                             f"{paths['json'].parent})")
-    paths = write_sensitivity(result, out_dir, X=X, Y=Y, spec=spec)
-    result["files"] = {k: str(v) for k, v in paths.items()}
+                             f"{first['case_id']}: {first['error']}; no outcome could be analysed{where}")
+    result["files"] = {k: str(v) for k, v in write().items()}
     return result

@@ -441,7 +441,7 @@ class StrategySpec(_Model):
     """A strategy: a key of the built-in library (``base``) and/or scenario fragments."""
 
     key: str = Field(description="Short name used in case ids and tables (letters, digits, _ and -).")
-    base: str | None = Field(None, description="A built-in strategy (tissuefate.demo.DEMO_STRATEGIES) to start from.")
+    base: str | None = Field(None, description="A built-in strategy (tissuefate.course.STRATEGIES) to start from.")
     strategy: str = Field("", max_length=80, description="Label in reports (default: the base's label or the key).")
     modality: Literal["rfa", "mwa", "cryo", "ire", "injection"] | None = Field(
         None, description="Modality (required without base).")
@@ -463,7 +463,7 @@ class StrategySpec(_Model):
     @field_validator("base")
     @classmethod
     def _base(cls, v):
-        from ..demo import DEMO_STRATEGIES
+        from ..course.strategies import STRATEGIES as DEMO_STRATEGIES
 
         if v is not None and v not in DEMO_STRATEGIES:
             raise ValueError(f"unknown strategy; known: {', '.join(DEMO_STRATEGIES)}")
@@ -471,7 +471,7 @@ class StrategySpec(_Model):
 
     @model_validator(mode="after")
     def _modality(self):
-        from ..demo import DEMO_STRATEGIES
+        from ..course.strategies import STRATEGIES as DEMO_STRATEGIES
 
         if self.base is None and self.modality is None:
             raise ValueError(f"strategy {self.key!r}: give modality (or base = one of {', '.join(DEMO_STRATEGIES)})")
@@ -488,7 +488,7 @@ class StrategySpec(_Model):
 
     def fragment(self) -> dict:
         """The scenario fragment: modality and sections, the base's merged with this one's."""
-        from ..demo import DEMO_STRATEGIES
+        from ..course.strategies import STRATEGIES as DEMO_STRATEGIES
 
         d = copy.deepcopy(DEMO_STRATEGIES[self.base]) if self.base else {}
         label = self.strategy or d.pop("strategy", "") or self.key
@@ -508,7 +508,7 @@ class StrategySpec(_Model):
 
 
 def _strategy_entry(v, i: int):
-    from ..demo import DEMO_STRATEGIES
+    from ..course.strategies import STRATEGIES as DEMO_STRATEGIES
 
     if isinstance(v, str):
         if v not in DEMO_STRATEGIES:

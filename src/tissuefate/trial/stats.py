@@ -57,7 +57,6 @@ __all__ = [
     "strategy_is_hypothetical",
     "summarise",
     "paired_differences",
-    "write_trial_summary",
 ]
 
 #: Two-sided confidence level of every interval.
@@ -729,69 +728,3 @@ def hypotheses_per_preset(df) -> dict[str, list[str]]:
                 names.update(dict.fromkeys(_hyp_list(h)))
         out[str(preset)] = list(names)
     return out
-
-
-def write_trial_summary(df, spec, out_dir, *, reference: str | None = None, seed: int = 0,
-                        n_boot: int = N_BOOT, figures: bool = True) -> dict[str, Path]:
-    """Write ``summary.json``, the trial figures and a self-contained ``report.html`` into ``out_dir``.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        The outcomes.
-    spec : object or mapping or None
-        The trial specification; ``name``, ``fingerprint`` (attribute, key or method) and
-        ``reference`` are read when present.
-    out_dir : path-like
-        Existing or new folder; each file is written to a temporary name and renamed into place.
-    reference : str, optional
-        Overrides ``spec.reference``; default: the first strategy.
-    seed, n_boot : int
-        Bootstrap seed and resamples.
-    figures : bool
-        Draw and embed the figures (:mod:`tissuefate.viz.trial`).
-
-    Returns
-    -------
-    dict of str → Path
-        ``summary``, ``report`` and one entry per figure.
-    """
-    from .. import __version__
-    from ..viz.course_report import OXIDANT_WARNING
-    from ..viz.report import DISCLAIMER
-    from ..viz.trial import trial_figures, trial_report_html  # io / viz sit above trial: imported lazily
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    reference = reference or _spec_attr(spec, "reference")
-    summary = summarise(df, reference=reference, seed=seed, n_boot=n_boot)
-    fp = _spec_attr(spec, "fingerprint")
-    if callable(fp):
-        fp = fp()
-    any_oxidant = any(g["hypothetical"] == "oxidant" for g in summary["groups"])
-    header = {
-        "trial": str(_spec_attr(spec, "name") or out.name),
-        "fingerprint": None if fp is None else str(fp),
-        "tissuefate_version": __version__,
-        "disclaimer": DISCLAIMER,
-        "oxidant_warning": OXIDANT_WARNING if any_oxidant else None,
-        "hypotheses_per_preset": hypotheses_per_preset(df),
-    }
-    summary = {**header, **summary}
-    paths: dict[str, Path] = {}
-    figs: dict[str, Path] = {}
-    if figures:
-        figs = trial_figures(df, summary, out, write=_atomic_write)
-        paths.update({f"figure:{k}": v for k, v in figs.items()})
-    paths["summary"] = _atomic_write(out / "summary.json", lambda p: p.write_text(
-        json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"))
-    captions = {
-        "progression_free": "Local-progression-free (cases with a complete response) and treatment-failure-free "
-                            "Kaplan–Meier curves with 95 % bands",
-        "sessions": "Sessions given and sessions to complete response per strategy",
-        "margin_vs_progression": "Minimal ablative margin of session 1 and local progression",
-        "paired_differences": "Paired differences to the reference strategy with 95 % intervals",
-    }
-    html = trial_report_html(df, summary, {captions.get(k, k): p for k, p in figs.items()})
-    paths["report"] = _atomic_write(out / "report.html", lambda p: p.write_text(html, encoding="utf-8"))
-    return paths
