@@ -262,7 +262,7 @@ def demo_course_scenarios(quick: bool = False, *, lesions=None, strategies=None,
         anat = {"kind": "phantom", "seed": 0, **DEMO_LESIONS[lesion]}
         d_mm = anat["tumour_diameter_mm"]
         h = 2.0 if quick else 1.5
-        n = int(math.ceil((d_mm + (30 if quick else 44)) / h / 4.0)) * 4
+        n = int(math.ceil((d_mm + (30 if quick else 52)) / h / 4.0)) * 4
         for key in strategies or DEMO_STRATEGIES:
             base = DEMO_STRATEGIES[key]
             base = _quick_strategy(base) if quick else base

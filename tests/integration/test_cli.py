@@ -111,8 +111,8 @@ def test_demo_strategy_comparison_quick(tmp_path):
     html = (out / "report.html").read_text()
     assert "not a medical device" in html and "not an approved therapy" in html
     folders = sorted(p.name for p in (out / "courses").iterdir())
-    # five strategies; the two injection strategies under both presets
-    assert len(folders) == 7, folders
+    # six strategies; the two injection strategies under both presets
+    assert len(folders) == 8, folders
     for f in folders:
         m = json.loads((out / "courses" / f / "metrics.json").read_text())
         assert m["stop_reason"] in ("complete_response", "session_cap", "unreachable", "numerical_failure")

@@ -164,3 +164,24 @@ def test_untreated_growth_matches_the_doubling_time():
     ratio = v[-1] / v[0]
     # the block tumour fills its voxels (T near carrying capacity), so growth is slower than free growth
     assert 1.0 <= ratio <= 2 ** (40 / 1000) * 1.0001
+
+
+def test_overlapping_thermal_ablations_cover_the_margin():
+    """A margin the published zone of one ablation cannot cover: the planner adds overlapping ablations in the
+    same session (one needle pass each) and records its coverage."""
+    d = {"name": "overlap", "modality": "mwa", "anatomy": {"kind": "block", "tumour_diameter_mm": 24},
+         "grid": {"spacing_mm": 2.0, "roi_shape": [40, 40, 40]},
+         "applicator": {"type": "mw_antenna", "frequency_MHz": 2450},
+         "protocol": {"duration_min": 5, "power_W": 80},
+         "course": {"max_sessions": 1, "horizon_days": 40, "margin_mm": 5, "max_overlapping_ablations": 4}}
+    c = run_course(scenario_from_dict(d))
+    m = c.metrics
+    ov = m["plans"][0]["overlap"]
+    assert ov["zone_diameter_mm"] == pytest.approx(31.2) and ov["n"] >= 2 and ov["covered_fraction"] >= 0.99
+    assert m["sessions_given"] == 1 and m["ablations_given"] == ov["n"] == m["needle_passes"]
+    assert [s["ablation"] for s in m["sessions"]] == list(range(1, ov["n"] + 1))
+    # the default: one ablation, its (partial) coverage recorded
+    d["course"]["max_overlapping_ablations"] = 1
+    d["protocol"]["duration_min"] = 1  # not in the chart: one ablation at the centre, said so
+    c1 = run_course(scenario_from_dict(d))
+    assert c1.metrics["ablations_given"] == 1 and "no published zone size" in c1.metrics["plans"][0]["overlap"]["rule"]

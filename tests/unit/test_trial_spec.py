@@ -47,7 +47,7 @@ def _spec(**kw):
      ["tumours.count", "probabilities[0]", "[0, 1]"]),
     ({"tumours": {"doubling_time_days": {"hcc": {"dist": "lognormal", "median": 3000, "sigma": 0.5}}}},
      ["tumours.doubling_time_days.hcc.median", "3000"]),
-    ({"strategies": ["rfa", "laser"]}, ["strategies[1]", "laser", "rfa, mwa, cryo, ethanol, oxidant"]),
+    ({"strategies": ["rfa", "laser"]}, ["strategies[1]", "laser", "rfa, rfa_margin, mwa, cryo, ethanol, oxidant"]),
     ({"strategies": [{"key": "x", "modality": "rfa", "protocol": {"power_W": -5}}]}, ["strategies[0]", "power_W"]),
     ({"strategies": [{"key": "x"}]}, ["strategies[0]", "modality"]),
     ({"strategies": ["rfa", {"key": "rfa", "base": "mwa"}]}, ["strategies", "'rfa'", "unique"]),

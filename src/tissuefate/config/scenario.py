@@ -439,7 +439,14 @@ class CourseConfig(_Model):
         365.0, gt=0.0, le=3650.0, description="Follow-up horizon from the first session [days]."
     )
     margin_mm: float = Field(
-        5.0, ge=0.0, le=30.0, description="Planning margin around the residual tumour [mm] (planned layouts, volumes)."
+        5.0, ge=0.0, le=30.0,
+        description="Planning margin around the residual tumour [mm] (overlapping thermal ablations, planned layouts).",
+    )
+    max_overlapping_ablations: int = Field(
+        1, ge=1, le=8,
+        description=("RFA / MWA: most overlapping ablations per session to cover the residual plus margin_mm "
+                     "(planned from the published size of one ablation; docs/courses.md); 1: one ablation at the "
+                     "centre, its planned coverage recorded."),
     )
     residual_threshold: float = Field(
         0.01, gt=0.0, lt=1.0,

@@ -67,8 +67,11 @@ class CourseResult:
     name, strategy : str
     scenario : Scenario
     sessions : list of SessionResult
-        Every session given (with ``metrics`` filled in); empty fields when ``keep_fields`` was False.
+        Every ablation given (with ``metrics`` filled in; a thermal session with overlapping
+        ablations contributes one per position); empty fields when ``keep_fields`` was False.
     session_days : list of float
+    session_index : list of int
+        The course session (1, 2, …) each entry of ``sessions`` belongs to.
     plans : list of dict
         What the planner saw and decided before each session (and the refused one, if any).
     traces : dict of str → ndarray
@@ -86,6 +89,7 @@ class CourseResult:
     scenario: object
     sessions: list = field(default_factory=list)
     session_days: list = field(default_factory=list)
+    session_index: list = field(default_factory=list)
     plans: list = field(default_factory=list)
     traces: dict = field(default_factory=dict)
     snapshots: list = field(default_factory=list)
@@ -155,6 +159,33 @@ def _session_scenario(scn, k: int, target: dict, course):
         plan["volume_mL"] = round(v, 3)
         plan["volume_rule"] = "Shiina (residual radius + 5 mm), capped per session"
     return scn.model_copy(update=upd), plan
+
+
+def _thermal_positions(scn, tgt: dict, course) -> tuple[list[np.ndarray], dict]:
+    """Applicator positions of a thermal session: overlapping ablations planned from the published
+    size of one ablation (:func:`tissuefate.therapy.planning.plan_overlapping_ablations`) to cover
+    the residual plus ``course.margin_mm``; one position at the centre when the device has no
+    published size (recorded)."""
+    from ..geometry import perpendicular_basis
+    from ..therapy.planning import expected_thermal_zone_diameter_m, plan_overlapping_ablations
+
+    ap, p = scn.applicator, scn.protocol
+    centre = np.asarray(tgt["centre_m"], float)
+    chart = expected_thermal_zone_diameter_m(
+        scn.modality, active_length_mm=getattr(ap, "active_length_mm", None),
+        frequency_MHz=getattr(ap, "frequency_MHz", None), duration_min=p.duration_min, power_W=p.power_W)
+    if chart is None:
+        return [centre], {"n": 1, "rule": "no published zone size for these settings: one ablation at the centre "
+                                          "(margin_mm not planned)"}
+    d, source = chart
+    op = plan_overlapping_ablations(min(tgt["radius_m"], 0.1), course.margin_mm * 1e-3, 0.5 * d,
+                                    max_positions=course.max_overlapping_ablations)
+    e1, e2 = perpendicular_basis(np.asarray(ap.direction, float))
+    positions = [centre + o[0] * np.asarray(e1) + o[1] * np.asarray(e2) for o in op.offsets_m]
+    info = {"n": op.n, "covered_fraction": round(op.covered_fraction, 4), "zone_diameter_mm": round(d * 1e3, 2),
+            "zone_source": source, "need_radius_mm": round(op.need_radius_m * 1e3, 2), "rule": op.rule,
+            "offsets_mm": [[round(float(v) * 1e3, 2) for v in o] for o in op.offsets_m]}
+    return positions, info
 
 
 def _assess(state: TissueState, v_det_m3: float) -> tuple[float, bool]:
@@ -284,42 +315,57 @@ def run_course(scn, progress=None, *, keep_fields: bool = True, fate_overrides: 
                      "residual_viable_mL": float(f"{tgt['viable_m3'] * _ML:.4g}"),
                      "residual_scar_mean": round(tgt["scar_mean"], 4)})
         say(k, 0.0, f"session {k + 1} on day {sday:g}")
-        try:
-            session = build_session(scn_k, state=state, target_m=tgt["centre_m"], target_radius_m=tgt["radius_m"],
-                                    table=table, hypotheses=hs)
-        except TissuefateError as err:
-            plan["refused"] = str(err)
-            res.plans.append(plan)
-            stop_reason, stop_detail = "unreachable", f"session {k + 1} (day {sday:g}): {err}"
-            break
-        plan["placement"] = session.settings.get("placement")
-        if "plan" in session.settings:
-            plan["layout"] = session.settings["plan"]
+        positions = [np.asarray(tgt["centre_m"], float)]
+        if scn.modality in ("rfa", "mwa"):
+            positions, plan["overlap"] = _thermal_positions(scn_k, tgt, c)
+        plan["placements"] = []
         res.plans.append(plan)
+        failed = False
+        n_pos = len(positions)
+        for j, pos in enumerate(positions):
+            what = f"session {k + 1}" + (f", ablation {j + 1} of {len(positions)}" if len(positions) > 1 else "")
+            try:
+                session = build_session(scn_k, state=state, target_m=pos, target_radius_m=tgt["radius_m"],
+                                        table=table, hypotheses=hs)
+            except TissuefateError as err:
+                plan["refused"] = str(err)
+                stop_reason, stop_detail = "unreachable", f"{what} (day {sday:g}): {err}"
+                failed = True
+                break
+            plan["placements"].append(session.settings.get("placement"))
+            if "plan" in session.settings:
+                plan["layout"] = session.settings["plan"]
 
-        def sub(f, msg, k=k):
-            say(k, 0.8 * f, f"session {k + 1}: {msg}")
+            def sub(f, msg, k=k, j=j, n=n_pos, what=what):
+                say(k, 0.8 * (j + f) / n, f"{what}: {msg}")
 
-        try:
-            result = run_session(session, progress=sub)
-        except GeometryError as err:  # the applicators do not fit where the planner put them
-            plan["refused"] = str(err)
-            stop_reason, stop_detail = "unreachable", f"session {k + 1} (day {sday:g}): {err}"
+            try:
+                result = run_session(session, progress=sub)
+            except GeometryError as err:  # the applicators do not fit where the planner put them
+                plan["refused"] = str(err)
+                stop_reason, stop_detail = "unreachable", f"{what} (day {sday:g}): {err}"
+                failed = True
+                break
+            except (FloatingPointError, np.linalg.LinAlgError, TissuefateError) as err:
+                stop_reason, stop_detail = "numerical_failure", f"{what} (day {sday:g}): {err}"
+                failed = True
+                break
+            result.name = f"{scn.name} — {what} (day {sday:g})"
+            result.metrics = session_metrics(result, isotherms_degC=tuple(scn.output.isotherms_degC))
+            result.metrics["course_day"] = sday
+            result.metrics["course_session"] = k + 1
+            result.metrics["acute_volume_change_mL"] = round(acute_volume_change_m3(result, hs) * _ML, 4)
+            state = post_session_state(result, hypotheses=hs)
+            res.sessions.append(result)
+            res.session_days.append(sday)
+            res.session_index.append(k + 1)
+            if not keep_fields:
+                _drop_fields(result)
+        if res.session_index and res.session_index[-1] == k + 1:
+            res.snapshots.append((sday, f"after session {k + 1}", state.copy()))
+        if failed:
             break
-        except (FloatingPointError, np.linalg.LinAlgError, TissuefateError) as err:
-            stop_reason, stop_detail = "numerical_failure", f"session {k + 1} (day {sday:g}): {err}"
-            break
-        result.name = f"{scn.name} — session {k + 1} (day {sday:g})"
-        result.metrics = session_metrics(result, isotherms_degC=tuple(scn.output.isotherms_degC))
-        result.metrics["course_day"] = sday
-        result.metrics["acute_volume_change_mL"] = round(acute_volume_change_m3(result, hs) * _ML, 4)
-        state = post_session_state(result, hypotheses=hs)
-        res.sessions.append(result)
-        res.session_days.append(sday)
-        res.snapshots.append((sday, f"after session {k + 1}", state.copy()))
-        if not keep_fields:
-            _drop_fields(result)
-    n_given = len(res.sessions)
+    n_given = len(set(res.session_index))
     if stop_reason == "session_cap" and n_given:
         # the response after the last session
         a_day = res.session_days[-1] + c.assessment_days
@@ -372,7 +418,8 @@ def course_metrics(res: CourseResult, *, stop_reason: str, stop_detail: str, cr_
         ltp_day = float(t[hit[0]]) if hit.size else None
     sess = []
     normal_mL = passes = leaked = 0.0
-    for r, d in zip(res.sessions, res.session_days, strict=True):
+    index = res.session_index or list(range(1, len(res.sessions) + 1))
+    for r, d, kk in zip(res.sessions, res.session_days, index, strict=True):
         m = r.metrics
         lz = m.get("margin", {}).get("zone")
         z = m.get("zones", {}).get(lz, {}) if lz else {}
@@ -383,7 +430,8 @@ def course_metrics(res: CourseResult, *, stop_reason: str, stop_detail: str, cr_
         passes += n_app
         leaked += float(leak or 0.0)
         sess.append({
-            "session": len(sess) + 1, "day": d, "modality": r.modality, "needle_passes": n_app,
+            "session": kk, "ablation": sum(1 for x in sess if x["session"] == kk) + 1, "day": d,
+            "modality": r.modality, "needle_passes": n_app,
             "lethal_zone_volume_mL": z.get("volume_mL"),
             "minimal_ablative_margin_mm": m.get("margin", {}).get("minimal_ablative_margin_mm"),
             "normal_tissue_destroyed_mL": nd,
@@ -412,7 +460,8 @@ def course_metrics(res: CourseResult, *, stop_reason: str, stop_detail: str, cr_
         "modality": res.scenario.modality,
         "agent": res.scenario.agent,
         "schedule_days": c.session_days(),
-        "sessions_given": len(res.sessions),
+        "sessions_given": len(set(index)),
+        "ablations_given": len(res.sessions),
         "session_days": list(res.session_days),
         "stop_reason": stop_reason,
         "stop_reason_meaning": STOP_REASONS[stop_reason],

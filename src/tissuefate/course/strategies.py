@@ -21,6 +21,13 @@ STRATEGIES = {
         "protocol": {"duration_min": 12, "control": "impedance", "power_W": 200},
         "course": {"max_sessions": 2, "interval_days": 28},
     },
+    "rfa_margin": {
+        "strategy": "RFA overlapping ablations for a 5-mm margin",
+        "modality": "rfa",
+        "applicator": {"type": "rf_electrode", "active_length_mm": 30, "gauge": 17, "cooled": True},
+        "protocol": {"duration_min": 12, "control": "impedance", "power_W": 200},
+        "course": {"max_sessions": 2, "interval_days": 28, "margin_mm": 5, "max_overlapping_ablations": 4},
+    },
     "mwa": {
         "strategy": "MWA 2.45 GHz 80 W 5 min, retreat at 4 wk",
         "modality": "mwa",

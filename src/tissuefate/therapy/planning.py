@@ -57,6 +57,10 @@ __all__ = [
     "plan_ire_pairs",
     "cryo_lethal_reach_m",
     "plan_summary",
+    "THERMAL_ZONE_CHART",
+    "expected_thermal_zone_diameter_m",
+    "OverlapPlan",
+    "plan_overlapping_ablations",
 ]
 
 _MAX_RADIUS_M = 0.1
@@ -772,3 +776,121 @@ def _ire_dict(p: IREPlan) -> dict:
     return {"n": p.n_electrodes, "layout": p.cluster.layout, "offsets_mm": np.round(p.offsets_m * 1e3, 2).tolist(),
             "pairs": [list(q) for q in p.pairs], "voltages_V": [round(v, 1) for v in p.voltages_V],
             "covered_fraction": round(p.cluster.covered_fraction, 4)}
+
+
+# --------------------------------------------------------------------------------------------------
+# Overlapping thermal ablations
+# --------------------------------------------------------------------------------------------------
+#: Published in vivo short-axis diameters of one ablation [m] that the thermal planner assumes
+#: (literature.md §3), keyed by (modality, active length [mm] or frequency [MHz], duration [min],
+#: power [W] or None). The planner uses published sizes, not the model's own zones, so that a
+#: miscalibrated model cannot flatter its own plan.
+THERMAL_ZONE_CHART: dict[tuple, tuple[float, str]] = {
+    ("rfa", 30, 12, None): (30.2e-3, "Cool-tip 3 cm, 12 min, in vivo porcine: 46.0 x 30.2 mm, Exp Ther Med 3:214, "
+                                     "2012 [V]"),
+    ("rfa", 20, 12, None): (20.0e-3, "2-cm cooled electrode, 12 min, in vivo porcine: 26.2 x 20.0 mm, Lee et al., "
+                                     "CVIR 32:1235, 2009 [V]"),
+    ("mwa", 2450, 5, 80): (31.2e-3, "2.45 GHz, 80 W, 5 min, in vivo porcine: 44.8 x 31.2 mm, Exp Ther Med 2012 [V]"),
+}
+
+
+def expected_thermal_zone_diameter_m(modality: str, *, active_length_mm: float | None = None,
+                                     frequency_MHz: float | None = None, duration_min: float,
+                                     power_W: float | None = None) -> tuple[float, str] | None:
+    """The published short-axis diameter of one ablation with these settings, or None.
+
+    Examples
+    --------
+    >>> d, src = expected_thermal_zone_diameter_m("rfa", active_length_mm=30, duration_min=12)
+    >>> round(d * 1e3, 1)
+    30.2
+    >>> expected_thermal_zone_diameter_m("mwa", frequency_MHz=2450, duration_min=10, power_W=60) is None
+    True
+    """
+    if modality == "rfa":
+        key = ("rfa", int(round(active_length_mm or 0)), int(round(duration_min)), None)
+    elif modality == "mwa":
+        key = ("mwa", int(round(frequency_MHz or 0)), int(round(duration_min)), int(round(power_W or 0)))
+    else:
+        return None
+    return THERMAL_ZONE_CHART.get(key)
+
+
+@dataclass(frozen=True)
+class OverlapPlan:
+    """Positions of overlapping thermal ablations in the plane across the applicator axis.
+
+    Attributes
+    ----------
+    offsets_m : ndarray (n, 2)
+        Applicator positions relative to the target centre in the plane perpendicular to the axis [m].
+    covered_fraction : float
+        Share of the target disc (radius ``target_radius_m + margin_m``) within ``zone_radius_m`` of a
+        position.
+    zone_radius_m, need_radius_m : float
+    rule : str
+    """
+
+    offsets_m: np.ndarray
+    covered_fraction: float
+    zone_radius_m: float
+    need_radius_m: float
+    rule: str
+
+    @property
+    def n(self) -> int:
+        return int(len(self.offsets_m))
+
+
+def plan_overlapping_ablations(target_radius_m: float, margin_m: float, zone_radius_m: float, *,
+                               max_positions: int = 4, coverage: float = 0.99) -> OverlapPlan:
+    r"""How many overlapping ablations, and where, to cover a target plus a margin.
+
+    The target disc of radius :math:`R = r + m` across the applicator axis is covered by discs of
+    the ablation's radius :math:`a` centred on a ring of radius :math:`\rho` (one position at the
+    centre when :math:`R \le a`): the smallest number of positions :math:`n \le` ``max_positions``
+    whose best ring covers ``coverage`` of the target disc (sampled on a 61 × 61 lattice); if none
+    does, the layout of ``max_positions`` with the largest coverage (``covered_fraction`` < coverage
+    then). The axial extent is not planned (the long axis of these zones, 45–46 mm, exceeds the
+    targets a few positions can cover across). Geometry only, [E]: real overlapping ablations
+    interact thermally.
+
+    Examples
+    --------
+    >>> plan_overlapping_ablations(0.01, 0.005, 0.0151).n
+    1
+    >>> p = plan_overlapping_ablations(0.015, 0.005, 0.0151)
+    >>> p.n, p.covered_fraction >= 0.99
+    (4, True)
+    """
+    r = _positive("target_radius_m", target_radius_m, _MAX_RADIUS_M)
+    m = _positive("margin_m", margin_m, 0.03, zero_ok=True)
+    a = _positive("zone_radius_m", zone_radius_m, _MAX_RADIUS_M)
+    if not (isinstance(max_positions, int) and 1 <= max_positions <= 8):
+        raise ConfigError(f"max_positions = {max_positions!r}: must be an integer in [1, 8]")
+    R = r + m
+    u = np.linspace(-R, R, 61)
+    X, Y = np.meshgrid(u, u)
+    inside = X ** 2 + Y ** 2 <= R ** 2
+    pts = np.column_stack([X[inside], Y[inside]])
+
+    def cover(offs):
+        d2 = ((pts[:, None, :] - offs[None, :, :]) ** 2).sum(axis=2)
+        return float(np.mean(d2.min(axis=1) <= a * a))
+
+    rule = (f"target disc {R * 1e3:.1f} mm (residual {r * 1e3:.1f} + margin {m * 1e3:.1f}) covered by ablation "
+            f"discs of {a * 1e3:.1f} mm radius (published zone size)")
+    centre = np.zeros((1, 2))
+    if R <= a:
+        return OverlapPlan(centre, 1.0, a, R, rule)
+    best = (centre, cover(centre))
+    for n in range(2, max_positions + 1):
+        ang = 2 * np.pi * np.arange(n) / n
+        for rho in np.linspace(0.2 * a, min(R, a), 25):
+            offs = rho * np.column_stack([np.cos(ang), np.sin(ang)])
+            f = cover(offs)
+            if f > best[1] + 1e-12:
+                best = (offs, f)
+        if best[1] >= coverage:
+            break
+    return OverlapPlan(best[0], best[1], a, R, rule)

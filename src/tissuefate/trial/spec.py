@@ -28,7 +28,7 @@ Examples
 >>> trial_from_dict({"n_patients": 3, "strategies": ["laser"]})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-tissuefate.errors.ConfigError: strategies[0] = 'laser': unknown strategy; known: rfa, mwa, cryo, ethanol, oxidant...
+tissuefate.errors.ConfigError: strategies[0] = 'laser': unknown strategy; known: rfa, rfa_margin, mwa, ...
 """
 
 from __future__ import annotations
@@ -539,8 +539,8 @@ class TrialSpec(_Model):
     tumours: TumourSpec = Field(default_factory=TumourSpec, description="Per-patient tumour distributions.")
     strategies: list[StrategySpec] = Field(
         min_length=1, max_length=50,
-        description="Keys of the built-in strategies (rfa, mwa, cryo, ethanol, oxidant) and/or tables with key, "
-                    "base or modality, and scenario sections.")
+        description="Keys of the built-in strategies (rfa, rfa_margin, mwa, cryo, ethanol, oxidant) and/or tables "
+                    "with key, base or modality, and scenario sections.")
     presets: list[str] = Field(["literature"], min_length=1, description="Hypothesis presets (tissuefate hypotheses).")
     uncertain: dict[str, Distribution] = Field(
         default_factory=dict,
