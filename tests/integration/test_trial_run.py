@@ -3,6 +3,7 @@ scheduler and worker, refusals (another trial in the folder, an unreachable sche
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -167,89 +168,80 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
-@pytest.mark.distributed
-def test_trial_on_a_real_dask_scheduler_and_worker(small_runs, tmp_path):
+@contextlib.contextmanager
+def _dask_cluster(tmp_path: Path, n_workers: int, **worker_flags):
+    """A real `dask scheduler` and ``n_workers`` `dask worker` processes on 127.0.0.1; yields
+    (address, worker processes) and stops everything afterwards."""
     dask = BIN / "dask" if (BIN / "dask").exists() else shutil.which("dask")
     if dask is None:
         pytest.skip("the `dask` executable is not installed")
-    _, one, _ = small_runs
     port = _free_port()
     addr = f"tcp://127.0.0.1:{port}"
     log = open(tmp_path / "dask.log", "w")  # noqa: SIM115 - closed below
     sched = subprocess.Popen([str(dask), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
                              start_new_session=True, stdout=log, stderr=log)
-    worker = None
+    workers: list[subprocess.Popen] = []
     try:
-        worker = subprocess.Popen([str(dask), "worker", addr, "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
-                                   "--local-directory", str(tmp_path / "worker")],
-                                  start_new_session=True, stdout=log, stderr=log)
+        extra = ["--no-nanny"] if worker_flags.get("no_nanny") else []
+        for k in range(n_workers):
+            workers.append(subprocess.Popen(
+                [str(dask), "worker", addr, "--nworkers", "1", "--nthreads", "1", "--no-dashboard", *extra,
+                 "--local-directory", str(tmp_path / f"worker{k}")], start_new_session=True, stdout=log, stderr=log))
         from distributed import Client
 
         with Client(addr, timeout="30s") as c:
-            c.wait_for_workers(1, timeout=60)
+            c.wait_for_workers(n_workers, timeout=60)
+        yield addr, workers
+    finally:
+        for w in workers:
+            _stop(w)
+        _stop(sched)
+        log.close()
+
+
+@pytest.mark.distributed
+def test_trial_on_a_real_dask_scheduler_and_worker(small_runs, tmp_path):
+    _, one, _ = small_runs
+    with _dask_cluster(tmp_path, 1) as (addr, _):
         trial = tmp_path / "two_cases.toml"  # patient 0 of the small trial: 2 cases
         trial.write_text(SMALL.read_text().replace("n_patients = 4", "n_patients = 1"))
         res = CliRunner().invoke(app, ["trial", str(trial), "--out", str(tmp_path / "out"), "--scheduler", addr,
                                        "--quiet"])
         assert res.exit_code == 0, res.output
-        df = pd.read_parquet(tmp_path / "out" / "outcomes.parquet")
-        assert list(df["case_id"]) == ["p000000_t0_mwa_literature", "p000000_t0_ethanol_literature"]
-        # a patient's results do not depend on the cohort size nor on where they ran
-        ref = one.outcomes[one.outcomes["patient"] == 0]
-        pd.testing.assert_frame_equal(_table(df), _table(ref))
-        info = json.loads((tmp_path / "out" / "run.json").read_text())
-        assert info["scheduler"] == addr and info["worker_threads"] == 1 and info["n_simulated"] == 2
-    finally:
-        if worker is not None:
-            _stop(worker)
-        _stop(sched)
-        log.close()
+    df = pd.read_parquet(tmp_path / "out" / "outcomes.parquet")
+    assert list(df["case_id"]) == ["p000000_t0_mwa_literature", "p000000_t0_ethanol_literature"]
+    # a patient's results do not depend on the cohort size nor on where they ran
+    ref = one.outcomes[one.outcomes["patient"] == 0]
+    pd.testing.assert_frame_equal(_table(df), _table(ref))
+    info = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert info["scheduler"] == addr and info["worker_threads"] == 1 and info["n_simulated"] == 2
 
 
 @pytest.mark.distributed
 def test_a_worker_killed_mid_trial_does_not_fail_it(small_runs, tmp_path):
     """Two `dask worker` processes; one is SIGKILLed while cases run: its task is retried elsewhere and
     the trial ends with the table of an undisturbed run."""
-    dask = BIN / "dask" if (BIN / "dask").exists() else shutil.which("dask")
-    if dask is None:
-        pytest.skip("the `dask` executable is not installed")
     _, one, _ = small_runs
-    port = _free_port()
-    addr = f"tcp://127.0.0.1:{port}"
-    log = open(tmp_path / "dask.log", "w")  # noqa: SIM115 - closed below
-    sched = subprocess.Popen([str(dask), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                             start_new_session=True, stdout=log, stderr=log)
-    workers, trial = [], None
-    try:
-        for k in range(2):
-            workers.append(subprocess.Popen(
-                [str(dask), "worker", addr, "--nworkers", "1", "--nthreads", "1", "--no-dashboard", "--no-nanny",
-                 "--local-directory", str(tmp_path / f"worker{k}")], start_new_session=True, stdout=log, stderr=log))
-        from distributed import Client
-
-        with Client(addr, timeout="30s") as c:
-            c.wait_for_workers(2, timeout=60)
+    trial = None
+    with _dask_cluster(tmp_path, 2, no_nanny=True) as (addr, workers):
         out = tmp_path / "out"
-        trial = subprocess.Popen(_cli("trial", str(SMALL), "--out", str(out), "--scheduler", addr, "--quiet"),
-                                 start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not any((out / "parts").glob("*.parquet")):
-            time.sleep(0.05)
-        assert any((out / "parts").glob("*.parquet")), "no case finished"
-        os.killpg(workers[0].pid, signal.SIGKILL)  # mid-trial: the other cases are queued or running
-        workers[0].wait(timeout=10)
-        output, _ = trial.communicate(timeout=300)
-        assert trial.returncode == 0, output.decode(errors="replace")
-        df = pd.read_parquet(out / "outcomes.parquet")
-        assert df["case_id"].is_unique and len(df) == 8
-        pd.testing.assert_frame_equal(_table(df), _table(one.outcomes))
-    finally:
-        if trial is not None and trial.poll() is None:
-            os.killpg(trial.pid, signal.SIGKILL)
-        for w in workers:
-            _stop(w)
-        _stop(sched)
-        log.close()
+        try:
+            trial = subprocess.Popen(_cli("trial", str(SMALL), "--out", str(out), "--scheduler", addr, "--quiet"),
+                                     start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not any((out / "parts").glob("*.parquet")):
+                time.sleep(0.05)
+            assert any((out / "parts").glob("*.parquet")), "no case finished"
+            os.killpg(workers[0].pid, signal.SIGKILL)  # mid-trial: the other cases are queued or running
+            workers[0].wait(timeout=10)
+            output, _ = trial.communicate(timeout=300)
+            assert trial.returncode == 0, output.decode(errors="replace")
+        finally:
+            if trial is not None and trial.poll() is None:
+                os.killpg(trial.pid, signal.SIGKILL)
+    df = pd.read_parquet(out / "outcomes.parquet")
+    assert df["case_id"].is_unique and len(df) == 8
+    pd.testing.assert_frame_equal(_table(df), _table(one.outcomes))
 
 
 TINY = {"name": "tiny", "seed": 3, "n_patients": 2,
