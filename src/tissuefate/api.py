@@ -75,10 +75,22 @@ def run_trial(spec, out_dir, **kwargs):
     return _run(spec, out_dir, summary_writer=write_trial_summary, **kwargs)
 
 
-def run_sensitivity(spec, out_dir, **kwargs) -> dict:
+def run_sensitivity(spec, out_dir, *, local: bool = False, scheduler: str | None = None,
+                    n_workers: int | None = None, threads_per_task: int = 1, **kwargs) -> dict:
     """Run a sensitivity analysis and write ``sensitivity.json``, ``samples.csv``, the figure and
-    ``report.html`` (:func:`tissuefate.trial.sensitivity.run_sensitivity` with the io writer)."""
+    ``report.html`` (:func:`tissuefate.trial.sensitivity.run_sensitivity` with the io writer).
+
+    The cases run on the trial runner's Dask cluster (:func:`tissuefate.trial.run.run_cases_on_dask`:
+    a LocalCluster, or ``scheduler``); ``local=True`` runs them one after the other in this process,
+    and a ``runner`` keyword replaces both."""
     from .io.trial_output import write_sensitivity
     from .trial.sensitivity import run_sensitivity as _run
 
+    if "runner" not in kwargs and not local:
+        from functools import partial
+
+        from .trial.run import run_cases_on_dask
+
+        kwargs["runner"] = partial(run_cases_on_dask, scheduler=scheduler, n_workers=n_workers,
+                                   threads_per_task=threads_per_task, progress=kwargs.get("progress"))
     return _run(spec, out_dir, writer=write_sensitivity, **kwargs)

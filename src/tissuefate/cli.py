@@ -393,15 +393,20 @@ def trial(trial_file: Path = typer.Argument(..., help="Trial TOML file (see docs
 @app.command()
 def sensitivity(spec_file: Path = typer.Argument(..., help="Sensitivity TOML file (see docs/trials.md)."),
                 out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+                scheduler: str | None = typer.Option(None, "--scheduler",
+                                              help="Address of a running Dask scheduler (default: a local cluster)."),
+                workers: int | None = typer.Option(None, "--workers", help="Local worker processes."),
+                local: bool = typer.Option(False, "--local", help="Run the cases in this process, without Dask."),
                 quiet: bool = typer.Option(False, help="No progress bar.")):
-    """Sobol' or Morris sensitivity of a course outcome to hypothesis, fate and physical parameters (SALib)."""
+    """Sobol' or Morris sensitivity of a course outcome to hypothesis, fate and physical parameters (SALib),
+    on the trial runner (a local Dask cluster or --scheduler)."""
     from .api import run_sensitivity
     from .trial.sensitivity import load_sensitivity
 
     with _user_errors():
         spec = load_sensitivity(spec_file)
         with progress_bar(f"sensitivity {spec.name}", not quiet) as cb:
-            res = run_sensitivity(spec, out, progress=cb)
+            res = run_sensitivity(spec, out, progress=cb, local=local, scheduler=scheduler, n_workers=workers)
     t = Table(title=f"Sensitivity ({res.get('method', spec.method)}; simulated, not treatment guidance)")
     for col in ("outcome", "parameter", "index", "value", "95 % interval"):
         t.add_column(col)

@@ -233,6 +233,11 @@ def test_sensitivity_cli_runs_the_example_and_refuses_bad_specs(tmp_path):
     res = runner.invoke(app, ["sensitivity", str(example), "--out", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
     assert "mu_star" in res.output and (out / "sensitivity.json").exists() and (out / "report.html").exists()
+    # on the trial runner's Dask cluster (default) and in-process (--local): the same indices
+    res = runner.invoke(app, ["sensitivity", str(example), "--out", str(tmp_path / "local"), "--local", "--quiet"])
+    assert res.exit_code == 0, res.output
+    a, b = (json.loads((d / "sensitivity.json").read_text())["outcomes"] for d in (out, tmp_path / "local"))
+    assert {k: v["indices"] for k, v in a.items()} == {k: v["indices"] for k, v in b.items()}
     bad = tmp_path / "bad.toml"
     bad.write_text(example.read_text().replace('method = "morris"', 'method = "fast"'))
     res = runner.invoke(app, ["sensitivity", str(bad), "--out", str(tmp_path / "b"), "--quiet"])

@@ -27,6 +27,7 @@ import json
 import math
 import os
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,7 +48,7 @@ from .cohort import (
 from .spec import TrialSpec
 
 __all__ = ["OUTCOME_COLUMNS", "PARAM_PREFIX", "WALL_TIME_COLUMNS", "TrialRun", "run_case", "run_trial",
-           "outcome_columns", "read_outcomes"]
+           "outcome_columns", "read_outcomes", "run_cases_on_dask"]
 
 #: Prefix of the uncertain-parameter columns: ``param.<name>`` (e.g. ``param.fate.fibrosis_rate_per_day``),
 #: float64, in the parameter's unit; they follow ``phantom_seed``, in sorted name order.
@@ -505,6 +506,47 @@ def _connect(scheduler: str | None, n_workers: int | None, threads_per_task: int
     nw = n_workers or max(1, cores // threads_per_task)
     cluster = LocalCluster(n_workers=nw, threads_per_worker=1, processes=True, dashboard_address=None)
     return Client(cluster, set_as_default=False), cluster
+
+
+def _sensitivity_case(case: dict, threads_per_task: int) -> dict:
+    """One sensitivity case on a worker (:func:`tissuefate.trial.sensitivity.run_cases_locally`)."""
+    from .sensitivity import run_cases_locally
+
+    with _numba_threads(threads_per_task):
+        return run_cases_locally([case])[0]
+
+
+def run_cases_on_dask(cases, *, scheduler: str | None = None, n_workers: int | None = None,
+                      threads_per_task: int = 1, progress=None, connect_timeout_s: float = 10.0) -> list[dict]:
+    """Run sensitivity-analysis cases (dicts of :func:`tissuefate.trial.sensitivity.build_cases`) on
+    the trial runner's Dask cluster: a LocalCluster sized to the machine, or ``scheduler``; one task per
+    case, retried twice if its worker dies. Returns the rows in the order of ``cases``.
+
+    Unlike :func:`run_trial` nothing is persisted: an analysis is re-run as a whole.
+    """
+    from distributed import as_completed
+
+    cases = list(cases)
+    client, cluster = _connect(scheduler, n_workers, threads_per_task, connect_timeout_s)
+    token = uuid.uuid4().hex[:8]
+    try:
+        futures = {client.submit(_sensitivity_case, dict(c), threads_per_task, key=f"sens-{token}-{i}",
+                                 retries=2, pure=False): i for i, c in enumerate(cases)}
+        rows: list = [None] * len(cases)
+        ac = as_completed(loop=client.loop)  # this client, not a process-wide default one
+        for fut in futures:
+            ac.add(fut)
+        for n, fut in enumerate(ac, start=1):
+            rows[futures[fut]] = fut.result()
+            if progress:
+                progress(n / max(len(cases), 1), f"case {n}/{len(cases)} done")
+        return rows
+    finally:
+        with contextlib.suppress(Exception):
+            client.close()
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close()
 
 
 def _worker_version() -> str:
