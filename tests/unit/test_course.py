@@ -185,3 +185,41 @@ def test_overlapping_thermal_ablations_cover_the_margin():
     d["protocol"]["duration_min"] = 1  # not in the chart: one ablation at the centre, said so
     c1 = run_course(scenario_from_dict(d))
     assert c1.metrics["ablations_given"] == 1 and "no published zone size" in c1.metrics["plans"][0]["overlap"]["rule"]
+
+
+def _rfa_then_ethanol(**hyp) -> dict:
+    # a 1-min RFA leaves most of a 16-mm tumour: the retreatment injects ethanol into what is left
+    return {"name": "mixed", "modality": "rfa", "anatomy": {"kind": "block", "tumour_diameter_mm": 16},
+            "grid": {"spacing_mm": 2.0, "roi_shape": [32, 32, 32]},
+            "applicator": {"type": "rf_electrode", "active_length_mm": 10},
+            "protocol": {"duration_min": 1, "power_W": 20, "control": "power"},
+            "hypotheses": hyp,
+            "course": {"max_sessions": 2, "interval_days": 28, "horizon_days": 60,
+                       "retreat": {"modality": "injection",
+                                   "injection": {"agent": "ethanol", "volume_mL": 1.0, "spread_min": 5}}}}
+
+
+def test_mixed_strategy_retreats_with_another_modality():
+    c = run_course(scenario_from_dict(_rfa_then_ethanol()))
+    m = c.metrics
+    assert m["retreat_modality"] == "injection"
+    if m["sessions_given"] < 2:
+        pytest.skip(f"the first session already cleared the tumour ({m['stop_reason']})")
+    assert [s["modality"] for s in m["sessions"]] == ["rfa", "injection"]
+    assert m["plans"][1]["modality"] == "injection"
+    # the injection starts on the tissue the RFA session and four weeks of healing left
+    assert float(c.sessions[1].state.debris.sum()) > 0
+
+
+def test_mixed_strategy_scar_hypothesis_acts_on_the_retreatment_only():
+    c = run_course(scenario_from_dict(_rfa_then_ethanol(preset="seed_claims")))
+    m = c.metrics
+    assert "scar_blocks_retreatment" in m["hypotheses"]  # it acted in the injection session
+    assert "oxidant_tumour_selectivity" in m["hypotheses_not_applicable"]
+
+
+def test_bad_retreat_section_names_the_field():
+    d = _rfa_then_ethanol()
+    d["course"]["retreat"]["injection"]["volume_mL"] = -1
+    with pytest.raises(ConfigError, match="retreat"):
+        scenario_from_dict(d)

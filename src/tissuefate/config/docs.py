@@ -19,6 +19,7 @@ from .scenario import (
     IREConfig,
     IREElectrodesConfig,
     MWAntennaConfig,
+    RetreatConfig,
     RFElectrodeConfig,
     Scenario,
 )
@@ -108,6 +109,9 @@ def scenario_reference_markdown() -> str:
     out += ["## `[course]`", "", doc + " Optional: without it a scenario is one "
             "session. A course may not have `[followup]` (it follows up to `horizon_days`). How a course runs and how "
             "to read its outcomes: [courses.md](courses.md).", "", *_table(CourseConfig, "course."), ""]
+    out += ["### `[course.retreat]`", "", inspect.cleandoc(RetreatConfig.__doc__ or "") + " Its `applicator`, "
+            "`protocol`, `cryo`, `ire` and `injection` tables take the fields of the top-level tables of the same "
+            "names (above).", "", *_table(RetreatConfig, "course.retreat."), ""]
     nested = Scenario.model_fields["anatomy"].default
     out += ["### `[anatomy.block_vessel]`", "", "A straight large vessel through a block (heat-sink studies).", "",
             *_table(type(nested).model_fields["block_vessel"].annotation.__args__[0], "anatomy.block_vessel."), ""]

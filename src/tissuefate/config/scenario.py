@@ -410,6 +410,22 @@ class FollowupConfig(_Model):
     )
 
 
+class RetreatConfig(_Model):
+    """Sessions after the first with another modality (a mixed strategy, e.g. RFA, then ethanol for
+    what is left). Sections not given take their defaults for that modality."""
+
+    modality: Literal["rfa", "mwa", "cryo", "ire", "injection"] = Field(
+        description="Modality of every session after the first.")
+    applicator: Annotated[
+        RFElectrodeConfig | MWAntennaConfig | CryoprobeConfig | IREElectrodesConfig | InjectionNeedlesConfig,
+        Field(discriminator="type"),
+    ] | None = None
+    protocol: ProtocolConfig | None = Field(None, description="RFA / MWA power delivery of the later sessions.")
+    cryo: CryoConfig | None = Field(None, description="Cryo protocol of the later sessions.")
+    ire: IREConfig | None = Field(None, description="IRE pulses of the later sessions.")
+    injection: InjectionConfig | None = Field(None, description="Agent, volume, rate of the later injections.")
+
+
 class CourseConfig(_Model):
     """A multi-session course: sessions on a schedule, each replanned on what is left, then follow-up.
 
@@ -468,6 +484,9 @@ class CourseConfig(_Model):
     detection_diameter_mm: float = Field(
         5.0, gt=0.0, le=30.0,
         description="Viable tumour counts as detectable (residual, progression) at this sphere diameter [mm].",
+    )
+    retreat: RetreatConfig | None = Field(
+        None, description="Another modality for every session after the first (default: the scenario's)."
     )
 
     @model_validator(mode="after")
@@ -539,6 +558,24 @@ class Scenario(_Model):
         """The injected agent (None unless modality = 'injection')."""
         return self.injection.agent if self.modality == "injection" and self.injection is not None else None
 
+    def retreat_scenario(self) -> Scenario | None:
+        """The scenario of the sessions after the first when ``course.retreat`` names another
+        modality: this scenario with the retreat's modality and sections (None without a retreat)."""
+        if self.course is None or self.course.retreat is None:
+            return None
+        r = self.course.retreat
+        data = self.model_dump(mode="json", exclude_none=True)
+        for key in ("applicator", "protocol", "cryo", "ire", "injection", "course"):
+            data.pop(key, None)
+        data.update(r.model_dump(mode="json", exclude_none=True))
+        data["name"] = self.name
+        hyp = data.get("hypotheses", {})
+        if r.modality != "injection" or (r.injection is not None and r.injection.agent != "oxidant"):
+            # oxidant-only choices of the first sessions do not carry over to a non-oxidant retreatment
+            hyp["active"] = [n for n in hyp.get("active", []) if not n.startswith("oxidant_")]
+            hyp["parameters"] = {k: v for k, v in hyp.get("parameters", {}).items() if not k.startswith("oxidant_")}
+        return Scenario.model_validate(data)
+
     def run_hypotheses(self):
         """(hypotheses that act in this run, preset hypotheses dropped as not applicable)."""
         return self.hypotheses.for_run(self.modality, self.agent)
@@ -582,6 +619,11 @@ class Scenario(_Model):
             self.injection = InjectionConfig()
         if getattr(self.applicator, "layout", "polygon") == "planned" and self.anatomy.tumour_diameter_mm == 0.0:
             raise ValueError("applicator.layout = 'planned' needs a tumour: set anatomy.tumour_diameter_mm")
+        if self.course is not None and self.course.retreat is not None:
+            try:
+                self.retreat_scenario()
+            except ValidationError as err:
+                raise ValueError("course.retreat: " + format_validation_error(err).replace("\n", "; ")) from None
         if self.course is not None and self.followup.days > 0:
             raise ValueError("[followup] and [course] together: a course follows up to course.horizon_days; "
                              "remove [followup]")

@@ -269,6 +269,7 @@ def run_course(scn, progress=None, *, keep_fields: bool = True, fate_overrides: 
     days = c.session_days()
     fate = FateModel.from_properties(hypotheses=hs, **(fate_overrides or {}))
     table = scenario_table(scn)
+    retreat_scn = scn.retreat_scenario()
     state, target0 = scenario_state(scn)
     tumour0_m3 = float(np.asarray(state.tumour, np.float64).sum() * state.grid.voxel_volume_m3)
     res = CourseResult(scn.name, c.strategy or scn.name, scn)
@@ -309,14 +310,18 @@ def run_course(scn, progress=None, *, keep_fields: bool = True, fate_overrides: 
             break
         if k == 0:
             tgt["centre_m"] = np.asarray(target0, float)  # the first session aims at the tumour itself
-        scn_k, plan = _session_scenario(scn, k, tgt, c)
+        base = retreat_scn if (k > 0 and retreat_scn is not None) else scn
+        hs_k = hs if base is scn else base.run_hypotheses()[0]
+        scn_k, plan = _session_scenario(base, k, tgt, c)
+        if base is not scn:
+            plan["modality"] = base.modality
         plan.update({"session": k + 1, "day": sday, "target_mm": [round(float(v) * 1e3, 2) for v in tgt["centre_m"]],
                      "residual_radius_mm": round(tgt["radius_m"] * 1e3, 2),
                      "residual_viable_mL": float(f"{tgt['viable_m3'] * _ML:.4g}"),
                      "residual_scar_mean": round(tgt["scar_mean"], 4)})
         say(k, 0.0, f"session {k + 1} on day {sday:g}")
         positions = [np.asarray(tgt["centre_m"], float)]
-        if scn.modality in ("rfa", "mwa"):
+        if scn_k.modality in ("rfa", "mwa"):
             positions, plan["overlap"] = _thermal_positions(scn_k, tgt, c)
         plan["placements"] = []
         res.plans.append(plan)
@@ -326,7 +331,7 @@ def run_course(scn, progress=None, *, keep_fields: bool = True, fate_overrides: 
             what = f"session {k + 1}" + (f", ablation {j + 1} of {len(positions)}" if len(positions) > 1 else "")
             try:
                 session = build_session(scn_k, state=state, target_m=pos, target_radius_m=tgt["radius_m"],
-                                        table=table, hypotheses=hs)
+                                        table=table, hypotheses=hs_k)
             except TissuefateError as err:
                 plan["refused"] = str(err)
                 stop_reason, stop_detail = "unreachable", f"{what} (day {sday:g}): {err}"
@@ -354,8 +359,8 @@ def run_course(scn, progress=None, *, keep_fields: bool = True, fate_overrides: 
             result.metrics = session_metrics(result, isotherms_degC=tuple(scn.output.isotherms_degC))
             result.metrics["course_day"] = sday
             result.metrics["course_session"] = k + 1
-            result.metrics["acute_volume_change_mL"] = round(acute_volume_change_m3(result, hs) * _ML, 4)
-            state = post_session_state(result, hypotheses=hs)
+            result.metrics["acute_volume_change_mL"] = round(acute_volume_change_m3(result, hs_k) * _ML, 4)
+            state = post_session_state(result, hypotheses=hs_k)
             res.sessions.append(result)
             res.session_days.append(sday)
             res.session_index.append(k + 1)
@@ -380,10 +385,15 @@ def run_course(scn, progress=None, *, keep_fields: bool = True, fate_overrides: 
     res.state = state
     res.traces = traces.result()
     res.wall_time_s = time.perf_counter() - t_wall
+    acted, not_applicable = list(hs), list(dropped)
+    if retreat_scn is not None:  # what acted in any session
+        hs_r, dropped_r = retreat_scn.run_hypotheses()
+        acted = list(dict.fromkeys([*acted, *hs_r]))
+        not_applicable = [n for n in dict.fromkeys([*not_applicable, *dropped_r]) if n not in acted]
     res.metrics = course_metrics(res, stop_reason=stop_reason, stop_detail=stop_detail, cr_day=cr_day,
                                  cr_sessions=cr_sessions, assessments=assessments, v_det_m3=v_det,
-                                 tumour0_m3=tumour0_m3, doubling_time_days=td, hypotheses=hs, dropped=dropped,
-                                 fate_overrides=fate_overrides)
+                                 tumour0_m3=tumour0_m3, doubling_time_days=td, hypotheses=acted,
+                                 dropped=not_applicable, fate_overrides=fate_overrides)
     say(len(days) + 1, 0.0, "done")
     return res
 
@@ -458,6 +468,7 @@ def course_metrics(res: CourseResult, *, stop_reason: str, stop_detail: str, cr_
     return {
         "strategy": res.strategy,
         "modality": res.scenario.modality,
+        "retreat_modality": None if c.retreat is None else c.retreat.modality,
         "agent": res.scenario.agent,
         "schedule_days": c.session_days(),
         "sessions_given": len(set(index)),
