@@ -299,10 +299,6 @@ class HypothesesConfig(_Model):
             dropped = tuple(n for n in dropped if n not in explicit)
         return kept, tuple(dropped)
 
-    def hypothesis_set(self):
-        """The hypotheses of the run without preset scoping (the ``active`` list and the preset)."""
-        return self.full_set()
-
 
 class CryoPhaseConfig(_Model):
     """One phase of a freeze-thaw protocol."""

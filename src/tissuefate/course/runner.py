@@ -459,8 +459,8 @@ def course_metrics(res: CourseResult, *, stop_reason: str, stop_detail: str, cr_
         v = _at_day(t, np.asarray(tr["scar_volume_mL"], float), d)
         scar[f"day_{int(d)}"] = None if v is None else round(v, 4)
     inv = np.asarray(tr["involution"], float)
-    inv_curve = {f"day_{int(d)}": (None if _at_day(t, inv, d) is None else round(_at_day(t, inv, d), 4))
-                 for d in (7.0, 30.0, 90.0, 180.0, 365.0, 730.0)}
+    inv_at = {d: _at_day(t, inv, d) for d in (7.0, 30.0, 90.0, 180.0, 365.0, 730.0)}
+    inv_curve = {f"day_{int(d)}": (None if v is None else round(v, 4)) for d, v in inv_at.items()}
     clon_end = float(clon[-1]) if clon.size else float("nan")
     clon_tx = None
     if res.sessions:  # right after the last session: the first trace sample at or after its day

@@ -48,7 +48,7 @@ from .cohort import (
 from .spec import TrialSpec
 
 __all__ = ["OUTCOME_COLUMNS", "PARAM_PREFIX", "WALL_TIME_COLUMNS", "TrialRun", "run_case", "run_trial",
-           "outcome_columns", "read_outcomes", "run_cases_on_dask"]
+           "outcome_columns", "outcome_row", "read_outcomes", "run_cases_on_dask"]
 
 #: Prefix of the uncertain-parameter columns: ``param.<name>`` (e.g. ``param.fate.fibrosis_rate_per_day``),
 #: float64, in the parameter's unit; they follow ``phantom_seed``, in sorted name order.
@@ -179,7 +179,8 @@ def _identity_row(spec: TrialSpec, patient: Patient, case: Case) -> dict:
     return row
 
 
-def _outcome_row(m: dict | None) -> dict:
+def outcome_row(m: dict | None) -> dict:
+    """The outcome columns of :data:`OUTCOME_COLUMNS` from a course's ``metrics`` (all None for None)."""
     if m is None:
         return {c: None for c in _OUTCOMES}
     sess = m.get("sessions") or []
@@ -268,7 +269,7 @@ def run_case(spec_json: str, case_id: str) -> dict:
                 break
     except TissuefateError as e:
         err = f"{type(e).__name__}: {e}"
-    row.update(_outcome_row(metrics))
+    row.update(outcome_row(metrics))
     row["wall_time_s"] = _nan(metrics.get("wall_time_s")) if metrics else math.nan
     row["task_wall_s"] = time.perf_counter() - t0
     row["tissuefate_version"] = __version__

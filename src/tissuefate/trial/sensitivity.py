@@ -503,36 +503,15 @@ def build_cases(spec, X: np.ndarray) -> list[dict]:
 
 
 def course_outcome_row(metrics: Mapping) -> dict:
-    """The outcome columns (:data:`SENSITIVITY_OUTCOMES` and a few more) of a course's ``metrics``."""
-    def num(x):
-        return float("nan") if x is None else float(x)
+    """The outcome columns of a course's ``metrics``: the trial's (:func:`tissuefate.trial.run.outcome_row`)
+    plus the active hypotheses, the agent and the simulation time."""
+    from .run import outcome_row
 
-    sess = metrics.get("sessions") or []
-    scar = metrics.get("scar_volume_mL") or {}
-    return {
-        "sessions_given": int(metrics.get("sessions_given", 0)),
-        "stop_reason": str(metrics.get("stop_reason", "")),
-        "complete_response": bool(metrics.get("complete_response")),
-        "sessions_to_cr": num(metrics.get("sessions_to_complete_response")),
-        "days_to_cr": num(metrics.get("days_to_complete_response")),
-        "tcp_after_sessions": num(metrics.get("tumour_control_probability_after_sessions")),
-        "tcp_horizon": num(metrics.get("tumour_control_probability_at_horizon")),
-        "local_progression": bool(metrics.get("local_progression")),
-        "ltp_day": num(metrics.get("local_progression_day")),
-        "horizon_days": num(metrics.get("horizon_days")),
-        "min_margin_mm": num(sess[0].get("minimal_ablative_margin_mm")) if sess else float("nan"),
-        "normal_tissue_destroyed_mL": num(metrics.get("normal_tissue_destroyed_mL")),
-        "scar_30_mL": num(scar.get("day_30")),
-        "scar_90_mL": num(scar.get("day_90")),
-        "scar_365_mL": num(scar.get("day_365")),
-        "involution_90": num((metrics.get("involution") or {}).get("day_90")),
-        "needle_passes": int(metrics.get("needle_passes", 0)),
-        "leaked_agent_mL": num(metrics.get("leaked_agent_mL")),
-        "peak_clearance_g_per_day": num(metrics.get("peak_necrotic_clearance_g_per_day")),
-        "hypotheses": json.dumps(list(metrics.get("hypotheses") or [])),
-        "agent": metrics.get("agent"),
-        "wall_time_s": num(metrics.get("wall_time_s")),
-    }
+    row = outcome_row(dict(metrics))
+    wall = metrics.get("wall_time_s")
+    row.update(hypotheses=json.dumps(list(metrics.get("hypotheses") or [])), agent=metrics.get("agent"),
+               wall_time_s=float("nan") if wall is None else float(wall))
+    return row
 
 
 def run_cases_locally(cases: Sequence[Mapping], progress: Callable | None = None) -> list[dict]:
