@@ -27,6 +27,7 @@ def test_defaults_follow_modality():
         ({"modality": "rfa", "protocol": {"power_W": -3}}, "protocol.power_W"),
         ({"modality": "rfa", "protocol": {"duration_min": "long"}}, "protocol.duration_min"),
         ({"modality": "rfa", "tissue": {"perfusion": 80}}, "perfusion_unit"),
+        ({"modality": "rfa", "tissue": {"damage_kinetics": "henriques"}}, "tissue.damage_kinetics"),
         ({"modality": "rfa", "applicator": {"type": "mw_antenna"}}, "applicator.type"),
         ({"modality": "rfa", "applicator": {"type": "rf_electrode", "gauge": 12}}, "gauge"),
         (

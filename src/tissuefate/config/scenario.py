@@ -50,6 +50,13 @@ class TissueConfig(_Model):
     rf_conductivity_S_per_m: float | None = Field(
         None, ge=0.05, le=1.0, description="Parenchymal RF conductivity at 37 degC [S/m]; default: preset."
     )
+    damage_kinetics: Literal["jacques1991_coagulation", "comsol_liver"] = Field(
+        "jacques1991_coagulation",
+        description=(
+            "Arrhenius parameters of the thermal damage integral: jacques1991_coagulation (visible "
+            "coagulation of pig liver, the default) or comsol_liver (COMSOL liver material)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _perfusion_magnitude(self):

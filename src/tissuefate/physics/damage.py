@@ -52,8 +52,8 @@ def arrhenius_rate_per_s(T_K, A_per_s=None, Ea_J_per_mol=None):
     T_K : float or ndarray
         Temperature [K].
     A_per_s, Ea_J_per_mol : float, optional
-        Frequency factor [1/s] and activation energy [J/mol]; default the liver values of
-        ``DAMAGE`` (COMSOL MWA model liver material, [V]).
+        Frequency factor [1/s] and activation energy [J/mol]; default the values of ``DAMAGE``
+        (the default set of :data:`~tissuefate.tissue.properties.DAMAGE_KINETICS`).
 
     Notes
     -----
@@ -63,7 +63,9 @@ def arrhenius_rate_per_s(T_K, A_per_s=None, Ea_J_per_mol=None):
 
     Examples
     --------
-    >>> round(float(arrhenius_rate_per_s(273.15 + 60.0)), 4)  # Ω = 1 in ≈ 3.4 s at 60 °C
+    >>> round(float(arrhenius_rate_per_s(273.15 + 60.0)), 4)  # Ω = 1 in ≈ 44 s at 60 °C
+    0.0226
+    >>> round(float(arrhenius_rate_per_s(273.15 + 60.0, 7.39e39, 2.577e5)), 4)  # comsol_liver: ≈ 3.4 s
     0.2915
     """
     A = DAMAGE["arrhenius_A_per_s"].value if A_per_s is None else float(A_per_s)
@@ -119,7 +121,7 @@ class DamageAccumulator:
     >>> for _ in range(60):                      # one minute at 55 °C
     ...     acc.update(T, 1.0)
     >>> round(float(acc.omega.max()), 2), round(float(acc.cem43_min.max()), 1)  # CEM43 = 2^12
-    (4.24, 4096.0)
+    (0.29, 4096.0)
     """
 
     def __init__(self, shape, dtype=np.float32, backend=None, *, A_per_s=None, Ea_J_per_mol=None,

@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..tissue.labels import Label
 from ..tissue.maps import rf_conductivity_map, thermal_maps
-from ..tissue.properties import BLOOD, DAMAGE, RF, MaterialTable
+from ..tissue.properties import BLOOD, DAMAGE, DEFAULT_DAMAGE_KINETICS, RF, MaterialTable, damage_kinetics
 from ..tissue.state import TissueState
 from .applicators import MicrowaveAntenna, RFElectrode, rasterise_applicator
 from .generator import RFGenerator
@@ -45,6 +45,8 @@ class ThermalSession:
     time_step_s : float, optional
         Default: the automatic stable explicit step.
     record_interval_s : float
+    damage_kinetics : str
+        Name of the Arrhenius parameter set of Ω (:data:`~tissuefate.tissue.properties.DAMAGE_KINETICS`).
     settings : dict
         The scenario as given (recorded in the result).
     """
@@ -64,11 +66,13 @@ class ThermalSession:
     time_step_s: float | None = None
     record_interval_s: float = 5.0
     source_update_s: float = 5.0
+    damage_kinetics: str = DEFAULT_DAMAGE_KINETICS
     settings: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.modality not in ("rfa", "mwa"):
             raise ConfigError(f"modality = {self.modality!r}: must be 'rfa' or 'mwa'")
+        damage_kinetics(self.damage_kinetics)  # an unknown name fails here, before any work
         if not 1.0 <= self.duration_s <= 3600.0:
             raise ConfigError(f"protocol.duration_min = {self.duration_s / 60:g}: must be in 1/60-60 min")
         if not 200.0 <= self.initial_temperature_K <= 320.0:
@@ -207,7 +211,8 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
     n_steps = int(np.ceil(s.duration_s / dt - 1e-9))
     dt = s.duration_s / n_steps
     T = model.initial(s.initial_temperature_K)
-    dmg = DamageAccumulator(grid.shape, dtype, s.backend)
+    A_per_s, Ea_J_per_mol = damage_kinetics(s.damage_kinetics)
+    dmg = DamageAccumulator(grid.shape, dtype, s.backend, A_per_s=A_per_s, Ea_J_per_mol=Ea_J_per_mol)
     dmg.peak_K[...] = T
     from ..physics.vaporisation import Vaporisation
 

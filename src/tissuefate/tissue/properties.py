@@ -28,6 +28,10 @@ __all__ = [
     "SPECIES",
     "BLOOD",
     "DAMAGE",
+    "DAMAGE_KINETICS",
+    "DEFAULT_DAMAGE_KINETICS",
+    "damage_kinetics",
+    "arrhenius_from_eyring",
     "CELLS",
     "RF",
     "DIELECTRIC",
@@ -143,9 +147,92 @@ BLOOD = {
     ),
 }
 
+_BOLTZMANN_J_PER_K = 1.380649e-23  # exact (SI 2019)
+_PLANCK_J_S = 6.62607015e-34  # exact (SI 2019)
+_GAS_J_PER_MOL_K = 8.314462618
+
+
+def arrhenius_from_eyring(dH_J_per_mol: float, dS_J_per_mol_K: float,
+                          T_ref_K: float = 333.15) -> tuple[float, float]:
+    r"""Arrhenius (A, Ea) matching an Eyring (transition-state) rate and its slope at ``T_ref_K``.
+
+    The Eyring rate :math:`k = \frac{k_B T}{h} e^{\Delta S/R} e^{-\Delta H/(RT)}` has the
+    Arrhenius form :math:`A e^{-E_a/(RT)}` with
+
+    .. math:: E_a = \Delta H + R T_{ref},\qquad A = \frac{e\,k_B T_{ref}}{h} e^{\Delta S/R},
+
+    exact at :math:`T_{ref}`; elsewhere the log-ratio of the two rates is
+    :math:`-(\ln x - 1 + 1/x) \approx -(x-1)^2/2` with :math:`x = T/T_{ref}`, below 1 % between
+    43 and 100 °C for :math:`T_{ref}` = 60 °C (``tissuefate validate`` checks it).
+
+    Examples
+    --------
+    >>> A, Ea = arrhenius_from_eyring(2.768e5, 553.5)
+    >>> f"{A:.3g}", f"{Ea:.5g}"
+    ('1.54e+42', '2.7957e+05')
+    """
+    if dH_J_per_mol <= 0 or T_ref_K <= 0:
+        raise ConfigError(f"dH = {dH_J_per_mol:g} J/mol, T_ref = {T_ref_K:g} K: both must be > 0")
+    Ea = dH_J_per_mol + _GAS_J_PER_MOL_K * T_ref_K
+    A = np.e * _BOLTZMANN_J_PER_K * T_ref_K / _PLANCK_J_S * np.exp(dS_J_per_mol_K / _GAS_J_PER_MOL_K)
+    return float(A), float(Ea)
+
+
+_JACQUES = (
+    "Jacques, Newman & He, ASME Winter Annual Meeting 1991 (pig liver slices in a water bath, "
+    "coagulation seen as the rise of optical scattering), as summarised by S. L. Jacques, "
+    "omlc.org/news/may06/livercoag (2006); not in literature.md"
+)
+_JACQUES_NOTE = (
+    "50 % coagulation time vs temperature; the paper is lost and the summary gives the values "
+    "from memory; the author notes that coagulation began ~10x faster and completed ~10x slower "
+    "than this single rate predicts"
+)
+_COMSOL_DMG = "COMSOL MWA model liver material"
+_A_J, _EA_J = arrhenius_from_eyring(2.768e5, 553.5)
+
+#: Named Arrhenius parameter sets for the damage integral Ω (``tissue.damage_kinetics``).
+#: The default, ``jacques1991_coagulation``, describes the *visible* coagulation that gross
+#: pathology measures; it was chosen over ``comsol_liver`` by the RFA/MWA calibration cases
+#: (docs/validation.md, "What was calibrated"). ``comsol_liver`` reaches Ω = 1 in 12 min at
+#: 42 °C, well inside the 43–55 °C range where the single-term model overestimates death
+#: (Pearce 2015, literature.md §2).
+DAMAGE_KINETICS = {
+    "jacques1991_coagulation": {
+        "delta_H_J_per_mol": Param(2.768e5, "J/mol", _JACQUES, "R", _JACQUES_NOTE),
+        "delta_S_J_per_mol_K": Param(553.5, "J/(mol K)", _JACQUES, "R", _JACQUES_NOTE),
+        "arrhenius_A_per_s": Param(_A_J, "1/s", _JACQUES, "C",
+                                   "Eyring -> Arrhenius at T_ref = 60 degC (arrhenius_from_eyring)"),
+        "arrhenius_Ea_J_per_mol": Param(_EA_J, "J/mol", _JACQUES, "C",
+                                        "Eyring -> Arrhenius at T_ref = 60 degC (arrhenius_from_eyring)"),
+    },
+    "comsol_liver": {
+        "arrhenius_A_per_s": Param(7.39e39, "1/s", _COMSOL_DMG, "V"),
+        "arrhenius_Ea_J_per_mol": Param(2.577e5, "J/mol", _COMSOL_DMG, "V"),
+    },
+}
+#: The kinetics every session uses unless ``tissue.damage_kinetics`` names another.
+DEFAULT_DAMAGE_KINETICS = "jacques1991_coagulation"
+
+
+def damage_kinetics(name: str | None = None) -> tuple[float, float]:
+    """(A [1/s], Ea [J/mol]) of the named :data:`DAMAGE_KINETICS` set (default: the default set).
+
+    Examples
+    --------
+    >>> damage_kinetics("comsol_liver")
+    (7.39e+39, 257700.0)
+    """
+    key = DEFAULT_DAMAGE_KINETICS if name is None else name
+    if key not in DAMAGE_KINETICS:
+        raise ConfigError(f"tissue.damage_kinetics = {name!r}: must be one of {sorted(DAMAGE_KINETICS)}")
+    d = DAMAGE_KINETICS[key]
+    return float(d["arrhenius_A_per_s"].value), float(d["arrhenius_Ea_J_per_mol"].value)
+
+
 DAMAGE = {
-    "arrhenius_A_per_s": Param(7.39e39, "1/s", "COMSOL MWA model liver material", "V"),
-    "arrhenius_Ea_J_per_mol": Param(2.577e5, "J/mol", "COMSOL MWA model liver material", "V"),
+    "arrhenius_A_per_s": DAMAGE_KINETICS[DEFAULT_DAMAGE_KINETICS]["arrhenius_A_per_s"],
+    "arrhenius_Ea_J_per_mol": DAMAGE_KINETICS[DEFAULT_DAMAGE_KINETICS]["arrhenius_Ea_J_per_mol"],
     "arrhenius_threshold_K": Param(
         316.15,
         "K",
@@ -555,6 +642,8 @@ def all_params() -> list[tuple[str, Param]]:
                               ("dielectric", DIELECTRIC), ("outside", OUTSIDE_FACTORS),
                               ("scar", SCAR_FACTORS), ("injection", INJECTION)):
         out.extend((f"{group_name}.{k}", v) for k, v in group.items())
+    for kin, d in DAMAGE_KINETICS.items():
+        out.extend((f"damage_kinetics.{kin}.{k}", v) for k, v in d.items())
     for t, d in TUMOUR_FACTORS.items():
         out.extend((f"tumour.{t}.{k}", v) for k, v in d.items())
     for a, d in AGENTS.items():
