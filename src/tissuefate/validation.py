@@ -395,14 +395,14 @@ def case_cooltip_3cm(progress=None) -> list[ValidationRow]:
             "long axis [mm]",
             **_rel(z["long_axis_mm"], 46.0, 0.15),
             source=src,
-            kind="calibration",
+            kind="prediction",
         ),
         ValidationRow(
             "RFA Cool-tip 3 cm, 12 min, in vivo porcine",
             "short axis [mm]",
             **_rel(z["short_axis_mm"], 30.2, 0.15),
             source=src,
-            kind="calibration",
+            kind="prediction",
         ),
     ]
 
@@ -427,23 +427,23 @@ def case_lee2009(progress=None) -> list[ValidationRow]:
     case = "RFA 2-cm cooled electrode, 12 min (Lee 2009)"
     return [
         ValidationRow(
-            case, "ex vivo long axis [mm]", **_rel(ev["long_axis_mm"], 30.1, 0.15), source=src, kind="prediction"
+            case, "ex vivo long axis [mm]", **_rel(ev["long_axis_mm"], 30.1, 0.15), source=src, kind="calibration"
         ),
         ValidationRow(
-            case, "ex vivo short axis [mm]", **_rel(ev["short_axis_mm"], 26.2, 0.15), source=src, kind="prediction"
+            case, "ex vivo short axis [mm]", **_rel(ev["short_axis_mm"], 26.2, 0.15), source=src, kind="calibration"
         ),
         ValidationRow(
-            case, "in vivo long axis [mm]", **_rel(iv["long_axis_mm"], 26.2, 0.15), source=src, kind="prediction"
+            case, "in vivo long axis [mm]", **_rel(iv["long_axis_mm"], 26.2, 0.15), source=src, kind="calibration"
         ),
         ValidationRow(
-            case, "in vivo short axis [mm]", **_rel(iv["short_axis_mm"], 20.0, 0.15), source=src, kind="prediction"
+            case, "in vivo short axis [mm]", **_rel(iv["short_axis_mm"], 20.0, 0.15), source=src, kind="calibration"
         ),
         ValidationRow(
             case,
             "in vivo / ex vivo volume",
             **_abs(iv["volume_mL"] / max(ev["volume_mL"], 1e-9), 0.52, 0.15),
             source=src,
-            kind="prediction",
+            kind="calibration",
         ),
     ]
 
