@@ -185,6 +185,17 @@ def test_float32_sigma_gives_float32_heating(grid):
     assert q.dtype == np.float32 and np.all(np.isfinite(q))
 
 
+def test_joule_heating_and_power_in_one_pass(grid):
+    s = PotentialSolver(grid, _ball(grid))
+    for dt in (np.float32, np.float64):
+        sig = np.full(grid.shape, 0.333, dt)
+        phi = s.solve(sig)
+        q, p = s.joule_heating_and_power(sig, phi)
+        assert q.dtype == dt
+        assert np.array_equal(q, s.joule_heating_W_per_m3(sig, phi))
+        assert p == s.power_W(sig, phi)
+
+
 def test_insulating_voxels_carry_no_current():
     g = Grid.cube(20, 1e-3)
     tip = segment_mask(g, (0, 0, -4e-3), (0, 0, 2e-3), 0.75e-3)

@@ -109,8 +109,8 @@ class DamageAccumulator:
 
     Ω is integrated only above ``threshold_K`` (43 °C, ``DAMAGE["arrhenius_threshold_K"]``):
     below it the single-term Arrhenius model is invalid and would kill normothermic tissue
-    within hours (Pearce 2015). CEM43 is accumulated everywhere above 37 °C; at or below 37 °C
-    the increment is at most 0.25⁶·dt/60 min and is skipped (see
+    within hours (Pearce 2015). CEM43 is accumulated everywhere above 39 °C; at or below 39 °C
+    the increment is at most 0.25⁴·dt/60 min and is skipped (see
     :data:`tissuefate.backends.numpy_kernels.CEM43_FLOOR_K`). All three fields are
     non-decreasing in time.
 

@@ -918,6 +918,12 @@ class PotentialSolver:
         q /= self.grid.voxel_volume_m3
         return q.astype(np.float32) if is32 else q
 
+    def joule_heating_and_power(self, sigma_S_per_m, phi) -> tuple[np.ndarray, float]:
+        """:meth:`joule_heating_W_per_m3` and :meth:`power_W` from one pass over the face currents."""
+        q, cur, is32 = self._dissipation(sigma_S_per_m, phi)
+        q /= self.grid.voxel_volume_m3
+        return (q.astype(np.float32) if is32 else q), float(cur)
+
     def field_magnitude_V_per_m(self, sigma_S_per_m, phi) -> np.ndarray:
         """Electric-field magnitude ``|E| = √(Q/σ)`` [V/m] for V = 1 (×V for another voltage).
 

@@ -243,8 +243,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
 
         sig_solved = sigma_now(T)
         phi = solver.solve(sig_solved)
-        q_unit = solver.joule_heating_W_per_m3(sig_solved, phi)
-        p_unit = solver.power_W(sig_solved, phi)
+        q_unit, p_unit = solver.joule_heating_and_power(sig_solved, phi)
         n_solves = 1
         pending = False
     else:
@@ -271,8 +270,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
             if pending and gen.is_on(t):
                 sig_solved = sigma_now(T)
                 phi = solver.solve(sig_solved)
-                q_unit = solver.joule_heating_W_per_m3(sig_solved, phi)
-                p_unit = solver.power_W(sig_solved, phi)
+                q_unit, p_unit = solver.joule_heating_and_power(sig_solved, phi)
                 n_solves += 1
                 pending = False
             z = 1.0 / p_unit if p_unit > 0 else np.inf
