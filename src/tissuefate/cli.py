@@ -25,6 +25,19 @@ console = Console(stderr=True)
 out_console = Console()
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Model warnings (``RuntimeWarning`` from tissuefate) as one plain line on stderr."""
+    console.print(f"[yellow]warning:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+
+
+@app.callback()
+def _main() -> None:
+    """Route Python warnings through the console (no source-line dumps)."""
+    import warnings
+
+    warnings.showwarning = _show_warning
+
+
 @contextmanager
 def _user_errors():
     try:

@@ -302,8 +302,37 @@ def test_captured_fraction_and_renormalise_false():
     assert 0.97 < src.captured_fraction < 1.02  # 1.000 ± 0.003 for boxes >= 141 mm
     small = Grid.cube(15, 1e-3)
     lost = MicrowaveSource(small, (0, 0, -0.006), (0, 0, 1), m, 50.0, renormalise=False)
-    with pytest.warns(RuntimeWarning, match="Enlarge"):
+    with pytest.warns(RuntimeWarning, match="enlarge it"):
         q = lost.heating_W_per_m3(body(small))
     assert lost.captured_fraction < 0.8
     total = float(q.sum()) * small.voxel_volume_m3
     assert total == pytest.approx(AntennaModel.default().efficiency.value * 50.0 * lost.captured_fraction, rel=1e-3)
+
+
+def test_session_heating_does_not_depend_on_the_roi_size():
+    """Sessions keep the infinite-medium normalisation: a box that cuts the pattern loses the cut
+    power instead of pushing it into the simulated tissue (which would heat more in smaller boxes)."""
+    import warnings
+
+    from tissuefate.api import simulate
+    from tissuefate.config.scenario import scenario_from_dict
+
+    out = {}
+    for n in (20, 32):
+        scn = scenario_from_dict({
+            "name": f"roi-{n}", "modality": "mwa", "tissue": {"species": "porcine"},
+            "anatomy": {"kind": "block", "tumour_diameter_mm": 0},
+            "grid": {"spacing_mm": 2.0, "roi_shape": [n, n, n + 8]},
+            "applicator": {"type": "mw_antenna", "frequency_MHz": 2450},
+            "protocol": {"duration_min": 1, "power_W": 60},
+        })
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            r = simulate(scn)
+        frac = r.settings["numerics"]["mw_captured_fraction_min"]
+        absorbed = r.traces["absorbed_power_W"][0]
+        out[n] = (frac, absorbed, float(r.peak_temperature_K.max()))
+    (f_small, p_small, t_small), (f_big, p_big, t_big) = out[20], out[32]
+    assert 0 < f_small < f_big <= 1.01
+    assert p_small == pytest.approx(p_big * f_small / f_big, rel=0.02)  # the cut power is lost
+    assert t_small == pytest.approx(t_big, abs=0.5)  # the same heating next to the antenna

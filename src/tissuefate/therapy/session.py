@@ -250,10 +250,14 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         from ..physics.microwave import AntennaModel, MicrowaveSource
 
         ant: MicrowaveAntenna = s.applicator  # type: ignore[assignment]
+        # renormalise=False: the pattern keeps its infinite-medium normalisation, so the power it
+        # would deposit outside the organ (a subcapsular lesion) or beyond the region of interest
+        # is not pushed back into the simulated tissue, and Q does not depend on the ROI's size
         mw = MicrowaveSource(grid, s.placement.tip_m, s.placement.direction,
                              AntennaModel.default(ant.antenna_type, ant.frequency_Hz), s.power_W,
-                             tumour_fraction=state.tumour, outside_mask=~tissue_mask)
+                             tumour_fraction=state.tumour, outside_mask=~tissue_mask, renormalise=False)
         q_mw = mw.heating_W_per_m3(T)
+        captured = [mw.captured_fraction]
         q_mw[~tissue_mask] = 0.0
         n_solves = 1
         last_src = 0.0
@@ -285,6 +289,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
             if t - last_src >= s.source_update_s - 1e-9:
                 q_mw = mw.heating_W_per_m3(T)
                 q_mw[~tissue_mask] = 0.0
+                captured.append(mw.captured_fraction)
                 last_src = t
                 n_solves += 1
             q = q_mw
@@ -325,6 +330,10 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         "dtype": str(np.dtype(dtype)), "source_updates": n_solves, "vaporised_J": vap.vaporised_J_per_m3 * dV,
         "damage_threshold_K": DAMAGE["arrhenius_threshold_K"].value,
     }
+    if s.modality == "mwa":
+        # share of the antenna's pattern that fell on simulated tissue (the rest heats tissue
+        # outside the organ or beyond the region of interest)
+        settings["numerics"]["mw_captured_fraction_min"] = round(float(min(captured)), 4)
     return SessionResult(
         name=s.name, modality=s.modality, grid=grid, state=state, placements=[s.placement],
         omega=dmg.omega, cem43_min=dmg.cem43_min, peak_temperature_K=dmg.peak_K,
