@@ -556,6 +556,45 @@ def case_rfa_grid_convergence(progress=None) -> list[ValidationRow]:
     ]
 
 
+def case_rfa_time_convergence(progress=None) -> list[ValidationRow]:
+    """The Lee 2009 in vivo case at 1 mm with the automatic time step and a quarter of it."""
+    from .api import simulate
+
+    out = {}
+    dt = None
+    for key in ("auto", "quarter"):
+        scn = _scenario(
+            name=f"rfa-dt-{key}",
+            modality="rfa",
+            tissue={"species": "porcine"},
+            anatomy={"kind": "block", "tumour_diameter_mm": 0},
+            grid={"roi_shape": [72, 72, 80]},
+            applicator={"type": "rf_electrode", "active_length_mm": 20, "gauge": 17},
+            protocol={"duration_min": 12, "control": "impedance", "power_W": 200},
+            numerics={} if dt is None else {"time_step_s": dt / 4.0},
+        )
+        r = simulate(scn, progress=progress)
+        dt = r.settings["numerics"]["time_step_s"] if dt is None else dt
+        out[key] = (_zone(r)["short_axis_mm"], r.metrics["delivery"]["energy_J"])
+    case = f"RFA time-step convergence (2-cm cooled, in vivo porcine, 1 mm, Δt = {dt:.2f} s vs Δt/4)"
+    return [
+        ValidationRow(
+            case,
+            "short axis at Δt [mm] vs Δt/4",
+            **_rel(out["auto"][0], out["quarter"][0], 0.10),
+            source="self-convergence (Δt/4 as reference)",
+            kind="verification",
+        ),
+        ValidationRow(
+            case,
+            "delivered energy at Δt [kJ] vs Δt/4",
+            **_rel(out["auto"][1] / 1e3, out["quarter"][1] / 1e3, 0.15),
+            source="self-convergence (Δt/4 as reference)",
+            kind="verification",
+        ),
+    ]
+
+
 # --------------------------------------------------------------------------- cryo (issue 3)
 
 def _probe_layout(n: int, spacing_m: float) -> np.ndarray:
@@ -740,6 +779,7 @@ CASES: dict[str, tuple[bool, Callable]] = {
     "mwa_80W": (False, case_mwa_80W),
     "heat_sink": (False, case_heat_sink),
     "rfa_grid_convergence": (False, case_rfa_grid_convergence),
+    "rfa_time_convergence": (False, case_rfa_time_convergence),
     "stefan": (True, _module_case("case_stefan", "validation_cryo")),
     "littrup_cryo": (False, case_littrup),
     "darcy_point_source": (True, _module_case("case_darcy_point_source")),

@@ -756,7 +756,7 @@ class PotentialSolver:
 
     # ---------------------------------------------------------------- solve
 
-    def solve(self, sigma_S_per_m) -> np.ndarray:
+    def solve(self, sigma_S_per_m, rtol: float | None = None) -> np.ndarray:
         """Potential φ [V] for 1 V on the electrode, warm-started from the previous solve.
 
         Parameters
@@ -764,25 +764,49 @@ class PotentialSolver:
         sigma_S_per_m : ndarray, shape ``grid.shape``
             Electrical conductivity [S/m] (float32 or float64; the value in electrode voxels is
             ignored).
+        rtol : float, optional
+            Tolerance of this solve only (default: the solver's ``rtol``). A loose solve still
+            gives an accurate power and impedance: the power is the minimum of the Dirichlet
+            energy, so its error is of second order in the error of φ.
 
         Returns
         -------
         ndarray of float64, shape ``grid.shape``
             1 in electrode voxels, 0 in ground-electrode voxels.
         """
+        return self._solve(sigma_S_per_m, rtol)[0].copy()
+
+    def solve_heating(self, sigma_S_per_m, rtol: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+        """:meth:`solve`, then :meth:`joule_heating_W_per_m3` and :meth:`power_W` of the new φ,
+        validating and converting σ once. Returns ``(phi, Q, P)``."""
+        phi, s, is32 = self._solve(sigma_S_per_m, rtol)
+        q, cur = self._dissipation_of(s, phi)
+        q /= self.grid.voxel_volume_m3
+        return phi.copy(), (q.astype(np.float32) if is32 else q), float(cur)
+
+    def _solve(self, sigma_S_per_m, rtol):
         t0 = time.perf_counter()
-        _, _, net, b = self._network(sigma_S_per_m)
+        if rtol is not None and not 0.0 < float(rtol) <= 1e-1:
+            raise ConfigError(f"rtol = {rtol}: must be in (0, 0.1]")
+        s, is32, net, b = self._network(sigma_S_per_m)
         self.last_setup_s = 0.0
-        if self.method == "gmg":
-            phi = self._solve_gmg(net, b)
-        else:
-            phi = self._solve_amg(net, b)
+        # a looser solve than the solver's own reuses the multigrid hierarchy of the last
+        # solve (a preconditioner need not be current) and starts from the last φ
+        loose = rtol is not None and float(rtol) > self.rtol and self._phi is not None
+        keep, self.rtol = self.rtol, (self.rtol if rtol is None else float(rtol))
+        try:
+            if self.method == "gmg":
+                phi = self._solve_gmg(net, b, loose)
+            else:
+                phi = self._solve_amg(net, b)
+        finally:
+            self.rtol = keep
         phi[self._kind == _ELECTRODE] = 1.0
         phi[self._kind == _GROUND] = 0.0
         self._phi_prev, self._phi = self._phi, phi
         self.n_solves += 1
         self.last_solve_s = time.perf_counter() - t0
-        return phi.copy()
+        return phi, s, is32
 
     def _x0(self, net, b):
         """Initial guess: the last potential, or its linear extrapolation ``2φₖ − φₖ₋₁`` from the
@@ -802,11 +826,11 @@ class PotentialSolver:
             return (2.0 * self._phi - self._phi_prev) * self._active
         return self._phi * self._active
 
-    def _solve_gmg(self, net, b):
+    def _solve_gmg(self, net, b, loose: bool = False):
         gx, gy, gz, g0 = net
         act = self._active
         self.last_setup_s = 0.0
-        stale = self._mg is not None  # its coarse levels belong to the previous σ
+        stale = self._mg is not None and not loose  # its coarse levels belong to the previous σ
 
         def precondition(r):
             # the hierarchy is built or refreshed only when PCG needs it: a warm start that
@@ -826,9 +850,8 @@ class PotentialSolver:
         def matvec(v):
             return network_matvec(gx, gy, gz, g0, act, v)
 
-        x, its = pcg(
-            matvec, b, self._x0(net, b), precondition, rtol=self.rtol, maxiter=self.maxiter
-        )
+        x0 = self._phi * self._active if loose else self._x0(net, b)
+        x, its = pcg(matvec, b, x0, precondition, rtol=self.rtol, maxiter=self.maxiter)
         self.last_iterations = its
         return x
 
@@ -896,6 +919,11 @@ class PotentialSolver:
 
     def _dissipation(self, sigma, phi):
         s, is32 = self._sigma(sigma)
+        q, cur = self._dissipation_of(s, phi)
+        return q, cur, is32
+
+    def _dissipation_of(self, s, phi):
+        """Per-voxel dissipation [W] and electrode current [A] at V = 1 for a validated float64 σ."""
         phi = np.ascontiguousarray(phi, dtype=np.float64)
         if phi.shape != self.grid.shape:
             raise ConfigError(
@@ -906,7 +934,7 @@ class PotentialSolver:
         cur = network_dissipation(
             s, self._kind, self._fixv, self._efac, self._keep, phi, hx, hy, hz, self._dflag, *self._faces, q
         )
-        return q, float(cur), is32
+        return q, float(cur)
 
     def joule_heating_W_per_m3(self, sigma_S_per_m, phi) -> np.ndarray:
         r"""Joule heating ``Q = σ|∇φ|²`` [W/m³] for V = 1 (multiply by V² for another voltage).
@@ -917,12 +945,6 @@ class PotentialSolver:
         q, _, is32 = self._dissipation(sigma_S_per_m, phi)
         q /= self.grid.voxel_volume_m3
         return q.astype(np.float32) if is32 else q
-
-    def joule_heating_and_power(self, sigma_S_per_m, phi) -> tuple[np.ndarray, float]:
-        """:meth:`joule_heating_W_per_m3` and :meth:`power_W` from one pass over the face currents."""
-        q, cur, is32 = self._dissipation(sigma_S_per_m, phi)
-        q /= self.grid.voxel_volume_m3
-        return (q.astype(np.float32) if is32 else q), float(cur)
 
     def field_magnitude_V_per_m(self, sigma_S_per_m, phi) -> np.ndarray:
         """Electric-field magnitude ``|E| = √(Q/σ)`` [V/m] for V = 1 (×V for another voltage).
