@@ -109,7 +109,7 @@ SPECIES: dict[str, Species] = {
         Param(1.75e-2, "1/s", "physiological order: ~100 mL/min/100 g total hepatic flow (literature.md §1)",
               "E/cal", "chosen over the COMSOL RF model's 6.4e-3 1/s [V] (Tungjitkusolmun 2002), first by the "
               "Cool-tip 3 cm case under the comsol_liver damage kinetics, and kept with the default kinetics "
-              "because the Lee 2009 in vivo zone and in vivo / ex vivo ratio then pass (26.0 x 19.6 mm, 0.47; "
+              "because the Lee 2009 in vivo zone and in vivo / ex vivo ratio then pass (28.0 x 19.9 mm, 0.58; "
               "6.4e-3 gave about 29 x 24 mm and 0.79 in a trial run, validation.md)"),
         Param(
             0.333, "S/m", _TUNG, "V", "calibration parameter within 0.15-0.35 S/m (Gabriel 1996)"
