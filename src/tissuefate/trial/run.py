@@ -663,7 +663,10 @@ def run_trial(spec: TrialSpec, out_dir, *, scheduler: str | None = None, n_worke
     def to_simulate(done: set[str]) -> list[str]:
         todo = [canon for canon, members in groups.items()
                 if canon not in done and not all(c.case_id in done for c in members)]
-        return todo if max_cases is None else todo[:max_cases]
+        todo = todo if max_cases is None else todo[:max_cases]
+        # largest tumours first (they need the most sessions and the largest regions): the
+        # long cases then do not end the run with idle workers; results do not depend on order
+        return sorted(todo, key=lambda cid: -_case_size_mm(groups[cid][0], patients))
 
     client = cluster = None
     n_sim = n_copied = threads = 0
@@ -763,6 +766,11 @@ def run_trial(spec: TrialSpec, out_dir, *, scheduler: str | None = None, n_worke
             with contextlib.suppress(Exception):
                 cluster.close()
     return run
+
+
+def _case_size_mm(case: Case, patients) -> float:
+    """Diameter of the tumour a case treats [mm] (the scheduling order's cost proxy)."""
+    return float(patients[case.patient].tumours[case.tumour].diameter_mm)
 
 
 def _execute(client, spec, spec_json, fp, todo, groups, record, progress, done, left, n_cases, threads):
