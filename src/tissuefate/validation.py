@@ -142,6 +142,7 @@ def case_pennes_decay() -> list[ValidationRow]:
 
 def case_arrhenius() -> list[ValidationRow]:
     """Arrhenius damage and CEM43 at constant temperature."""
+    from .backends.numpy_kernels import GAS_CONSTANT_J_PER_MOL_K
     from .physics.damage import DamageAccumulator
     from .tissue.properties import DAMAGE, DAMAGE_KINETICS, DEFAULT_DAMAGE_KINETICS
 
@@ -151,13 +152,13 @@ def case_arrhenius() -> list[ValidationRow]:
     acc = DamageAccumulator(T.shape, np.float64, "numba")
     for _ in range(300):
         acc.update(T, 1.0)
-    ref = A * math.exp(-Ea / (8.314462618 * T.flat[0])) * 300.0
+    ref = A * math.exp(-Ea / (GAS_CONSTANT_J_PER_MOL_K * T.flat[0])) * 300.0
     cem = 300.0 / 60.0 * 0.5 ** (43.0 - 55.0)
     kin = DAMAGE_KINETICS["jacques1991_coagulation"]
     dH, dS = kin["delta_H_J_per_mol"].value, kin["delta_S_J_per_mol_K"].value
     Aj, Eaj = kin["arrhenius_A_per_s"].value, kin["arrhenius_Ea_J_per_mol"].value
     TK = np.linspace(316.15, 373.15, 58)
-    R = 8.314462618
+    R = GAS_CONSTANT_J_PER_MOL_K
     k_eyring = 1.380649e-23 * TK / 6.62607015e-34 * np.exp(dS / R - dH / (R * TK))
     eyring_err = float(np.max(np.abs(Aj * np.exp(-Eaj / (R * TK)) / k_eyring - 1.0)))
     return [

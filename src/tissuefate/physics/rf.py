@@ -781,8 +781,7 @@ class PotentialSolver:
         validating and converting σ once. Returns ``(phi, Q, P)``."""
         phi, s, is32 = self._solve(sigma_S_per_m, rtol)
         q, cur = self._dissipation_of(s, phi)
-        q /= self.grid.voxel_volume_m3
-        return phi.copy(), (q.astype(np.float32) if is32 else q), float(cur)
+        return phi.copy(), self._heating(q, is32), float(cur)
 
     def _solve(self, sigma_S_per_m, rtol):
         t0 = time.perf_counter()
@@ -943,6 +942,10 @@ class PotentialSolver:
         faces) to solver tolerance. Zero in electrode voxels. float32 if σ was float32.
         """
         q, _, is32 = self._dissipation(sigma_S_per_m, phi)
+        return self._heating(q, is32)
+
+    def _heating(self, q, is32: bool) -> np.ndarray:
+        """Per-voxel dissipation [W] → heating [W/m³], in σ's precision (in place)."""
         q /= self.grid.voxel_volume_m3
         return q.astype(np.float32) if is32 else q
 

@@ -274,7 +274,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         sig_solved = sigma_now(T)
         phi, q_unit, p_unit = solver.solve_heating(sig_solved)
         n_solves = 1
-        pending = False
+        pending = None  # why the potential is stale: None, "full" (σ drifted > 2 %) or "desiccation"
     else:
         from ..physics.microwave import AntennaModel, MicrowaveSource
 
@@ -304,15 +304,15 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
                 if needs_resolve(sig_solved, sigma_now(T)):
                     pending = "full"
                 last_check = t
-            if not pending and not np.array_equal(T[near] >= T_desic, desic_solved):
+            if pending is None and not np.array_equal(T[near] >= T_desic, desic_solved):
                 pending = "desiccation"
-            if pending and gen.is_on(t):
+            if pending is not None and gen.is_on(t):
                 desic_solved = T[near] >= T_desic
                 sig_solved = sigma_now(T)
                 phi, q_unit, p_unit = solver.solve_heating(
                     sig_solved, rtol=RF_DESICCATION_RTOL if pending == "desiccation" else None)
                 n_solves += 1
-                pending = False
+                pending = None
             z = 1.0 / p_unit if p_unit > 0 else np.inf
             v = gen.voltage_V(t, dt, z)
             p = v * v * p_unit

@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
+from ..backends.numpy_kernels import GAS_CONSTANT_J_PER_MOL_K
 from ..errors import ConfigError
 from .labels import N_LABELS, Label
 
@@ -150,7 +151,6 @@ BLOOD = {
 
 _BOLTZMANN_J_PER_K = 1.380649e-23  # exact (SI 2019)
 _PLANCK_J_S = 6.62607015e-34  # exact (SI 2019)
-_GAS_J_PER_MOL_K = 8.314462618
 
 
 def arrhenius_from_eyring(dH_J_per_mol: float, dS_J_per_mol_K: float,
@@ -174,8 +174,8 @@ def arrhenius_from_eyring(dH_J_per_mol: float, dS_J_per_mol_K: float,
     """
     if dH_J_per_mol <= 0 or T_ref_K <= 0:
         raise ConfigError(f"dH = {dH_J_per_mol:g} J/mol, T_ref = {T_ref_K:g} K: both must be > 0")
-    Ea = dH_J_per_mol + _GAS_J_PER_MOL_K * T_ref_K
-    A = np.e * _BOLTZMANN_J_PER_K * T_ref_K / _PLANCK_J_S * np.exp(dS_J_per_mol_K / _GAS_J_PER_MOL_K)
+    Ea = dH_J_per_mol + GAS_CONSTANT_J_PER_MOL_K * T_ref_K
+    A = np.e * _BOLTZMANN_J_PER_K * T_ref_K / _PLANCK_J_S * np.exp(dS_J_per_mol_K / GAS_CONSTANT_J_PER_MOL_K)
     return float(A), float(Ea)
 
 
