@@ -202,8 +202,8 @@ def _shift(a, axis: int, step: int, fill):
 
 
 def vessel_wall_sink(grid: Grid, vessel_mask, conductivity_W_per_mK, inv_rho_c, *, diameter_m=None,
-                     nusselt: float | None = None, blood_conductivity_W_per_mK: float | None = None
-                     ) -> VesselWallSink:
+                     nusselt: float | None = None, blood_conductivity_W_per_mK: float | None = None,
+                     fixed_mask=None) -> VesselWallSink:
     r"""Convective-wall discretisation of large vessels for the Pennes solver.
 
     Parameters
@@ -218,6 +218,12 @@ def vessel_wall_sink(grid: Grid, vessel_mask, conductivity_W_per_mK, inv_rho_c, 
         :func:`local_diameter_m`.
     nusselt, blood_conductivity_W_per_mK : float, optional
         See :func:`wall_heat_transfer_coefficient`.
+    fixed_mask : ndarray of bool, optional
+        Other voxels the solver holds at a fixed temperature (a cooled electrode). They are left
+        out of the tissue conduction rate that caps the wall nodes' rate: the solver's stable
+        step ignores them, and a cooled electrode's raised conductivity (up to 3 k_tissue,
+        therapy.session) would otherwise let the nodes run twice as fast as the tissue and halve
+        the step.
 
     Returns
     -------
@@ -238,7 +244,7 @@ def vessel_wall_sink(grid: Grid, vessel_mask, conductivity_W_per_mK, inv_rho_c, 
     orientation switches the discretisation) conduct :math:`k_v/2` and are subtracted from its
     exchange. A wall node's 1/(ρc) is lowered, if needed, so that
     :math:`(\rho c)_v^{-1}\sum_f (k_f/(2h_f^2) + g_f/h_f)` does not exceed the largest
-    conduction rate of the non-vessel voxels (the explicit step is not shortened).
+    conduction rate of the non-vessel, non-fixed voxels (the explicit step is not shortened).
 
     The film weight :math:`w = |n|_2/|n|_1 \in [1/\sqrt 3, 1]` (n: local wall normal, the
     gradient of the vessel mask smoothed over one voxel) makes the faces of a staircase wall
@@ -321,7 +327,8 @@ def vessel_wall_sink(grid: Grid, vessel_mask, conductivity_W_per_mK, inv_rho_c, 
 
     # cap the wall nodes' explicit rate at the tissue's largest conduction rate
     inv_h2 = tuple(1.0 / h**2 for h in grid.spacing_m)
-    r_tissue = _max_conduction_rate_per_s(k, inv_in, inv_h2, exclude=vessel)
+    skip = vessel if fixed_mask is None else vessel | np.asarray(fixed_mask, dtype=bool)
+    r_tissue = _max_conduction_rate_per_s(k, inv_in, inv_h2, exclude=skip)
     if not r_tissue > 0:
         r_tissue = float(np.max(k64[~vessel]) * 2.0 * sum(inv_h2) * np.max(inv_in[~vessel]))
     # where calibre or wall orientation changes the discretisation, a node touches Dirichlet rim

@@ -210,7 +210,9 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
     vessels = state.label == Label.LARGE_VESSEL
     # blood at arterial temperature behind a convective wall, h_w = Nu k_b / D (physics.vessel_wall)
     from ..physics.vessel_wall import vessel_wall_sink
-    wall = vessel_wall_sink(grid, vessels & s.table.in_vivo, maps.conductivity_W_per_mK, maps.inv_rho_c)
+    cooled = isinstance(s.applicator, RFElectrode) and s.applicator.cooled
+    wall = vessel_wall_sink(grid, vessels & s.table.in_vivo, maps.conductivity_W_per_mK, maps.inv_rho_c,
+                            fixed_mask=appl if cooled else None)
     maps.conductivity_W_per_mK, maps.inv_rho_c = wall.conductivity_W_per_mK, wall.inv_rho_c
     dir_mask = wall.dirichlet_mask.copy()
     dir_vals = np.full(grid.shape, s.arterial_temperature_K if s.table.in_vivo else s.initial_temperature_K,
