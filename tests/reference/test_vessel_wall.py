@@ -275,3 +275,31 @@ def test_cylinder_with_mixed_discretisation(radius_m, h, tol):
     h_w = float(wall_heat_transfer_coefficient(2 * radius_m))
     P, P_ex = _cylinder_power(h, a=radius_m, h_w=h_w, nodes_only=False)
     assert abs(P / P_ex - 1.0) < tol
+
+
+def test_fixed_voxels_do_not_raise_the_wall_node_cap():
+    """A cooled electrode (Dirichlet, k raised to 3 k_tissue by the session) must not set the cap
+    of the wall nodes' rate: left in, it let the nodes run twice as fast as the tissue and halved
+    the stable step of every phantom RFA session (0.47 s instead of 0.94 s at 1 mm)."""
+    g = Grid((24, 16, 16), (1e-3,) * 3)
+    vessel = np.zeros(g.shape, bool)
+    vessel[:6] = True
+    electrode = np.zeros(g.shape, bool)
+    electrode[16, 8, 4:12] = True
+    k = np.full(g.shape, K)
+    k[electrode] = 3.0 * K
+    inv = np.full(g.shape, 1.0 / RHO_C)
+
+    def step_limit(fixed):
+        # 6.9 mm: h_w ≈ 329 W/(m² K), just below the 341 at which a 1-mm rim turns Dirichlet, so the
+        # wall nodes' own rate (≈ 2.6 /s) is above both caps
+        wall = vessel_wall_sink(g, vessel, k, inv, diameter_m=6.9e-3, fixed_mask=fixed)
+        m = BioheatModel(g, ThermalMaps(wall.conductivity_W_per_mK, wall.inv_rho_c, np.zeros(g.shape)),
+                         arterial_K=T_A, dirichlet_mask=wall.dirichlet_mask | electrode,
+                         exchange_per_s=wall.exchange_per_s, backend="numpy", dtype=np.float64)
+        return m.dt_max_s
+
+    no_vessel = BioheatModel(g, ThermalMaps(k, inv, np.zeros(g.shape)), arterial_K=T_A, dirichlet_mask=electrode,
+                             backend="numpy", dtype=np.float64).dt_max_s
+    assert step_limit(electrode) == pytest.approx(no_vessel, rel=1e-9)
+    assert step_limit(None) < 0.75 * no_vessel  # the defect this guards against
