@@ -22,6 +22,10 @@ def simulate(scenario: Scenario | str | Path, progress: ProgressFn | None = None
     from .therapy.outcomes import session_metrics
 
     scn = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if scn.numerics.backend is not None:  # CuPy and a GPU are there, before any work
+        from .backends.registry import require_backend
+
+        require_backend(scn.numerics.backend, "numerics.backend")
     if scn.course is not None:
         from .course import run_course
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -43,7 +44,8 @@ def _user_errors():
     try:
         yield
     except TissuefateError as err:
-        console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True, soft_wrap=True)
+        # escaped: a message may hold brackets that are not markup (pip install "tissuefate[gpu]")
+        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(2) from None
 
 

@@ -26,7 +26,7 @@ from .registry import register_kernel
 if importlib.util.find_spec("cupy") is None:  # the registry turns this into MissingExtraError
     raise ImportError("cupy is not installed")
 
-__all__ = ["pennes_step", "arrhenius_step", "apply_dirichlet"]
+__all__ = ["pennes_step", "arrhenius_step", "apply_dirichlet", "boiling_cap"]
 
 _PENNES_SRC = r"""
 extern "C" __global__ void pennes(const REAL* __restrict__ T, REAL* __restrict__ out,
@@ -65,6 +65,30 @@ if (t > floor_k) {
     cem += (T)(cem_dt * exp(x * ln2));
 }
 if (t > thr) omega += (T)(dt * exp(ln_a - ea_r / (double)t));
+"""
+
+# The boiling cap of physics.vaporisation.Vaporisation.apply in one pass and without a host
+# sync: only voxels above the boiling point read 1/(rho c) and write; the vaporised energy is
+# summed in float64 by atomicAdd (few voxels, so no contention; the order of the sum, and with it
+# the last bits of the total, is not deterministic). Plain IEEE arithmetic (no --use_fast_math):
+# e and e/latent round exactly as NumPy's do, so T and the dried fraction match the reference.
+_BOILING_SRC = r"""
+extern "C" __global__ void boiling_cap(REAL* __restrict__ T, REAL* __restrict__ dried,
+        const REAL* __restrict__ irc, double* __restrict__ acc, const REAL boil, const REAL latent,
+        const long long n)
+{
+    const long long stride = (long long)blockDim.x * gridDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        const REAL t = T[i];
+        if (t > boil) {
+            const REAL e = (t - boil) / irc[i];
+            atomicAdd(acc, (double)e);
+            const REAL d = dried[i] + e / latent;
+            dried[i] = d < (REAL)1 ? d : (REAL)1;
+            T[i] = boil;
+        }
+    }
+}
 """
 
 _CACHE: dict = {}
@@ -123,4 +147,25 @@ def arrhenius_step(T, omega, cem43, peak, dt, A, Ea, T_threshold, cem43_floor_K=
 def apply_dirichlet(T, flat_index, values):
     """CuPy version of :func:`tissuefate.backends.numpy_kernels.apply_dirichlet`."""
     T.reshape(-1)[flat_index] = values
+    return T
+
+
+@register_kernel("boiling_cap", "cupy")
+def boiling_cap(T, dried, inv_rho_c, vaporised_J_per_m3, boil_K, latent_J_per_m3):
+    """Cap ``T`` at ``boil_K`` in place; the excess energy ρc·(T − T_b) dries the voxel
+    (``dried += e / latent``, at most 1) and is added to ``vaporised_J_per_m3`` (a float64
+    device array of one element). Reference: :meth:`tissuefate.physics.vaporisation.Vaporisation.apply`
+    (NumPy). ``T``, ``dried`` and ``inv_rho_c``: C-contiguous CuPy arrays of one dtype."""
+    key = ("boiling_cap", np.dtype(T.dtype).name)
+    if key not in _CACHE:
+        real = {"float32": "float", "float64": "double"}[key[1]]
+        _CACHE[key] = _cp().RawKernel(_BOILING_SRC.replace("REAL", real), "boiling_cap")
+    n = T.size
+    if n == 0:
+        return T
+    f = T.dtype.type
+    threads = 256
+    blocks = min((n + threads - 1) // threads, 1 << 16)
+    _CACHE[key]((blocks,), (threads,),
+                (T, dried, inv_rho_c, vaporised_J_per_m3, f(boil_K), f(latent_J_per_m3), np.int64(n)))
     return T

@@ -386,11 +386,12 @@ class ProtocolConfig(_Model):
 class NumericsConfig(_Model):
     """How the equations are solved."""
 
-    backend: Literal["numba", "numpy"] | None = Field(
+    backend: Literal["numba", "numpy", "cupy"] | None = Field(
         None,
         description=(
-            "Kernel backend of the session; default numba. (The CuPy GPU kernels are used through the "
-            "Python API and `tissuefate bench`; whole sessions on the GPU are not supported yet.)"
+            "Kernel backend of the session; default numba (CPU). 'cupy' steps RFA and MWA sessions on an "
+            "NVIDIA GPU (needs `pip install \"tissuefate[gpu]\"`; the RF potential is still solved on the CPU); "
+            "cryo, IRE and injection sessions run on the CPU only."
         ),
     )
     dtype: Literal["float32", "float64"] = Field("float32", description="Floating-point precision of the fields.")
@@ -622,6 +623,11 @@ class Scenario(_Model):
             self.injection = InjectionConfig()
         if getattr(self.applicator, "layout", "polygon") == "planned" and self.anatomy.tumour_diameter_mm == 0.0:
             raise ValueError("applicator.layout = 'planned' needs a tumour: set anatomy.tumour_diameter_mm")
+        if self.numerics.backend == "cupy" and self.modality not in ("rfa", "mwa"):
+            raise ValueError(
+                f"numerics.backend = 'cupy': only RFA and MWA sessions run on the GPU; modality "
+                f"{self.modality!r} runs on the CPU. Remove numerics.backend or set it to 'numba'."
+            )
         if self.course is not None and self.course.retreat is not None:
             try:
                 self.retreat_scenario()

@@ -261,6 +261,11 @@ def run_course(scn, progress=None, *, keep_fields: bool = True, fate_overrides: 
     c = scn.course
     if c is None:
         raise TissuefateError(f"scenario {scn.name!r} has no [course] section")
+    if scn.numerics.backend is not None:
+        # here, not per session: a session's TissuefateError ends the course as a numerical failure
+        from ..backends.registry import require_backend
+
+        require_backend(scn.numerics.backend, "numerics.backend")
     t_wall = time.perf_counter()
     hs, dropped = scn.run_hypotheses()
     td = c.doubling_time_days or default_doubling_time_days(scn.anatomy.tumour_type)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..backends import get_kernel
+from ..backends.arrays import backend_module as _array_module
+from ..backends.arrays import to_host as _to_host
 from ..backends.registry import default_backend
 from ..errors import ConfigError, NumericalError
 from ..grid import Grid
@@ -349,6 +351,17 @@ class BioheatModel:
         self.dt_max_s = self._dt_limit(self._perf_max0 * max(fmax, 1.0))
 
     # -- stepping ---------------------------------------------------------------------------
+    def zero_source_at_wall_nodes(self, q_W_per_m3):
+        """Set the heat source [W/m³] to 0 at the vessel-wall nodes, in place, and return it.
+
+        Heat deposited in flowing blood leaves with it; :meth:`step` does the same to every source
+        it gets. Callers that report the absorbed power (Σ Q dV) call this first, so that the
+        report and the step see the same source.
+        """
+        if self._node_idx is not None and q_W_per_m3 is not None:
+            q_W_per_m3.reshape(-1)[self._node_idx] = 0
+        return q_W_per_m3
+
     def step(self, T, q_W_per_m3, dt_s: float):
         """Advance ``T`` [K] by ``dt_s`` [s] with heat source ``q_W_per_m3`` [W/m³] (or None).
 
@@ -381,8 +394,7 @@ class BioheatModel:
                 raise ConfigError(f"q_W_per_m3 has shape {q.shape}, grid is {self.grid.shape}")
             if q.dtype != self.dtype or not q.flags.c_contiguous or not isinstance(q, type(b0)):
                 q = self._xp.ascontiguousarray(self._xp.asarray(q), dtype=self.dtype)
-            if self._node_idx is not None:
-                q.reshape(-1)[self._node_idx] = 0
+            self.zero_source_at_wall_nodes(q)
         self._step_kernel(T, out, self.k, self.inv_rho_c, self.perf, q, self.arterial_K,
                           float(dt_s), self._inv_h2)
         self._dirichlet_kernel(out, self._dir_idx, self._dir_vals)
@@ -483,19 +495,3 @@ class BioheatModel:
                 terms[name] += float(F[free[lo] & other[hi]].sum() - F[free[hi] & other[lo]].sum())
         net = src - perf_W - wall_W + terms["boundary_W"] + terms["dirichlet_W"]
         return {"source_W": src, "perfusion_W": perf_W, **terms, "vessel_wall_W": wall_W, "net_W": net}
-
-
-def _array_module(backend: str):
-    if backend == "cupy":
-        import cupy
-
-        return cupy
-    return np
-
-
-def _to_host(a):
-    """NumPy view/copy of ``a`` (CuPy arrays are copied to the host)."""
-    get = getattr(a, "get", None)
-    if get is not None and type(a).__module__.startswith("cupy"):
-        return get()
-    return a

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..backends import get_kernel
+from ..backends.arrays import array_module as _array_module
+from ..backends.arrays import backend_module as _xp
 from ..backends.numpy_kernels import CEM43_FLOOR_K, GAS_CONSTANT_J_PER_MOL_K
 from ..backends.registry import default_backend
 from ..errors import ConfigError
@@ -34,14 +36,6 @@ __all__ = [
 OMEGA_COAGULATION = DAMAGE["omega_coagulation"].value
 #: Ω at which 99 % of cells are dead [1].
 OMEGA_COMPLETE = DAMAGE["omega_complete"].value
-
-
-def _xp(backend: str):
-    if backend == "cupy":
-        import cupy
-
-        return cupy
-    return np
 
 
 def arrhenius_rate_per_s(T_K, A_per_s=None, Ea_J_per_mol=None):
@@ -271,12 +265,3 @@ def tumour_control_probability(surviving) -> float:
     else:
         total = float(surviving)
     return float(np.exp(-total))
-
-
-def _array_module(a):
-    mod = type(a).__module__
-    if mod.startswith("cupy"):
-        import cupy
-
-        return cupy
-    return np

@@ -34,11 +34,15 @@ class Vaporisation:
     dtype : numpy dtype
     density_kg_per_m3 : float
         Tissue density used for the latent-heat content [kg/m³].
+    backend : str, optional
+        ``"cupy"`` keeps :attr:`dried` on the GPU and caps CuPy temperature arrays with the
+        backend kernel ``boiling_cap`` (one pass, no host synchronisation); any other value (the
+        default) works on NumPy arrays.
 
     Attributes
     ----------
     dried : ndarray
-        Fraction of each voxel's water that has boiled off [1].
+        Fraction of each voxel's water that has boiled off [1] (a CuPy array with ``backend="cupy"``).
     vaporised_J_per_m3 : float
         Energy density sum that went into vaporisation (× voxel volume for joules).
 
@@ -53,18 +57,42 @@ class Vaporisation:
     (373.15, True)
     """
 
-    def __init__(self, shape, dtype, density_kg_per_m3: float):
-        self.dried = np.zeros(shape, dtype=dtype)
+    def __init__(self, shape, dtype, density_kg_per_m3: float, backend: str | None = None):
         self.boil_K = WATER["boiling_temperature_K"].value
         self.latent_J_per_m3 = (WATER["mass_fraction"].value * density_kg_per_m3
                                 * WATER["latent_heat_J_per_kg"].value)
-        self.vaporised_J_per_m3 = 0.0
+        self._vaporised = 0.0
+        self._device_sum = None
+        if backend == "cupy":
+            import cupy
 
-    def apply(self, T: np.ndarray, inv_rho_c: np.ndarray) -> None:
-        """Cap ``T`` at the boiling point in place; the excess energy dries the voxels above it."""
+            from ..backends import get_kernel
+
+            self._cap = get_kernel("boiling_cap", "cupy")
+            self.dried = cupy.zeros(shape, dtype=dtype)
+            self._device_sum = cupy.zeros(1, dtype=np.float64)
+        else:
+            self.dried = np.zeros(shape, dtype=dtype)
+
+    @property
+    def vaporised_J_per_m3(self) -> float:
+        """Energy density summed over the voxels that went into vaporisation [J/m³]."""
+        if self._device_sum is not None:
+            return self._vaporised + float(self._device_sum[0])  # one device-to-host copy
+        return self._vaporised
+
+    def apply(self, T, inv_rho_c) -> None:
+        """Cap ``T`` at the boiling point in place; the excess energy dries the voxels above it.
+
+        ``T`` and ``inv_rho_c`` [m³ K/J] are NumPy arrays, or with ``backend="cupy"`` C-contiguous
+        CuPy arrays of the dtype of :attr:`dried`.
+        """
+        if self._device_sum is not None:
+            self._cap(T, self.dried, inv_rho_c, self._device_sum, self.boil_K, self.latent_J_per_m3)
+            return
         if float(T.max()) > self.boil_K:
             over = T > self.boil_K
             e = (T[over] - self.boil_K) / inv_rho_c[over]
-            self.vaporised_J_per_m3 += float(e.sum(dtype=np.float64))
+            self._vaporised += float(e.sum(dtype=np.float64))
             self.dried[over] = np.minimum(self.dried[over] + e / self.latent_J_per_m3, 1.0)
             T[over] = self.boil_K

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..backends.arrays import array_module as _array_module
+from ..backends.arrays import to_host as _to_host
 from ..errors import ConfigError
 from ..tissue.labels import Label
 from ..tissue.maps import rf_conductivity_map, thermal_maps
@@ -102,6 +104,7 @@ class _ColdWall:
     index: np.ndarray  # flat indices of the neighbour voxels
     conductance_W_per_m3K: np.ndarray
     coolant_K: float
+    _device: tuple | None = field(default=None, init=False, repr=False, compare=False)  # CuPy copies
 
     @classmethod
     def build(cls, electrode: np.ndarray, grid, g_face_W_per_mK: float, coolant_K: float) -> _ColdWall:
@@ -115,10 +118,23 @@ class _ColdWall:
         idx = np.flatnonzero(G > 0)
         return cls(idx, G.reshape(-1)[idx], float(coolant_K))
 
-    def apply(self, T: np.ndarray, inv_rho_c: np.ndarray, dt: float) -> None:
+    def apply(self, T, inv_rho_c, dt: float) -> None:
+        """Relax the wall voxels of ``T`` [K] towards the coolant over ``dt`` [s] (in place).
+
+        ``T`` (C-contiguous) and ``inv_rho_c`` [m³ K/J] are NumPy arrays, or both CuPy arrays
+        (the indices and conductances are then copied to the device once)."""
+        xp = _array_module(T)
+        index, conductance = self._arrays(xp)
         flat = T.reshape(-1)
-        a = dt * np.asarray(inv_rho_c).reshape(-1)[self.index] * self.conductance_W_per_m3K
-        flat[self.index] = ((flat[self.index] + a * self.coolant_K) / (1.0 + a)).astype(T.dtype)
+        a = dt * xp.asarray(inv_rho_c).reshape(-1)[index] * conductance
+        flat[index] = ((flat[index] + a * self.coolant_K) / (1.0 + a)).astype(T.dtype)
+
+    def _arrays(self, xp):
+        if xp is np:
+            return self.index, self.conductance_W_per_m3K
+        if self._device is None:
+            self._device = (xp.asarray(self.index), xp.asarray(self.conductance_W_per_m3K))
+        return self._device
 
 
 #: Tolerance of the potential re-solves triggered by desiccation next to the electrode (the
@@ -156,6 +172,14 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
     the Pennes step is taken, temperature is capped at 100 °C and the excess energy dries the tissue
     (:mod:`tissuefate.physics.vaporisation`; RF σ collapses above 99 °C, Berjano 2006), damage (Ω, CEM43)
     accumulates, and every 10 s perfusion is shut down by exp(−Ω).
+
+    With ``backend="cupy"`` the stepping runs on the GPU: temperature, property maps, damage,
+    dried fraction and the heat source live on the device. The RF potential is still solved on the
+    host (numba multigrid): at a re-solve T is copied to the host for σ(T) and the heating pattern
+    of V = 1 is uploaded once; each step rescales it on the device. The per-step desiccation test
+    compares the small box around the electrode on the device (one boolean comes back), the
+    periodic σ check copies T to the host. MW: T is copied to the host at each SAR update and the
+    pattern uploaded. The result holds NumPy arrays whatever the backend.
     """
     if getattr(session, "modality", None) == "cryo":
         from .cryo_session import run_cryo_session
@@ -174,6 +198,14 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
 
     t_wall = time.perf_counter()
     s = session
+    on_device = s.backend == "cupy"
+    if on_device:  # before any work: CuPy and a GPU, or one clear error
+        from ..backends.registry import require_backend
+
+        require_backend("cupy", "backend")
+        import cupy as xp
+    else:
+        xp = np
     state0 = s.state
     state = state0.copy()
     grid = state.grid
@@ -239,7 +271,10 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
     dmg.peak_K[...] = T
     from ..physics.vaporisation import Vaporisation
 
-    vap = Vaporisation(grid.shape, dtype, float(s.table.density_kg_per_m3[Label.PARENCHYMA]))
+    vap = Vaporisation(grid.shape, dtype, float(s.table.density_kg_per_m3[Label.PARENCHYMA]),
+                       backend=s.backend)
+    # 1/(ρc) for the cold wall and the boiling cap, where T lives
+    inv_rho_c = xp.asarray(maps.inv_rho_c, dtype=dtype) if on_device else maps.inv_rho_c
     dV = grid.voxel_volume_m3
     tissue_mask = (state.label != Label.OUTSIDE) & ~appl
 
@@ -256,7 +291,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         # cooled needle: half the Joule heat of the sub-grid annulus goes to the coolant (physics.rf)
         solver = PotentialSolver(grid, active, rtol=1e-4, electrode_face_factor=well,
                                  electrode_wall_heat_fraction=0.5 if s.applicator.cooled else 0.0)
-        qbuf = np.empty(grid.shape, dtype=dtype)
+        qbuf = xp.empty(grid.shape, dtype=dtype)
 
         T_desic = dtype.type(RF["desiccation_temperature_K"].value - 1.0)
 
@@ -271,10 +306,12 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         # that the generator sees it one step late at most (with checks every few seconds only,
         # the energy delivered depended on the check phase by up to 50 %).
         near = _box_around(active, 6)
-        desic_solved = T[near] >= T_desic
+        desic_solved = T[near] >= T_desic  # on the device with CuPy
 
-        sig_solved = sigma_now(T)
+        sig_solved = sigma_now(_to_host(T))
         phi, q_unit, p_unit = solver.solve_heating(sig_solved)
+        if on_device:
+            q_unit = xp.asarray(q_unit, dtype=dtype)  # one upload per solve
         n_solves = 1
         pending = None  # why the potential is stale: None, "full" (σ drifted > 2 %) or "desiccation"
     else:
@@ -287,9 +324,15 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         mw = MicrowaveSource(grid, s.placement.tip_m, s.placement.direction,
                              AntennaModel.default(ant.antenna_type, ant.frequency_Hz), s.power_W,
                              tumour_fraction=state.tumour, outside_mask=~tissue_mask, renormalise=False)
-        q_mw = mw.heating_W_per_m3(T)
+        q_mw = mw.heating_W_per_m3(_to_host(T))
         captured = [mw.captured_fraction]
         q_mw[~tissue_mask] = 0.0
+        if on_device:
+            q_mw = xp.asarray(q_mw, dtype=dtype)
+        # heat deposited in the blood of large vessels leaves with it (BioheatModel.step does the
+        # same): zeroed before the absorbed power is summed, once per pattern update
+        q_mw = model.zero_source_at_wall_nodes(q_mw)
+        p_abs = float(q_mw.sum(dtype=np.float64) * dV)
         n_solves = 1
         last_src = 0.0
 
@@ -300,38 +343,50 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
     for i in range(n_steps):
         t = i * dt
         if s.modality == "rfa":
+            Th = None  # T on the host at this step (the array itself without CuPy), once needed
             # the potential only matters while the generator is on: re-solve lazily; σ(T) is
             # compared with the σ of the last solve every rf_check_s of simulated time
             if t - last_check >= s.rf_check_s - 1e-9 and pending != "full":
-                if needs_resolve(sig_solved, sigma_now(T)):
+                Th = _to_host(T)
+                if needs_resolve(sig_solved, sigma_now(Th)):
                     pending = "full"
                 last_check = t
-            if pending is None and not np.array_equal(T[near] >= T_desic, desic_solved):
-                pending = "desiccation"
+            if pending is None:
+                if on_device:  # one boolean to the host, not the box
+                    changed = bool(xp.any((T[near] >= T_desic) != desic_solved))
+                else:
+                    changed = not np.array_equal(T[near] >= T_desic, desic_solved)
+                if changed:
+                    pending = "desiccation"
             if pending is not None and gen.is_on(t):
                 desic_solved = T[near] >= T_desic
-                sig_solved = sigma_now(T)
+                sig_solved = sigma_now(_to_host(T) if Th is None else Th)
                 phi, q_unit, p_unit = solver.solve_heating(
                     sig_solved, rtol=RF_DESICCATION_RTOL if pending == "desiccation" else None)
+                if on_device:
+                    q_unit = xp.asarray(q_unit, dtype=dtype)
                 n_solves += 1
                 pending = None
             z = 1.0 / p_unit if p_unit > 0 else np.inf
             v = gen.voltage_V(t, dt, z)
             p = v * v * p_unit
-            q = np.multiply(q_unit, dtype.type(v * v), out=qbuf) if v > 0 else None
+            q = xp.multiply(q_unit, dtype.type(v * v), out=qbuf) if v > 0 else None
             if t - last_rec >= s.record_interval_s - 1e-9:
                 _record(traces, time_s=t, power_W=p, voltage_V=v, impedance_ohm=z, energy_J=energy,
                         max_temperature_K=float(T.max()), rolloff=gen.rolloffs)
                 last_rec = t
         else:
             if t - last_src >= s.source_update_s - 1e-9:
-                q_mw = mw.heating_W_per_m3(T)
+                q_mw = mw.heating_W_per_m3(_to_host(T))
                 q_mw[~tissue_mask] = 0.0
+                if on_device:
+                    q_mw = xp.asarray(q_mw, dtype=dtype)
+                q_mw = model.zero_source_at_wall_nodes(q_mw)
+                p_abs = float(q_mw.sum(dtype=np.float64) * dV)
                 captured.append(mw.captured_fraction)
                 last_src = t
                 n_solves += 1
             q = q_mw
-            p_abs = float(q_mw.sum(dtype=np.float64) * dV)
             p = s.power_W  # generator output; p_abs is what the tissue absorbs (efficiency)
             if t - last_rec >= s.record_interval_s - 1e-9:
                 _record(traces, time_s=t, power_W=p, absorbed_power_W=p_abs, energy_J=energy,
@@ -340,9 +395,9 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
             absorbed += p_abs * dt
         T = model.step(T, q, dt)
         if cold_wall is not None:
-            cold_wall.apply(T, maps.inv_rho_c, dt)
+            cold_wall.apply(T, inv_rho_c, dt)
         energy += p * dt
-        vap.apply(T, maps.inv_rho_c)
+        vap.apply(T, inv_rho_c)
         dmg.update(T, dt)
         if t - last_perf >= 10.0 and s.table.in_vivo:
             model.set_perfusion_factor(perfusion_shutdown_factor(dmg.omega))
@@ -374,7 +429,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         settings["numerics"]["mw_captured_fraction_min"] = round(float(min(captured)), 4)
     return SessionResult(
         name=s.name, modality=s.modality, grid=grid, state=state, placements=[s.placement],
-        omega=dmg.omega, cem43_min=dmg.cem43_min, peak_temperature_K=dmg.peak_K,
-        final_temperature_K=T, traces={k: np.asarray(v) for k, v in traces.items()},
+        omega=_to_host(dmg.omega), cem43_min=_to_host(dmg.cem43_min), peak_temperature_K=_to_host(dmg.peak_K),
+        final_temperature_K=_to_host(T), traces={k: np.asarray(v) for k, v in traces.items()},
         settings=settings, wall_time_s=wall,
     )
