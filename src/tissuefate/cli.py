@@ -28,7 +28,7 @@ out_console = Console()
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """Model warnings (``RuntimeWarning`` from tissuefate) as one plain line on stderr."""
-    console.print(f"[yellow]warning:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, markup=True, soft_wrap=True)
 
 
 @app.callback()

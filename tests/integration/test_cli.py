@@ -242,3 +242,15 @@ def test_sensitivity_cli_runs_the_example_and_refuses_bad_specs(tmp_path):
     bad.write_text(example.read_text().replace('method = "morris"', 'method = "fast"'))
     res = runner.invoke(app, ["sensitivity", str(bad), "--out", str(tmp_path / "b"), "--quiet"])
     assert res.exit_code == 2 and "method" in res.output and not (tmp_path / "b").exists()
+
+
+def test_warnings_keep_their_brackets(monkeypatch):
+    """A model warning is printed as text: brackets such as "tissuefate[gpu]" are not rich markup."""
+    from rich.console import Console
+
+    import tissuefate.cli as cli
+
+    rec = Console(record=True, width=200)
+    monkeypatch.setattr(cli, "console", rec)
+    cli._show_warning(RuntimeWarning('install "tissuefate[gpu]" for [bold]this[/bold]'), RuntimeWarning, "f", 1)
+    assert 'install "tissuefate[gpu]" for [bold]this[/bold]' in rec.export_text()
