@@ -383,3 +383,22 @@ def test_wall_heat_fraction_takes_share_of_electrode_face_heat():
     assert np.all(q[1][nb] < q[0][nb])
     lost = (q[0].sum() - q[1].sum()) * g.voxel_volume_m3
     assert 0 < lost < 0.5 * p  # half of the electrode faces' share of the power
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_desiccating_conductivity_equals_the_reference(dtype):
+    """The session's one-pass σ(T) equals rf_conductivity bit for bit, including the clip at
+    σ = 0 (very cold tissue), the cap of the linear rise at 100 °C and the desiccation threshold."""
+    from tissuefate.physics.rf import rf_conductivity_desiccating
+
+    rng = np.random.default_rng(3)
+    s37 = (0.2 + 0.3 * rng.random((17, 9, 23))).astype(dtype)
+    T = (180.0 + 220.0 * rng.random(s37.shape)).astype(dtype)
+    T.reshape(-1)[:5] = dtype(372.15)  # exactly at the threshold
+    s37.reshape(-1)[5:9] = 0.0  # applicator voxels
+    out = np.empty_like(s37)
+    got = rf_conductivity_desiccating(s37, T, 372.15, out=out)
+    assert got is out
+    assert np.array_equal(got, rf_conductivity(s37, T, T >= dtype(372.15)))
+    with pytest.raises(ConfigError):
+        rf_conductivity_desiccating(s37, T.astype(np.float64 if dtype == np.float32 else np.float32), 372.15)

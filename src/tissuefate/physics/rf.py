@@ -79,6 +79,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import numba as nb
 import numpy as np
 import scipy.sparse as sp
 
@@ -190,6 +191,78 @@ def rf_conductivity(
     if desiccated is not None:
         sigma = np.where(np.asarray(desiccated, dtype=bool), sigma * dtype(f), sigma)
     return np.asarray(sigma, dtype=dtype)
+
+
+@nb.njit(parallel=True, cache=True)
+def _sigma_of_T(s37, T, c, Td, body, f, t_desic, one, zero, out):  # pragma: no cover - compiled
+    # rf_conductivity(s37, T, T >= t_desic) in one pass, in the same operation order (no fastmath)
+    n = s37.size
+    a = s37.reshape(-1)
+    t = T.reshape(-1)
+    o = out.reshape(-1)
+    for m in nb.prange(n):
+        x = t[m]
+        fac = one + c * (min(x, Td) - body)
+        v = a[m] * max(fac, zero)
+        o[m] = v * f if x >= t_desic else v
+
+
+def rf_conductivity_desiccating(sigma37_S_per_m, T_K, desiccated_from_K: float, out=None) -> np.ndarray:
+    r"""``rf_conductivity(σ37, T, T >= desiccated_from_K)`` with the default law, in one pass.
+
+    The hot path of an RF session, where σ(T) is evaluated before every potential solve: one
+    compiled loop instead of about eight NumPy passes, the same arithmetic in the same order (the
+    result equals :func:`rf_conductivity`'s bit for bit). ``sigma37_S_per_m`` and ``T_K`` must be
+    C-contiguous arrays of one float dtype and shape; ``out`` (optional) like them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s37 = np.full(3, 0.333, np.float32); T = np.array([310.15, 350.0, 373.0], np.float32)
+    >>> a = rf_conductivity_desiccating(s37, T, 372.15)
+    >>> bool(np.array_equal(a, rf_conductivity(s37, T, T >= np.float32(372.15))))
+    True
+    """
+    s37 = np.asarray(sigma37_S_per_m)
+    T = np.asarray(T_K)
+    if s37.dtype != T.dtype or s37.shape != T.shape or s37.dtype not in (np.float32, np.float64):
+        raise ConfigError("sigma37_S_per_m and T_K must be float arrays of one dtype and shape")
+    if not (s37.flags.c_contiguous and T.flags.c_contiguous):
+        raise ConfigError("sigma37_S_per_m and T_K must be C-contiguous")
+    dt = s37.dtype.type
+    out = np.empty_like(s37) if out is None else out
+    _sigma_of_T(s37, T, dt(RF["sigma_temp_coeff_per_K"].value), dt(RF["desiccation_temperature_K"].value),
+                dt(BODY_TEMPERATURE_K), dt(RF["desiccation_factor"].value), dt(desiccated_from_K), dt(1.0), dt(0.0),
+                out)
+    return out
+
+
+@nb.njit(parallel=True, cache=True)
+def _tissue_sigma_stats(s, kind):  # pragma: no cover - compiled
+    # over the unknown voxels (kind 0): count of non-finite values, min and max; per x-plane
+    # partials so that the parallel loop has no shared reduction
+    nx = s.shape[0]
+    bad = np.zeros(nx, np.int64)
+    lo = np.full(nx, np.inf)
+    hi = np.full(nx, -np.inf)
+    for i in nb.prange(nx):
+        b = 0
+        mn = np.inf
+        mx = -np.inf
+        for j in range(s.shape[1]):
+            for k in range(s.shape[2]):
+                if kind[i, j, k] != 0:
+                    continue
+                v = s[i, j, k]
+                if not np.isfinite(v):
+                    b += 1
+                    continue
+                mn = min(mn, v)
+                mx = max(mx, v)
+        bad[i] = b
+        lo[i] = mn
+        hi[i] = mx
+    return bad.sum(), lo.min(), hi.max()
 
 
 def update_desiccated(desiccated, T_K, *, desiccation_temperature_K: float | None = None):
@@ -675,13 +748,12 @@ class PotentialSolver:
             )
         is32 = s.dtype == np.float32
         s = np.ascontiguousarray(s, dtype=np.float64)
-        tissue = s[self._kind == _UNKNOWN]
-        if not np.all(np.isfinite(tissue)):
+        n_bad, lo, hi = _tissue_sigma_stats(s, self._kind)
+        if n_bad:
             raise ConfigError("sigma_S_per_m has NaN or infinite values in tissue voxels")
-        lo = float(tissue.min())
+        lo, hi = float(lo), float(hi)
         if lo < 0:
             raise ConfigError(f"sigma_S_per_m has a negative value ({lo:g} S/m): must be >= 0")
-        hi = float(tissue.max())
         if hi <= 0:
             raise ConfigError("sigma_S_per_m is zero in every tissue voxel: no current can flow")
         floor = SIGMA_FLOOR_REL * hi
@@ -782,6 +854,12 @@ class PotentialSolver:
         phi, s, is32 = self._solve(sigma_S_per_m, rtol)
         q, cur = self._dissipation_of(s, phi)
         return phi.copy(), self._heating(q, is32), float(cur)
+
+    def heating(self, sigma_S_per_m, rtol: float | None = None) -> tuple[np.ndarray, float]:
+        """:meth:`solve_heating` without the copy of φ: ``(Q, P)`` (an RF session's hot path)."""
+        phi, s, is32 = self._solve(sigma_S_per_m, rtol)
+        q, cur = self._dissipation_of(s, phi)
+        return self._heating(q, is32), float(cur)
 
     def _solve(self, sigma_S_per_m, rtol):
         t0 = time.perf_counter()

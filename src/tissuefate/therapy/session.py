@@ -282,7 +282,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
     energy = 0.0
     absorbed = 0.0
     if s.modality == "rfa":
-        from ..physics.rf import PotentialSolver, needs_resolve, rf_conductivity
+        from ..physics.rf import PotentialSolver, needs_resolve, rf_conductivity_desiccating
 
         gen = s.generator or RFGenerator("impedance", s.power_W)
         sigma37 = rf_conductivity_map(state, s.table)
@@ -295,11 +295,14 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
 
         T_desic = dtype.type(RF["desiccation_temperature_K"].value - 1.0)
 
-        def sigma_now(T):
-            desic = T >= T_desic
-            sig = rf_conductivity(sigma37, T, desic)
-            sig[appl] = 0.0
-            return sig
+        sigma37 = np.ascontiguousarray(sigma37, dtype=dtype)
+        sig_buf = [np.empty(grid.shape, dtype), np.empty(grid.shape, dtype)]
+
+        def sigma_now(T, keep=None):
+            # rf_conductivity(σ37, T, T >= T_desic), 0 in the applicator (σ37 is 0 there), written
+            # into whichever of two buffers does not hold ``keep`` (the σ of the last solve)
+            buf = sig_buf[1] if keep is sig_buf[0] else sig_buf[0]
+            return rf_conductivity_desiccating(sigma37, np.ascontiguousarray(T), float(T_desic), out=buf)
 
         # Desiccation collapses σ by 1e2 next to the electrode and is what raises the impedance
         # into a roll-off: it is looked for every step in a box around the active electrodes, so
@@ -309,7 +312,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         desic_solved = T[near] >= T_desic  # on the device with CuPy
 
         sig_solved = sigma_now(_to_host(T))
-        phi, q_unit, p_unit = solver.solve_heating(sig_solved)
+        q_unit, p_unit = solver.heating(sig_solved)
         if on_device:
             q_unit = xp.asarray(q_unit, dtype=dtype)  # one upload per solve
         n_solves = 1
@@ -348,7 +351,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
             # compared with the σ of the last solve every rf_check_s of simulated time
             if t - last_check >= s.rf_check_s - 1e-9 and pending != "full":
                 Th = _to_host(T)
-                if needs_resolve(sig_solved, sigma_now(Th)):
+                if needs_resolve(sig_solved, sigma_now(Th, keep=sig_solved)):
                     pending = "full"
                 last_check = t
             if pending is None:
@@ -360,8 +363,8 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
                     pending = "desiccation"
             if pending is not None and gen.is_on(t):
                 desic_solved = T[near] >= T_desic
-                sig_solved = sigma_now(_to_host(T) if Th is None else Th)
-                phi, q_unit, p_unit = solver.solve_heating(
+                sig_solved = sigma_now(_to_host(T) if Th is None else Th, keep=sig_solved)
+                q_unit, p_unit = solver.heating(
                     sig_solved, rtol=RF_DESICCATION_RTOL if pending == "desiccation" else None)
                 if on_device:
                     q_unit = xp.asarray(q_unit, dtype=dtype)
