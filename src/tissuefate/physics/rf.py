@@ -852,15 +852,17 @@ class PotentialSolver:
     def solve_heating(self, sigma_S_per_m, rtol: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
         """:meth:`solve`, then :meth:`joule_heating_W_per_m3` and :meth:`power_W` of the new φ,
         validating and converting σ once. Returns ``(phi, Q, P)``."""
-        phi, s, is32 = self._solve(sigma_S_per_m, rtol)
-        q, cur = self._dissipation_of(s, phi)
-        return phi.copy(), self._heating(q, is32), float(cur)
+        phi, q, p = self._solve_heating(sigma_S_per_m, rtol)
+        return phi.copy(), q, p
 
     def heating(self, sigma_S_per_m, rtol: float | None = None) -> tuple[np.ndarray, float]:
         """:meth:`solve_heating` without the copy of φ: ``(Q, P)`` (an RF session's hot path)."""
+        return self._solve_heating(sigma_S_per_m, rtol)[1:]
+
+    def _solve_heating(self, sigma_S_per_m, rtol):
         phi, s, is32 = self._solve(sigma_S_per_m, rtol)
         q, cur = self._dissipation_of(s, phi)
-        return self._heating(q, is32), float(cur)
+        return phi, self._heating(q, is32), float(cur)
 
     def _solve(self, sigma_S_per_m, rtol):
         t0 = time.perf_counter()

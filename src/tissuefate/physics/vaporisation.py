@@ -61,7 +61,7 @@ class Vaporisation:
         self.boil_K = WATER["boiling_temperature_K"].value
         self.latent_J_per_m3 = (WATER["mass_fraction"].value * density_kg_per_m3
                                 * WATER["latent_heat_J_per_kg"].value)
-        self._vaporised = 0.0
+        self._vaporised = 0.0  # host sum; on the device the kernel adds into _device_sum
         self._device_sum = None
         if backend == "cupy":
             import cupy
@@ -78,7 +78,7 @@ class Vaporisation:
     def vaporised_J_per_m3(self) -> float:
         """Energy density summed over the voxels that went into vaporisation [J/m³]."""
         if self._device_sum is not None:
-            return self._vaporised + float(self._device_sum[0])  # one device-to-host copy
+            return float(self._device_sum[0])  # one device-to-host copy
         return self._vaporised
 
     def apply(self, T, inv_rho_c) -> None:

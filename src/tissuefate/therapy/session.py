@@ -311,10 +311,13 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         near = _box_around(active, 6)
         desic_solved = T[near] >= T_desic  # on the device with CuPy
 
+        def rf_source(sig, rtol=None):
+            """Heating [W/m³] and power [W] at 1 V for σ ``sig``, where T lives (one upload)."""
+            q1, p1 = solver.heating(sig, rtol=rtol)
+            return (xp.asarray(q1, dtype=dtype) if on_device else q1), p1
+
         sig_solved = sigma_now(_to_host(T))
-        q_unit, p_unit = solver.heating(sig_solved)
-        if on_device:
-            q_unit = xp.asarray(q_unit, dtype=dtype)  # one upload per solve
+        q_unit, p_unit = rf_source(sig_solved)
         n_solves = 1
         pending = None  # why the potential is stale: None, "full" (σ drifted > 2 %) or "desiccation"
     else:
@@ -327,15 +330,21 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         mw = MicrowaveSource(grid, s.placement.tip_m, s.placement.direction,
                              AntennaModel.default(ant.antenna_type, ant.frequency_Hz), s.power_W,
                              tumour_fraction=state.tumour, outside_mask=~tissue_mask, renormalise=False)
-        q_mw = mw.heating_W_per_m3(_to_host(T))
-        captured = [mw.captured_fraction]
-        q_mw[~tissue_mask] = 0.0
-        if on_device:
-            q_mw = xp.asarray(q_mw, dtype=dtype)
-        # heat deposited in the blood of large vessels leaves with it (BioheatModel.step does the
-        # same): zeroed before the absorbed power is summed, once per pattern update
-        q_mw = model.zero_source_at_wall_nodes(q_mw)
-        p_abs = float(q_mw.sum(dtype=np.float64) * dV)
+        captured = []
+
+        def mw_source(T):
+            """SAR pattern at temperature ``T`` [W/m³], where T lives, and its absorbed power [W]."""
+            q1 = mw.heating_W_per_m3(_to_host(T))
+            captured.append(mw.captured_fraction)
+            q1[~tissue_mask] = 0.0
+            if on_device:
+                q1 = xp.asarray(q1, dtype=dtype)
+            # heat deposited in the blood of large vessels leaves with it (BioheatModel.step does
+            # the same): zeroed before the absorbed power is summed, once per pattern update
+            q1 = model.zero_source_at_wall_nodes(q1)
+            return q1, float(q1.sum(dtype=np.float64) * dV)
+
+        q_mw, p_abs = mw_source(T)
         n_solves = 1
         last_src = 0.0
 
@@ -354,20 +363,18 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
                 if needs_resolve(sig_solved, sigma_now(Th, keep=sig_solved)):
                     pending = "full"
                 last_check = t
+            desic_now = T[near] >= T_desic
             if pending is None:
                 if on_device:  # one boolean to the host, not the box
-                    changed = bool(xp.any((T[near] >= T_desic) != desic_solved))
+                    changed = bool(xp.any(desic_now != desic_solved))
                 else:
-                    changed = not np.array_equal(T[near] >= T_desic, desic_solved)
+                    changed = not np.array_equal(desic_now, desic_solved)
                 if changed:
                     pending = "desiccation"
             if pending is not None and gen.is_on(t):
-                desic_solved = T[near] >= T_desic
+                desic_solved = desic_now
                 sig_solved = sigma_now(_to_host(T) if Th is None else Th, keep=sig_solved)
-                q_unit, p_unit = solver.heating(
-                    sig_solved, rtol=RF_DESICCATION_RTOL if pending == "desiccation" else None)
-                if on_device:
-                    q_unit = xp.asarray(q_unit, dtype=dtype)
+                q_unit, p_unit = rf_source(sig_solved, RF_DESICCATION_RTOL if pending == "desiccation" else None)
                 n_solves += 1
                 pending = None
             z = 1.0 / p_unit if p_unit > 0 else np.inf
@@ -380,13 +387,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
                 last_rec = t
         else:
             if t - last_src >= s.source_update_s - 1e-9:
-                q_mw = mw.heating_W_per_m3(_to_host(T))
-                q_mw[~tissue_mask] = 0.0
-                if on_device:
-                    q_mw = xp.asarray(q_mw, dtype=dtype)
-                q_mw = model.zero_source_at_wall_nodes(q_mw)
-                p_abs = float(q_mw.sum(dtype=np.float64) * dV)
-                captured.append(mw.captured_fraction)
+                q_mw, p_abs = mw_source(T)
                 last_src = t
                 n_solves += 1
             q = q_mw
