@@ -29,3 +29,27 @@ def test_dirichlet_voxel_conductivity_does_not_limit_dt():
     for _ in range(50):
         T = held.step(T, None, held.dt_max_s)
     assert T.min() >= lo - 1e-9 and T.max() <= hi + 1e-9
+
+
+def test_remove_source_equals_a_step_with_the_source_cut_short():
+    """An explicit step is linear in Q: taking back (1 − θ) dt of the source gives the step whose
+    source was switched off after θ dt (the RF session's roll-off inside a step)."""
+    g = Grid.cube(10, 1e-3)
+    rng = np.random.default_rng(1)
+    maps = ThermalMaps(rng.uniform(0.4, 0.6, g.shape), np.full(g.shape, 1 / 3.8e6),
+                       np.full(g.shape, 2e-3))
+    mask = np.zeros(g.shape, bool)
+    mask[5, 5, 2:8] = True
+    model = BioheatModel(g, maps, arterial_K=310.15, dirichlet_mask=mask, dirichlet_K=283.15,
+                         dtype=np.float64, backend="numpy")
+    T0 = model.initial(310.15) + rng.uniform(0, 20, g.shape)
+    T0[mask] = 283.15
+    q = rng.uniform(0, 5e7, g.shape)
+    dt, theta = model.dt_max_s, 0.3
+    full = model.step(T0.copy(), q, dt).copy()
+    model.remove_source(full, q, (1 - theta) * dt)
+    cut = model.step(T0.copy(), theta * q, dt).copy()  # step returns a model buffer
+    np.testing.assert_allclose(full, cut, rtol=0, atol=1e-10)
+    assert np.all(full[mask] == 283.15)
+    # the source really mattered: without the correction the step is far off
+    assert np.abs(model.step(T0.copy(), q, dt) - cut).max() > 1.0

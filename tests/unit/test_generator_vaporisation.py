@@ -47,3 +47,60 @@ def test_boiling_cap_conserves_energy():
     latent = WATER["mass_fraction"].value * 1060.0 * WATER["latent_heat_J_per_kg"].value
     assert v.dried[1, 1, 1] == pytest.approx(excess / latent)
     assert v.dried.sum() == pytest.approx(v.dried[1, 1, 1])
+
+
+def _ramped(**kw):
+    g = RFGenerator("impedance", 200.0, impedance_rise_ohm=10.0, pulse_off_s=15.0, **kw)
+    g.voltage_V(0.0, 1.0, 60.0)  # first power: baseline 60 ohm, threshold 70 ohm
+    return g
+
+
+def test_roll_off_located_inside_a_step_at_the_first_crossing_above_threshold():
+    g = _ramped()
+    assert g.rolloff_threshold_ohm == pytest.approx(70.0)
+    level = g._level_W
+    # during the step [10, 11] s the impedance rises 65 -> 68 at 0.2, -> 75 at 0.6, -> 85 at 1
+    theta = g.roll_off_within(10.0, 1.0, [0.2, 0.6, 1.0], [68.0, 75.0, 85.0])
+    assert theta == pytest.approx(0.6)
+    assert g.rolloffs == 1 and g._level_W == pytest.approx(max(0.9 * level, 20.0))
+    # the pause runs from the crossing, 10.6 s, for 15 s
+    assert not g.is_on(25.55) and g.is_on(25.6)
+    # the next step sees the pause and does not roll off a second time
+    assert g.voltage_V(11.0, 1.0, 85.0) == 0.0 and g.rolloffs == 1
+
+
+@pytest.mark.parametrize("fr, z", [([1.0], [69.0]), ([0.5, 1.0], [65.0, 60.0]), ([], [])])
+def test_no_roll_off_when_the_threshold_is_not_crossed(fr, z):
+    g = _ramped()
+    assert g.roll_off_within(10.0, 1.0, fr, z) == 1.0
+    assert g.rolloffs == 0 and g.is_on(11.0)
+
+
+def test_roll_off_within_is_inert_in_power_mode_and_before_first_power():
+    g = RFGenerator("power", 50.0)
+    g.voltage_V(0.0, 1.0, 60.0)
+    assert g.roll_off_within(1.0, 1.0, [1.0], [500.0]) == 1.0 and g.rolloffs == 0
+    g = RFGenerator("impedance", 200.0)  # no baseline yet: nothing to compare with
+    assert g.roll_off_within(0.0, 1.0, [1.0], [500.0]) == 1.0 and g.rolloffs == 0
+    g = _ramped()  # an open circuit at the start of the step rolls off there
+    assert g.roll_off_within(3.0, 1.0, [0.0, 1.0], [np.inf, np.inf]) == 0.0 and g.rolloffs == 1
+
+
+@pytest.mark.parametrize("fr, z", [([0.5, 0.2], [60.0, 80.0]), ([1.5], [80.0]), ([0.5], [60.0, 80.0])])
+def test_roll_off_within_rejects_a_malformed_path(fr, z):
+    with pytest.raises(ValueError):
+        _ramped().roll_off_within(1.0, 1.0, fr, z)
+
+
+def test_pause_ending_inside_a_step_gives_the_mean_power():
+    g = _ramped(ramp_W_per_s=0.0)
+    level = g._level_W
+    g.voltage_V(1.0, 1.0, 75.0)  # roll-off at 1 s: paused until 16 s
+    level = g._level_W
+    assert g.voltage_V(14.5, 1.0, 60.0) == 0.0  # the step [14.5, 15.5] lies inside the pause
+    assert not g.is_on_during(14.5, 1.0) and g.is_on_during(15.5, 1.0)
+    # the step [15.5, 16.5] is powered for its second half only
+    v = g.voltage_V(15.5, 1.0, 60.0)
+    assert v * v / 60.0 == pytest.approx(0.5 * level)
+    v = g.voltage_V(16.5, 1.0, 60.0)
+    assert v * v / 60.0 == pytest.approx(level)

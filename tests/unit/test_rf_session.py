@@ -23,17 +23,44 @@ def _session(check_s):
 
 def test_energy_does_not_depend_on_the_sigma_check_interval():
     """Before desiccation was looked for every step, the roll-offs were seen only at the periodic
-    σ check and the delivered energy depended on its phase (by up to 50 % on the Lee 2009 case)."""
+    σ check and the delivered energy depended on its phase (by up to 50 % on the Lee 2009 case).
+    With roll-offs located inside the step (2-s steps on this 1.5-mm grid) the check interval
+    still decides whether 11 or 12 roll-offs happen in 4 min: 3.5 %."""
     e = {}
     for check_s in (2.0, 5.0, 7.0):
         r = _session(check_s)
         assert r.traces["rolloff"][-1] >= 2  # the generator did roll off
         e[check_s] = r.traces["energy_J"][-1]
-    assert e[5.0] == pytest.approx(e[2.0], rel=0.03)
-    assert e[7.0] == pytest.approx(e[2.0], rel=0.03)
+    assert e[5.0] == pytest.approx(e[2.0], rel=0.05)
+    assert e[7.0] == pytest.approx(e[2.0], rel=0.05)
 
 
 def test_box_around_is_clipped():
     m = np.zeros((10, 10, 10), bool)
     m[1, 5, 8] = True
     assert _box_around(m, 3) == (slice(0, 5), slice(2, 9), slice(5, 10))
+
+
+@pytest.mark.parametrize("condition", ["in_vivo", "ex_vivo"])
+def test_zone_converges_in_time_with_roll_offs_located_in_the_step(condition):
+    """The 2-cm cooled electrode at 1 mm, 4 min of impedance control (11 roll-offs): the Ω ≥ 1
+    volume at the automatic step is within 10 % of that at an eighth of it. Before roll-offs were
+    located inside the step and a pause could end inside one, it was 22 % (in vivo) and 28 %
+    (ex vivo) too large."""
+    def run(dt=None):
+        scn = scenario_from_dict({
+            "name": "rf-dt", "modality": "rfa",
+            "tissue": {"species": "bovine" if condition == "ex_vivo" else "porcine", "condition": condition},
+            "anatomy": {"kind": "block", "tumour_diameter_mm": 0},
+            "grid": {"spacing_mm": 1.0, "roi_shape": [56, 56, 64]},
+            "applicator": {"type": "rf_electrode", "active_length_mm": 20, "gauge": 17},
+            "protocol": {"duration_min": 4, "control": "impedance", "power_W": 200},
+            "numerics": {} if dt is None else {"time_step_s": dt},
+        })
+        r = run_session(build_session(scn))
+        return float((r.omega >= 1).sum()), r.settings["numerics"], r.traces["rolloff"][-1]
+
+    coarse, num, rolloffs = run()
+    fine, _, _ = run(num["time_step_s"] / 8)
+    assert rolloffs >= 5 and num["rolloffs_located_in_step"] >= 5
+    assert coarse == pytest.approx(fine, rel=0.10)

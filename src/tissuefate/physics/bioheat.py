@@ -362,6 +362,25 @@ class BioheatModel:
             q_W_per_m3.reshape(-1)[self._node_idx] = 0
         return q_W_per_m3
 
+    def remove_source(self, T, q_W_per_m3, duration_s: float):
+        """Take back ``duration_s`` [s] of the source ``q_W_per_m3`` [W/m³] from ``T`` [K], in place.
+
+        An explicit step is linear in Q: ``step(T, q, dt)`` followed by
+        ``remove_source(out, q, (1 − θ) dt)`` equals ``step(T, θ q, dt)``, the step during which the
+        source was switched off after θ dt (an RF roll-off located inside a step). Vessel-wall
+        nodes get no source, and Dirichlet nodes and the box faces keep their values, as in
+        :meth:`step`. Returns ``T``.
+        """
+        if not 0.0 <= duration_s:
+            raise ConfigError(f"duration_s = {duration_s:g} s: must be >= 0")
+        if q_W_per_m3 is None or duration_s == 0.0:
+            return T
+        q = self.zero_source_at_wall_nodes(self._xp.asarray(q_W_per_m3, dtype=self.dtype))
+        c = (slice(1, -1),) * 3  # box-face voxels are Dirichlet in the step kernels
+        T[c] -= (q[c] * self.dtype.type(duration_s)) * self.inv_rho_c[c]
+        self._dirichlet_kernel(T, self._dir_idx, self._dir_vals)
+        return T
+
     def step(self, T, q_W_per_m3, dt_s: float):
         """Advance ``T`` [K] by ``dt_s`` [s] with heat source ``q_W_per_m3`` [W/m³] (or None).
 

@@ -75,22 +75,71 @@ class RFGenerator:
         """Whether the generator delivers power at ``t_s`` (not in a roll-off pause)."""
         return t_s >= self._off_until_s
 
+    def is_on_during(self, t_s: float, dt_s: float) -> bool:
+        """Whether the generator delivers power at some time of the step [t, t + dt]."""
+        return t_s + dt_s > self._off_until_s
+
     def voltage_V(self, t_s: float, dt_s: float, impedance_ohm: float) -> float:
-        """Applied RMS voltage for the step starting at ``t_s`` given the tissue impedance."""
+        """Applied RMS voltage for the step starting at ``t_s`` given the tissue impedance.
+
+        When a roll-off pause ends inside the step, the voltage whose power V²/Z is the mean over
+        the step (the set voltage for the powered part, zero before it).
+        """
         z = float(impedance_ohm)
         if not np.isfinite(z) or z <= 0:
             return 0.0
+        on = 1.0  # the fraction of the step after a roll-off pause has ended
         if self.mode == "impedance":
-            if t_s < self._off_until_s:
+            if t_s + dt_s <= self._off_until_s:
                 return 0.0
+            if t_s < self._off_until_s:
+                # the pause ends inside this step: deliver the mean power over the step (an
+                # explicit step sees only the mean source); at ≈ 2-s steps waiting for the next
+                # step lost up to a step of each of the ≈ 35 on-phases of a 12-min session
+                on = (t_s + dt_s - self._off_until_s) / dt_s
             if not np.isfinite(self._baseline_ohm):
                 self._baseline_ohm = z  # the impedance measured when power is first applied
-            if z > self._baseline_ohm + self.impedance_rise_ohm:
-                self.rolloffs += 1
-                self._off_until_s = t_s + self.pulse_off_s
-                self._level_W = max(0.9 * self._level_W, self.start_power_W)
+            if z > self.rolloff_threshold_ohm:
+                self._roll_off(t_s)
                 return 0.0
-            self._level_W = min(self._level_W + self.ramp_W_per_s * dt_s, self.power_W)
-        p = self._level_W
-        v = np.sqrt(p * z)
-        return float(min(v, self.max_current_A * z))
+            self._level_W = min(self._level_W + self.ramp_W_per_s * dt_s * on, self.power_W)
+        v = min(np.sqrt(self._level_W * z), self.max_current_A * z)
+        return float(v * np.sqrt(on))
+
+    @property
+    def rolloff_threshold_ohm(self) -> float:
+        """Impedance [Ω] above which impedance control rolls off (inf before power is first applied)."""
+        return self._baseline_ohm + self.impedance_rise_ohm
+
+    def _roll_off(self, t_s: float) -> None:
+        self.rolloffs += 1
+        self._off_until_s = t_s + self.pulse_off_s
+        self._level_W = max(0.9 * self._level_W, self.start_power_W)
+
+    def roll_off_within(self, t_s: float, dt_s: float, fractions, impedances_ohm) -> float:
+        """Locate a roll-off inside the step [t, t + dt]; return the fraction θ of it that was powered.
+
+        ``impedances_ohm[j]`` is the impedance from ``fractions[j]`` of the step on (fractions
+        ascending in [0, 1]); before the first fraction the impedance is the one the step was
+        powered at. With impedance control on, the first entry above the roll-off threshold places
+        the roll-off at t + θ dt, θ = its fraction: the roll-off is registered there (the pause runs
+        from it) and θ is returned. Otherwise 1.0 is returned and nothing changes.
+
+        Without this the roll-off is seen at the next step, which at the explicit step of 1-mm
+        grids (≈ 0.9 s) lets each of the ≈ 35 on-phases of a 12-min session run up to a step too
+        long (docs/model.md, "Time step").
+        """
+        if self.mode != "impedance" or not self.is_on(t_s) or not np.isfinite(self._baseline_ohm):
+            return 1.0
+        fr = np.asarray(fractions, dtype=np.float64).ravel()
+        z = np.asarray(impedances_ohm, dtype=np.float64).ravel()
+        if fr.shape != z.shape:
+            raise ValueError(f"fractions ({fr.size}) and impedances_ohm ({z.size}) differ in length")
+        if fr.size and (np.any(np.diff(fr) < 0) or fr[0] < 0 or fr[-1] > 1):
+            raise ValueError("fractions must ascend within [0, 1]")
+        over = np.flatnonzero(z > self.rolloff_threshold_ohm)
+        if over.size == 0:
+            return 1.0
+        theta = float(fr[over[0]])
+        self._roll_off(t_s + theta * dt_s)
+        return theta
