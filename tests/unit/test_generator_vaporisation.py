@@ -104,3 +104,13 @@ def test_pause_ending_inside_a_step_gives_the_mean_power():
     assert v * v / 60.0 == pytest.approx(0.5 * level)
     v = g.voltage_V(16.5, 1.0, 60.0)
     assert v * v / 60.0 == pytest.approx(level)
+
+
+def test_restart_fraction_sets_the_level_after_a_roll_off():
+    for frac in (0.5, 1.0):
+        g = _ramped(restart_fraction=frac, ramp_W_per_s=0.0, start_power_W=10.0)
+        g._level_W = 100.0
+        g.voltage_V(1.0, 1.0, 75.0)  # roll-off
+        assert g._level_W == pytest.approx(100.0 * frac)
+    with pytest.raises(ConfigError):
+        RFGenerator("impedance", 200.0, restart_fraction=0.0)

@@ -109,7 +109,8 @@ def build_session(scn: Scenario, *, settings: dict | None = None, state=None, ta
                                  ap.coolant_temperature_degC + 273.15)
         p = scn.protocol
         generator = RFGenerator(p.control, p.power_W, ramp_W_per_s=p.ramp_W_per_min / 60.0,
-                                impedance_rise_ohm=p.impedance_rise_ohm, pulse_off_s=p.pulse_off_s)
+                                impedance_rise_ohm=p.impedance_rise_ohm, pulse_off_s=p.pulse_off_s,
+                                restart_fraction=p.restart_fraction)
     else:
         applicator = MicrowaveAntenna(ap.frequency_MHz * 1e6, ap.antenna, ap.gauge,
                                       ap.active_length_mm * 1e-3)

@@ -381,6 +381,10 @@ class ProtocolConfig(_Model):
     )
     pulse_off_s: float = Field(15.0, ge=0.0, le=120.0, description="Impedance control: off time after a roll-off [s].")
     ramp_W_per_min: float = Field(120.0, gt=0.0, le=6000.0, description="Impedance control: power ramp [W/min].")
+    restart_fraction: float = Field(
+        0.9, gt=0.0, le=1.0,
+        description="Impedance control: power after a roll-off, as a fraction of the power before it.",
+    )
 
 
 class NumericsConfig(_Model):

@@ -20,6 +20,7 @@ GENERATOR_DEFAULTS = {
         10.0, "ohm", "impedance-control generators cut power when Z rises ~10 ohm above baseline", "E"
     ),
     "pulse_off_s": Param(15.0, "s", "typical off time after a roll-off", "E"),
+    "restart_fraction": Param(0.9, "1", "power level after a roll-off, as a fraction of the level before it", "E"),
     "ramp_W_per_s": Param(
         2.0,
         "W/s",
@@ -40,8 +41,8 @@ class RFGenerator:
         ``power``: hold ``power_W`` (within voltage/current limits). ``impedance``: ramp up to
         ``power_W`` at ``ramp_W_per_s``; whenever the impedance exceeds the baseline (the impedance
         measured when power is first applied) by ``impedance_rise_ohm``, switch off for
-        ``pulse_off_s`` (roll-off), then resume at
-        the power reached before the roll-off minus 10 %.
+        ``pulse_off_s`` (roll-off), then resume at ``restart_fraction`` (0.9) of the power
+        reached before the roll-off.
     power_W : float
         Set power (power mode) or maximum power (impedance mode).
 
@@ -56,6 +57,7 @@ class RFGenerator:
     ramp_W_per_s: float = GENERATOR_DEFAULTS["ramp_W_per_s"].value
     impedance_rise_ohm: float = GENERATOR_DEFAULTS["impedance_rise_ohm"].value
     pulse_off_s: float = GENERATOR_DEFAULTS["pulse_off_s"].value
+    restart_fraction: float = GENERATOR_DEFAULTS["restart_fraction"].value
     max_current_A: float = GENERATOR_DEFAULTS["max_current_A"].value
     start_power_W: float = 20.0
     # state
@@ -69,6 +71,8 @@ class RFGenerator:
             raise ConfigError(f"protocol.control = {self.mode!r}: must be 'power' or 'impedance'")
         if not 0 < self.power_W <= 400:
             raise ConfigError(f"protocol.power_W = {self.power_W}: must be > 0 and <= 400 W")
+        if not 0 < self.restart_fraction <= 1:
+            raise ConfigError(f"restart_fraction = {self.restart_fraction}: must be in (0, 1]")
         self._level_W = self.power_W if self.mode == "power" else min(self.start_power_W, self.power_W)
 
     def is_on(self, t_s: float) -> bool:
@@ -114,7 +118,7 @@ class RFGenerator:
     def _roll_off(self, t_s: float) -> None:
         self.rolloffs += 1
         self._off_until_s = t_s + self.pulse_off_s
-        self._level_W = max(0.9 * self._level_W, self.start_power_W)
+        self._level_W = max(self.restart_fraction * self._level_W, self.start_power_W)
 
     def roll_off_within(self, t_s: float, dt_s: float, fractions, impedances_ohm) -> float:
         """Locate a roll-off inside the step [t, t + dt]; return the fraction θ of it that was powered.
