@@ -97,7 +97,7 @@ class _ColdWall:
     T ← (T + a T_c) / (1 + a), a = Δt G / (ρc), G = Σ_faces g / h² [W/(m³ K)].
 
     First-order operator splitting; it lets the sub-grid wall (the needle's true radius,
-    physics.rf.needle_well_factor) sit closer than the voxel face without shortening the
+    physics.needle_well.needle_well_factor) sit closer than the voxel face without shortening the
     explicit step.
     """
 
@@ -217,9 +217,9 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
     cold_wall = None
     well = (1.0, 1.0, 1.0)
     if isinstance(s.applicator, RFElectrode):
-        # sub-grid well model of the needle (physics.rf.needle_well_factor): the factor α on the
+        # sub-grid well model of the needle (physics.needle_well.needle_well_factor): the factor α on the
         # electrode's face conductances that gives the rasterised needle its true radius
-        from ..physics.rf import needle_well_factor
+        from ..physics.needle_well import needle_well_factor
 
         well = needle_well_factor(grid, active, s.placement.tip_m, s.placement.direction, s.applicator.radius_m)
     if isinstance(s.applicator, RFElectrode) and s.applicator.cooled:
