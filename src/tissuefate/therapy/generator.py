@@ -131,7 +131,7 @@ class RFGenerator:
 
         Without this the roll-off is seen at the next step, which at the explicit step of 1-mm
         grids (≈ 0.9 s) lets each of the ≈ 35 on-phases of a 12-min session run up to a step too
-        long (docs/model.md, "Time step").
+        long (docs/model.md, "Time step and the generator").
         """
         if self.mode != "impedance" or not self.is_on(t_s) or not np.isfinite(self._baseline_ohm):
             return 1.0

@@ -169,9 +169,12 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
     changed by more than 2 %, checked every ``rf_check_s`` of simulated time; otherwise the last
     solution is rescaled to the generator voltage; MW: the SAR pattern is recomputed from the
     current temperature every ``source_update_s``),
-    the Pennes step is taken, temperature is capped at 100 °C and the excess energy dries the tissue
-    (:mod:`tissuefate.physics.vaporisation`; RF σ collapses above 99 °C, Berjano 2006), damage (Ω, CEM43)
-    accumulates, and every 10 s perfusion is shut down by exp(−Ω).
+    the Pennes step is taken (RF: when desiccation next to the electrode changed during a powered
+    step, the potential is re-solved at once and a roll-off of the generator is placed inside the
+    step, the rest of the step's Joule heat taken back: :meth:`RFGenerator.roll_off_within`,
+    :meth:`BioheatModel.remove_source`), temperature is capped at 100 °C and the excess energy dries
+    the tissue (:mod:`tissuefate.physics.vaporisation`; RF σ collapses above 99 °C, Berjano 2006),
+    damage (Ω, CEM43) accumulates, and every 10 s perfusion is shut down by exp(−Ω).
 
     With ``backend="cupy"`` the stepping runs on the GPU: temperature, property maps, damage,
     dried fraction and the heat source live on the device. The RF potential is still solved on the
@@ -426,7 +429,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
             # crossed the roll-off threshold, switch the power off where it crossed and take back
             # the rest of the step's Joule heat. Seen only at the next step, each on-phase ran up
             # to a step too long: +27 % in the Lee 2009 in vivo volume at the automatic step
-            # (docs/model.md, "Time step").
+            # (docs/model.md, "Time step and the generator").
             fractions, weights = desiccation_crossings(T_prev, T)
             desic_solved = T[near] >= T_desic
             sig_solved = sigma_now(_to_host(T), keep=sig_solved)
