@@ -64,3 +64,25 @@ def test_zone_converges_in_time_with_roll_offs_located_in_the_step(condition):
     fine, _, _ = run(num["time_step_s"] / 8)
     assert rolloffs >= 5 and num["rolloffs_located_in_step"] >= 5
     assert coarse == pytest.approx(fine, rel=0.10)
+
+
+def test_rf_automatic_step_is_capped_at_one_second_and_an_explicit_step_is_kept():
+    """At 1.5 mm the stable step is ≈ 2 s; RF sessions take at most RF_MAX_AUTO_STEP_S (the
+    generator's on-phases last a few seconds), MW sessions and explicit steps are not capped."""
+    from tissuefate.therapy.session import RF_MAX_AUTO_STEP_S
+
+    def dt_of(modality, numerics):
+        appl = ({"type": "rf_electrode", "active_length_mm": 20, "gauge": 17} if modality == "rfa"
+                else {"type": "mw_antenna", "frequency_MHz": 2450})
+        scn = scenario_from_dict({
+            "name": "dt-cap", "modality": modality, "tissue": {"species": "porcine"},
+            "anatomy": {"kind": "block", "tumour_diameter_mm": 0},
+            "grid": {"spacing_mm": 1.5, "roi_shape": [32, 32, 40]},
+            "applicator": appl, "protocol": {"duration_min": 0.1, "power_W": 40}, "numerics": numerics,
+        })
+        return run_session(build_session(scn)).settings["numerics"]["time_step_s"]
+
+    assert RF_MAX_AUTO_STEP_S == 1.0
+    assert 0.9 < dt_of("rfa", {}) <= 1.0
+    assert dt_of("rfa", {"time_step_s": 1.5}) == pytest.approx(1.5)
+    assert dt_of("mwa", {}) > 1.5

@@ -400,7 +400,7 @@ class NumericsConfig(_Model):
     )
     dtype: Literal["float32", "float64"] = Field("float32", description="Floating-point precision of the fields.")
     time_step_s: float | None = Field(
-        None, gt=0.0, le=10.0, description="Explicit time step [s]; default: automatic stable step."
+        None, gt=0.0, le=10.0, description="Explicit time step [s]; default: automatic stable step (RFA: at most 1 s)."
     )
 
 
