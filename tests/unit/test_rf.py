@@ -269,6 +269,15 @@ def test_multigrid_preconditioner_is_symmetric_and_solves():
     x, its = pcg(mg.matvec, b, np.zeros_like(b), mg.precondition, rtol=1e-10)
     assert np.linalg.norm(A @ x.ravel() - b.ravel()) <= 1e-9 * np.linalg.norm(b)
     assert its < 20
+    # reused buffers: the same V-cycle and the same PCG iterates (only the memory differs)
+    z = np.empty((n, n, n))
+    assert mg.precondition(v, out=z) is not None and np.array_equal(z, mg.precondition(v))
+    out, work = np.empty_like(b), (np.empty_like(b), np.empty_like(b))
+    x2, its2 = pcg(mg.matvec, b, np.zeros_like(b), mg.precondition, rtol=1e-10, out=out, work=work)
+    assert its2 == its and np.shares_memory(x2, out)
+    np.testing.assert_allclose(x2, x, rtol=0, atol=1e-12 * np.abs(x).max())
+    with pytest.raises(ValueError, match="out"):
+        pcg(mg.matvec, b, np.zeros_like(b), mg.precondition, out=np.empty(b.shape, np.float32))
 
 
 def test_field_magnitude_of_uniform_slab():

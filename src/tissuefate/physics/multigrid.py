@@ -268,17 +268,25 @@ class GeometricMultigrid:
         for _ in range(self.smoothing_sweeps):
             _rb_pair(*sweep, 1, nt)  # black, then red
 
-    def precondition(self, r: np.ndarray) -> np.ndarray:
-        """One V-cycle from a zero guess for ``A z = r`` (``r`` shaped like the grid)."""
+    def precondition(self, r: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """One V-cycle from a zero guess for ``A z = r`` (``r`` shaped like the grid).
+
+        ``z`` is returned in float64, in ``out`` (C-contiguous float64, r's size) when given:
+        a fresh 16 MB array per call at 128³ costs more in page faults than the copy.
+        """
         L = self.levels[0]
         L.b[...] = r.reshape(L.b.shape)
         L.x[...] = 0.0
         self._cycle(0)
-        return L.x.astype(np.float64).reshape(r.shape)
+        if out is None:
+            return L.x.astype(np.float64).reshape(r.shape)
+        np.copyto(out.reshape(L.x.shape), L.x)
+        return out.reshape(r.shape)
 
 
 def pcg(
-    matvec, b, x0, precond, *, rtol: float = 1e-6, maxiter: int = 500, raise_on_failure: bool = True
+    matvec, b, x0, precond, *, rtol: float = 1e-6, maxiter: int = 500, raise_on_failure: bool = True,
+    out: np.ndarray | None = None, work: tuple[np.ndarray, np.ndarray] | None = None,
 ):
     r"""Preconditioned conjugate gradients stopping at ``‖b − A x‖₂ ≤ rtol·‖b‖₂``.
 
@@ -298,6 +306,13 @@ def pcg(
     raise_on_failure : bool
         Raise :class:`~tissuefate.errors.NumericalError` when ``maxiter`` is reached; otherwise
         return the iterate with ``iterations = -maxiter``.
+    out : ndarray, optional
+        C-contiguous float64 array of b's size for the iterate (``x0`` is copied into it; it may
+        be ``x0`` itself); the returned ``x`` is a view of it.
+    work : (ndarray, ndarray), optional
+        Two C-contiguous float64 arrays of b's size for the residual and the search direction.
+        Reused buffers spare a repeated solver the page faults of fresh arrays (3–15 ms per
+        16 MB array at 128³); the arithmetic is the same.
 
     Returns
     -------
@@ -307,7 +322,18 @@ def pcg(
     """
     shape = b.shape
     b = np.ascontiguousarray(b, dtype=np.float64).ravel()
-    x = np.array(x0, dtype=np.float64, copy=True).ravel()
+    if out is None:
+        x = np.array(x0, dtype=np.float64, copy=True).ravel()
+    else:
+        x = out.reshape(-1)
+        if x.dtype != np.float64 or x.size != b.size or not out.flags.c_contiguous:
+            raise ValueError("out must be a C-contiguous float64 array of b's size")
+        if x0 is not out:
+            np.copyto(x, np.asarray(x0, dtype=np.float64).reshape(-1))
+    if work is not None:
+        r_buf, p_buf = (w.reshape(-1) for w in work)
+        if any(w.dtype != np.float64 or w.size != b.size for w in (r_buf, p_buf)):
+            raise ValueError("work must be two float64 arrays of b's size")
 
     def A(v):
         return np.ascontiguousarray(matvec(v.reshape(shape)), dtype=np.float64).ravel()
@@ -317,12 +343,16 @@ def pcg(
 
     bn = np.sqrt(_dot(b, b))
     tol2 = (rtol * (bn if bn > 0 else 1.0)) ** 2
-    r = b - A(x)
+    r = b - A(x) if work is None else np.subtract(b, A(x), out=r_buf)
     rr = _dot(r, r)
     if rr <= tol2:
         return x.reshape(shape), 0
     z = M(r)
-    p = z.copy()
+    if work is None:
+        p = z.copy()
+    else:
+        p = p_buf
+        np.copyto(p, z)
     rz = _dot(r, z)
     for it in range(1, maxiter + 1):
         q = A(p)

@@ -520,6 +520,7 @@ class PotentialSolver:
         self.extrapolate = bool(extrapolate)
         self.last_guess = "zero"
         self._phi: np.ndarray | None = None
+        self._pcg_bufs: list[np.ndarray] | None = None
         self._phi_prev: np.ndarray | None = None
         self._net = None
         self._mv_buf: np.ndarray | None = None  # output of the PCG matvec, reused
@@ -753,6 +754,13 @@ class PotentialSolver:
         self.last_setup_s = 0.0
         stale = self._mg is not None and not loose  # its coarse levels belong to the previous σ
 
+        if self._pcg_bufs is None:
+            # reused float64 buffers: PCG's residual and direction, and two for the
+            # preconditioned residual (PCG holds z and its predecessor)
+            self._pcg_bufs = [np.empty(self.grid.shape) for _ in range(4)]
+        work, zbufs = self._pcg_bufs[:2], self._pcg_bufs[2:]
+        turn = [0]
+
         def precondition(r):
             # the hierarchy is built or refreshed only when PCG needs it: a warm start that
             # already meets rtol costs no setup
@@ -766,7 +774,8 @@ class PotentialSolver:
                 stale = False
                 self.last_setup_s = time.perf_counter() - ts
                 self.n_setups += 1
-            return self._mg.precondition(r)
+            turn[0] ^= 1
+            return self._mg.precondition(r, out=zbufs[turn[0]])
 
         if self._mv_buf is None:
             self._mv_buf = np.empty(self.grid.shape)
@@ -777,8 +786,14 @@ class PotentialSolver:
             # a fresh 16 MB array per call at 128³ cost more in page faults than the product
             return network_matvec(gx, gy, gz, g0, act, v, out=mv_buf)
 
-        x0 = self._phi * self._active if loose else self._x0(net, b)
-        x, its = pcg(matvec, b, x0, precondition, rtol=self.rtol, maxiter=self.maxiter)
+        # the iterate goes into the buffer of φ before last (no longer needed once x0 exists;
+        # public methods return copies of φ)
+        out = self._phi_prev if self._phi_prev is not None and self._phi_prev is not self._phi else None
+        if loose:
+            x0 = self._phi * self._active if out is None else np.multiply(self._phi, self._active, out=out)
+        else:
+            x0 = self._x0(net, b)
+        x, its = pcg(matvec, b, x0, precondition, rtol=self.rtol, maxiter=self.maxiter, out=out, work=work)
         self.last_iterations = its
         return x
 
