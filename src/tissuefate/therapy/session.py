@@ -317,9 +317,9 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
             return rf_conductivity_desiccating(sigma37, np.ascontiguousarray(T), float(T_desic), out=buf)
 
         # Desiccation collapses σ by 1e2 next to the electrode and is what raises the impedance
-        # into a roll-off: it is looked for every step in a box around the active electrodes, so
-        # that the generator sees it one step late at most (with checks every few seconds only,
-        # the energy delivered depended on the check phase by up to 50 %).
+        # into a roll-off: it is looked for after every powered step in a box around the active
+        # electrodes, and a roll-off is placed inside the step where it appeared (with checks
+        # every few seconds only, the energy delivered depended on the check phase by up to 50 %).
         near = _box_around(active, 6)
         desic_solved = T[near] >= T_desic  # on the device with CuPy
 
