@@ -29,7 +29,8 @@ As a CG preconditioner this takes 5–6 iterations to rtol 1e-6 at 64³ and 128�
 heterogeneity and a 1e-2 desiccated shell (9 on odd 97×83×61, 12 with 1:1:2 voxels).
 
 Everything is numba-compiled, parallel over x-planes; the kernels are in
-:mod:`tissuefate.physics.multigrid_kernels`. The stencil kernels run the interior of each row as
+:mod:`tissuefate.physics.multigrid_kernels` (those that build and read a network from a voxel
+conductivity in :mod:`tissuefate.physics.network_kernels`). The stencil kernels run the interior of each row as
 one branch-free vector loop and compute bitwise what the voxel-by-voxel loops did (notes there;
 ``benchmarks/bench_multigrid_kernels.py`` times them against those loops). No state is global.
 """
@@ -56,12 +57,9 @@ from .multigrid_kernels import (
     _residual_restrict,
     _update_p,
     _update_xr,
-    assemble_network,
-    csr_fill,
-    csr_row_counts,
-    network_dissipation,
 )
 from .multigrid_kernels import _rb_sweep as _rb_sweep  # re-exported: tests and benchmarks call mg._rb_sweep
+from .network_kernels import assemble_network, csr_fill, csr_row_counts, network_dissipation
 
 __all__ = [
     "assemble_network",
