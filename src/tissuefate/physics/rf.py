@@ -788,11 +788,8 @@ class PotentialSolver:
 
         # the iterate goes into the buffer of φ before last (no longer needed once x0 exists;
         # public methods return copies of φ)
-        out = self._phi_prev if self._phi_prev is not None and self._phi_prev is not self._phi else None
-        if loose:
-            x0 = self._phi * self._active if out is None else np.multiply(self._phi, self._active, out=out)
-        else:
-            x0 = self._x0(net, b)
+        out = self._phi_prev  # None until the second solve: pcg then allocates
+        x0 = np.multiply(self._phi, self._active, out=out) if loose else self._x0(net, b)
         x, its = pcg(matvec, b, x0, precondition, rtol=self.rtol, maxiter=self.maxiter, out=out, work=work)
         self.last_iterations = its
         return x

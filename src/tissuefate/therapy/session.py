@@ -323,15 +323,19 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         near = _box_around(active, 6)
         desic_solved = T[near] >= T_desic  # on the device with CuPy
 
-        def box_changed(T):
-            """Whether desiccation next to the electrode differs from that of the last solve."""
-            now = T[near] >= T_desic
+        def desiccated(T):
+            """The desiccated voxels of the box next to the electrode (on the device with CuPy)."""
+            return T[near] >= T_desic
+
+        def changed(now):
+            """Whether the desiccated box ``now`` differs from that of the last solve."""
             if on_device:  # one boolean to the host, not the box
                 return bool(xp.any(now != desic_solved))
             return not np.array_equal(now, desic_solved)
 
-        def desiccation_crossings(T0, T1):
-            """When, within the step T0 → T1, voxels next to the electrode desiccated, and how much.
+        def desiccation_crossings(T0, T1, now):
+            """When, within the step T0 → T1 (desiccated box ``now`` at its end), voxels next to the
+            electrode desiccated, and how much.
 
             Returns the fractions of the step at which the newly desiccated voxels (those not in
             the last solve) crossed the desiccation temperature (T linear over an explicit step),
@@ -339,7 +343,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
             each: the voxels' shares of the Joule heat of the last solve (first-order sensitivity
             of the conductance to their σ), scaled so that the last is 1.
             """
-            new = (T1[near] >= T_desic) & ~desic_solved
+            new = now & ~desic_solved
             t0, t1, w = (_to_host(a[near][new]).astype(np.float64) for a in (T0, T1, q_unit))
             frac = np.clip((float(T_desic) - t0) / np.maximum(t1 - t0, 1e-12), 0.0, 1.0)
             order = np.argsort(frac, kind="stable")
@@ -400,10 +404,11 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
                 if needs_resolve(sig_solved, sigma_now(Th, keep=sig_solved)):
                     pending = "full"
                 last_check = t
-            if pending is None and box_changed(T):
+            now = desiccated(T)
+            if pending is None and changed(now):
                 pending = "desiccation"
             if pending is not None and gen.is_on_during(t, dt):
-                desic_solved = T[near] >= T_desic
+                desic_solved = now
                 sig_solved = sigma_now(_to_host(T) if Th is None else Th, keep=sig_solved)
                 q_unit, p_unit = rf_source(sig_solved, RF_DESICCATION_RTOL if pending == "desiccation" else None)
                 n_solves += 1
@@ -433,14 +438,15 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         if cold_wall is not None:
             cold_wall.apply(T, inv_rho_c, dt)
         powered = 1.0  # the fraction of the step the generator delivered power
-        if s.modality == "rfa" and q is not None and box_changed(T):
+        now = desiccated(T) if s.modality == "rfa" and q is not None else None
+        if now is not None and changed(now):
             # Desiccation changed during this powered step: re-solve now, and when the impedance
             # crossed the roll-off threshold, switch the power off where it crossed and take back
             # the rest of the step's Joule heat. Seen only at the next step, each on-phase ran up
             # to a step too long: +27 % in the Lee 2009 in vivo volume at the automatic step
             # (docs/model.md, "Time step and the generator").
-            fractions, weights = desiccation_crossings(T_prev, T)
-            desic_solved = T[near] >= T_desic
+            fractions, weights = desiccation_crossings(T_prev, T, now)
+            desic_solved = now
             sig_solved = sigma_now(_to_host(T), keep=sig_solved)
             q_unit, p_unit = rf_source(sig_solved, RF_DESICCATION_RTOL)
             n_solves += 1
