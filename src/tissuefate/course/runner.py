@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..backends.threads import single_threaded_blas
 from ..errors import GeometryError, TissuefateError
 from ..tissue.state import TissueState
 
@@ -229,6 +230,7 @@ class _Traces:
         return out
 
 
+@single_threaded_blas
 def run_course(scn, progress=None, *, keep_fields: bool = True, fate_overrides: dict | None = None) -> CourseResult:
     """Run the course of a scenario with a ``[course]`` section.
 

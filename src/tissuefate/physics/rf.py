@@ -86,6 +86,7 @@ import scipy.sparse as sp
 from ..errors import ConfigError, GeometryError, NumericalError
 from ..grid import Grid
 from ..tissue.properties import RF
+from .local_potential import box_size, grow_box, local_resolve, union_box
 from .multigrid import (
     GeometricMultigrid,
     assemble_network,
@@ -103,6 +104,7 @@ __all__ = [
     "rf_conductivity",
     "update_desiccated",
     "needs_resolve",
+    "changed_box",
     "needle_well_factor",
     "BODY_TEMPERATURE_K",
     "SIGMA_FLOOR_REL",
@@ -314,6 +316,54 @@ def needs_resolve(sigma_old, sigma_new, rel_tol: float = 0.02) -> bool:
     return bool(np.any(np.abs(b - a) > rel_tol * np.abs(a)))
 
 
+@nb.njit(parallel=True, cache=True)
+def _changed_extent(a, b, rel_tol, ext):  # pragma: no cover - compiled
+    # per x-plane: the y and z index ranges of voxels with |b - a| > rel_tol |a| (empty: lo > hi)
+    nx, ny, nz = a.shape
+    for i in nb.prange(nx):
+        jl, jh, kl, kh = ny, -1, nz, -1
+        for j in range(ny):
+            for k in range(nz):
+                x = a[i, j, k]
+                if abs(b[i, j, k] - x) > rel_tol * abs(x):
+                    jl = min(jl, j)
+                    jh = max(jh, j)
+                    kl = min(kl, k)
+                    kh = max(kh, k)
+        ext[i, 0], ext[i, 1], ext[i, 2], ext[i, 3] = jl, jh, kl, kh
+
+
+def changed_box(sigma_old, sigma_new, rel_tol: float = 0.02) -> tuple[slice, slice, slice] | None:
+    """Bounding box of the voxels whose conductivity changed by more than ``rel_tol`` of its old
+    value (the test of :func:`needs_resolve`), or None when there is none.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.full((4, 5, 6), 0.333); b = a.copy(); b[1, 2, 3] *= 1.05; b[2, 4, 3] *= 0.5
+    >>> changed_box(a, b)
+    (slice(1, 3, None), slice(2, 5, None), slice(3, 4, None))
+    >>> changed_box(a, a * 1.01) is None
+    True
+    """
+    a = np.asarray(sigma_old)
+    b = np.asarray(sigma_new)
+    if a.shape != b.shape or a.ndim != 3:
+        raise ConfigError(f"sigma_new.shape = {b.shape} must equal sigma_old.shape = {a.shape} (3-D)")
+    if not rel_tol >= 0:
+        raise ConfigError(f"rel_tol = {rel_tol}: must be >= 0")
+    if a.dtype != b.dtype or not (a.flags.c_contiguous and b.flags.c_contiguous):
+        a, b = np.ascontiguousarray(a, np.float64), np.ascontiguousarray(b, np.float64)
+    ext = np.empty((a.shape[0], 4), np.int64)
+    _changed_extent(a, b, a.dtype.type(rel_tol), ext)
+    planes = np.nonzero(ext[:, 1] >= 0)[0]
+    if planes.size == 0:
+        return None
+    e = ext[planes]
+    return (slice(int(planes[0]), int(planes[-1]) + 1), slice(int(e[:, 0].min()), int(e[:, 1].max()) + 1),
+            slice(int(e[:, 2].min()), int(e[:, 3].max()) + 1))
+
+
 # --------------------------------------------------------------------------------------------
 # pyamg V-cycle (public hierarchy attributes only; pyamg's own aspreconditioner() computes two
 # extra residual norms per application)
@@ -513,6 +563,10 @@ class PotentialSolver:
             raise ConfigError(f"electrode_wall_heat_fraction = {wf}: must be in [0, 1]")
         self._keep = np.array([1.0, 1.0 - wf, 1.0])
         self._faces = self._face_values(face_potential)
+        self._zero_faces = not any(np.any(f) for f in self._faces)
+        # the electrode and its neighbours: always inside the box of a local re-solve
+        idx = np.nonzero(kind == _ELECTRODE)
+        self._electrode_box = grow_box(tuple(slice(int(i.min()), int(i.max()) + 1) for i in idx), 1, grid.shape)
         self._active = (kind == _UNKNOWN).astype(np.uint8)
         self.n_unknowns = int(self._active.sum())
         if self.n_unknowns == 0:
@@ -535,6 +589,11 @@ class PotentialSolver:
         self.last_setup_s = 0.0
         self.n_setups = 0
         self.n_solves = 0
+        self.n_local_solves = 0
+        self._phi_scale = 1.0  # φ of the unknowns = _phi_scale × _phi (heating_near)
+        self._local_cache: dict = {}
+        self._last: dict | None = None
+        self._sigma_max = 0.0
 
     # ---------------------------------------------------------------- validation
 
@@ -595,6 +654,7 @@ class PotentialSolver:
         if n_bad:
             raise ConfigError("sigma_S_per_m has NaN or infinite values in tissue voxels")
         lo, hi = float(lo), float(hi)
+        self._sigma_max = hi
         if lo < 0:
             raise ConfigError(f"sigma_S_per_m has a negative value ({lo:g} S/m): must be >= 0")
         if hi <= 0:
@@ -704,7 +764,92 @@ class PotentialSolver:
     def _solve_heating(self, sigma_S_per_m, rtol):
         phi, s, is32 = self._solve(sigma_S_per_m, rtol)
         q, cur = self._dissipation_of(s, phi)
+        # what heating_near continues from: σ of this solve (a copy is made there if it is the
+        # caller's array), its precision and the power
+        self._last = {"sigma": s, "owned": not np.may_share_memory(s, sigma_S_per_m), "is32": is32,
+                      "power": float(cur)}
         return phi, self._heating(q, is32), float(cur)
+
+    #: Margin [voxels] of :meth:`heating_near`'s local box around the changed box.
+    LOCAL_MARGIN_VOX = 10
+    #: :meth:`heating_near` re-solves globally when its local box would hold more than this
+    #: fraction of the grid.
+    LOCAL_MAX_FRACTION = 0.25
+
+    def fits_locally(self, box, margin: int | None = None) -> bool:
+        """Whether :meth:`heating_near` would re-solve ``box`` locally (not globally)."""
+        m = self.LOCAL_MARGIN_VOX if margin is None else int(margin)
+        R = grow_box(union_box(box, self._electrode_box), m, self.grid.shape)
+        return box_size(R) <= self.LOCAL_MAX_FRACTION * np.prod(self.grid.shape)
+
+    def heating_near(self, sigma_box, box, *, margin: int | None = None):
+        """Heating and power after σ changed only inside ``box``, from a local re-solve.
+
+        Continues from the last :meth:`heating` (or :meth:`solve_heating`): σ is that solve's
+        with ``sigma_box`` in ``box``; φ is re-solved in ``box`` grown by ``margin`` voxels
+        (default :attr:`LOCAL_MARGIN_VOX`) with φ held outside, and the power is the old one plus
+        the change of the Dirichlet energy (second-order accurate;
+        :mod:`tissuefate.physics.local_potential`). When that local box would hold more than
+        :attr:`LOCAL_MAX_FRACTION` of the grid, the whole network is re-solved instead.
+
+        Parameters
+        ----------
+        sigma_box : ndarray, shape of ``box``
+            The new conductivity [S/m] in ``box``.
+        box : tuple of three slices
+            With explicit, in-grid bounds and unit step.
+
+        Returns
+        -------
+        region : tuple of slices
+            Where the heating changed (the whole grid after a global re-solve).
+        q : ndarray, shape of ``region``
+            New heating [W/m³] at V = 1 there (float32 if the last solve's σ was).
+        power : float
+            Power at V = 1 [W] (= 1/impedance).
+        outer_factor : float
+            Factor on the heating outside ``region`` (the potential there changes in amplitude
+            only; 1 after a global re-solve).
+        """
+        last = self._last
+        if last is None:
+            raise ConfigError("heating_near continues from a previous heating(): call heating() first")
+        shape = self.grid.shape
+        if (not isinstance(box, tuple) or len(box) != 3
+                or any(not isinstance(b, slice) or b.step not in (None, 1) or b.start is None
+                       or b.stop is None or not 0 <= b.start < b.stop <= n for b, n in zip(box, shape, strict=True))):
+            raise ConfigError(f"box = {box}: must be three slices with bounds inside the grid {shape}")
+        sb = np.asarray(sigma_box, dtype=np.float64)
+        want = tuple(b.stop - b.start for b in box)
+        if sb.shape != want:
+            raise ConfigError(f"sigma_box.shape = {sb.shape} differs from the box's shape {want}")
+        if not np.all(np.isfinite(sb)) or np.any(sb < 0):
+            raise ConfigError("sigma_box has NaN, infinite or negative values: σ must be finite and >= 0")
+        m = self.LOCAL_MARGIN_VOX if margin is None else int(margin)
+        if m < 1:
+            raise ConfigError(f"margin = {m} voxels: must be >= 1")
+        if not last["owned"]:
+            last["sigma"], last["owned"] = last["sigma"].copy(), True
+        s = last["sigma"]
+        sb = np.maximum(sb, SIGMA_FLOOR_REL * self._sigma_max)  # the floor of the last solve
+        if not self.fits_locally(box, m):
+            s[box] = sb
+            _, q, p = self._solve_heating(s, None)
+            self._last["is32"] = last["is32"]
+            q = q.astype(np.float32) if last["is32"] else q
+            return tuple(slice(0, n) for n in shape), q, p, 1.0
+        t0 = time.perf_counter()
+        region, q, energy, alpha, its = local_resolve(
+            sigma=s, kind=self._kind, fixv=self._fixv, efac=self._efac, keep=self._keep, phi=self._phi,
+            spacing=self.grid.spacing_m, dflag=self._dflag, faces=self._faces, box=box, sigma_box=sb,
+            margin=m, rtol=self.rtol, energy_W=last["power"], phi_scale=self._phi_scale,
+            rescale=self._zero_faces, cache=self._local_cache, include=self._electrode_box)
+        last["power"] = energy
+        self._phi_scale *= alpha
+        self.last_iterations = its
+        self.n_local_solves += 1
+        self.last_solve_s = time.perf_counter() - t0
+        return region, self._heating(q, last["is32"]), energy, alpha * alpha
 
     def _solve(self, sigma_S_per_m, rtol):
         t0 = time.perf_counter()
@@ -712,6 +857,9 @@ class PotentialSolver:
             raise ConfigError(f"rtol = {rtol}: must be in (0, 0.1]")
         s, is32, net, b = self._network(sigma_S_per_m)
         self.last_setup_s = 0.0
+        if self._phi_scale != 1.0:  # local re-solves left φ outside their box scaled (heating_near)
+            self._phi *= self._phi_scale
+            self._phi_scale = 1.0
         # a looser solve than the solver's own reuses the multigrid hierarchy of the last
         # solve (a preconditioner need not be current) and starts from the last φ
         loose = rtol is not None and float(rtol) > self.rtol and self._phi is not None

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..backends.arrays import array_module as _array_module
 from ..backends.arrays import to_host as _to_host
+from ..backends.threads import single_threaded_blas
 from ..errors import ConfigError
 from ..tissue.labels import Label
 from ..tissue.maps import rf_conductivity_map, thermal_maps
@@ -51,7 +52,12 @@ class ThermalSession:
         MW: interval between recomputations of the SAR pattern [s].
     rf_check_s : float
         RF: interval between checks of σ(T) against the σ of the last potential solve [s]
-        (a re-solve follows when any voxel changed by more than 2 %).
+        (a re-solve follows when any voxel changed by more than 2 %; next to the electrode σ is
+        compared every powered step).
+    rf_local_resolves : bool
+        RF: re-solve the potential locally where σ changed when that box is small enough
+        (:meth:`~tissuefate.physics.rf.PotentialSolver.heating_near`); False: always globally
+        (the reference the local re-solves are verified against).
     damage_kinetics : str
         Name of the Arrhenius parameter set of Ω (:data:`~tissuefate.tissue.properties.DAMAGE_KINETICS`).
     settings : dict
@@ -74,6 +80,7 @@ class ThermalSession:
     record_interval_s: float = 5.0
     source_update_s: float = 5.0
     rf_check_s: float = 5.0
+    rf_local_resolves: bool = True
     damage_kinetics: str = DEFAULT_DAMAGE_KINETICS
     settings: dict = field(default_factory=dict)
 
@@ -137,11 +144,13 @@ class _ColdWall:
         return self._device
 
 
-#: Tolerance of the potential re-solves triggered by desiccation next to the electrode (the
-#: periodic σ check re-solves at the solver's 1e-4). They exist to give the generator the new
-#: impedance at once; the power is variational (error of second order in φ). Measured on the Lee
-#: 2009 in vivo case: 5e-2 gives a zone volume 2 % below 1e-2 at half the cost.
-RF_DESICCATION_RTOL = 5e-2
+#: An RF potential is re-solved where σ(T) changed by more than this fraction of the σ of the last
+#: solve (≈ 1.3 K at +1.5 %/K), checked every step next to the electrode and every ``rf_check_s``
+#: elsewhere. Checked next to the electrode only every 5 s, the lag of σ (and so of the power the
+#: generator delivers between roll-offs) cost 9 % of the Lee 2009 ex vivo Ω ≥ 1 volume (8.42 vs
+#: 9.22 mL); checked every step, a tolerance of 2 %, 1 % or 0.5 % gives the same zone (docs/model.md,
+#: "Potential re-solves").
+RF_SIGMA_REL_TOL = 0.02
 
 #: Longest automatic time step of an RF session [s]. The explicit step resolves the heat equation
 #: at any stable size, but the generator's on-phases between roll-offs last a few seconds: on the
@@ -158,11 +167,21 @@ def _box_around(mask: np.ndarray, margin: int) -> tuple[slice, slice, slice]:
                  for i, n in zip(idx, mask.shape, strict=True))
 
 
+def _union(a, b):
+    """Union of two stale regions: None (nothing), a box (three slices) or "full"."""
+    if a is None or b == "full":
+        return b
+    if b is None or a == "full":
+        return a
+    return tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in zip(a, b, strict=True))
+
+
 def _record(traces: dict, **kw) -> None:
     for k, v in kw.items():
         traces.setdefault(k, []).append(float(v))
 
 
+@single_threaded_blas
 def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
     """Simulate one session and return fields, traces and provenance.
 
@@ -294,7 +313,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
     energy = 0.0
     absorbed = 0.0
     if s.modality == "rfa":
-        from ..physics.rf import PotentialSolver, needs_resolve, rf_conductivity_desiccating
+        from ..physics.rf import PotentialSolver, changed_box, rf_conductivity_desiccating
 
         gen = s.generator or RFGenerator("impedance", s.power_W)
         sigma37 = rf_conductivity_map(state, s.table)
@@ -351,16 +370,59 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
             cum = np.cumsum(w)
             return frac, (cum / cum[-1] if cum[-1] > 0 else np.ones_like(cum))
 
-        def rf_source(sig, rtol=None):
-            """Heating [W/m³] and power [W] at 1 V for σ ``sig``, where T lives (one upload)."""
-            q1, p1 = solver.heating(sig, rtol=rtol)
+        def rf_source(sig):
+            """Heating [W/m³] and power [W] at 1 V for σ ``sig`` from a global re-solve, where T
+            lives (one upload)."""
+            q1, p1 = solver.heating(sig)
             return (xp.asarray(q1, dtype=dtype) if on_device else q1), p1
+
+        sigma37_near = np.ascontiguousarray(sigma37[near])
+
+        def sigma_in(box, T):
+            """σ(T) in ``box`` only, on the host."""
+            s37 = sigma37_near if box == near else np.ascontiguousarray(sigma37[box])
+            return rf_conductivity_desiccating(s37, np.ascontiguousarray(_to_host(T[box])), float(T_desic))
+
+        def near_drifted(T):
+            """Whether σ in the box next to the electrode changed by more than RF_SIGMA_REL_TOL since
+            the last solve (it changes fastest there while the generator is on)."""
+            old = np.ascontiguousarray(sig_solved[near])
+            return changed_box(old, sigma_in(near, T), RF_SIGMA_REL_TOL) is not None
+
+        def rf_update(T, box):
+            """Bring the potential up to date after σ went stale in ``box`` (or everywhere: "full").
+
+            A box whose local re-solve fits (:meth:`PotentialSolver.heating_near`) gets σ
+            re-evaluated in it only and a local re-solve (``sig_solved`` and ``q_unit`` updated
+            there in place; the heating elsewhere changes by a factor kept in ``q_scale``).
+            Otherwise σ is re-evaluated everywhere and the potential re-solved globally.
+            Returns the power [W] at 1 V.
+            """
+            nonlocal sig_solved, q_unit, q_scale, n_local
+            if box == "full" or not s.rf_local_resolves or not solver.fits_locally(box):
+                sig_solved = sigma_now(_to_host(T), keep=sig_solved)
+                q_unit, p1 = rf_source(sig_solved)
+                q_scale = 1.0
+                return p1
+            sb = sigma_in(box, T)
+            sig_solved[box] = sb
+            region, qr, p1, outer = solver.heating_near(sb, box)
+            n_local += 1
+            q_scale *= outer
+            if not 1e-3 < q_scale < 1e3:  # fold a drifting factor back into q_unit (rare)
+                q_unit *= dtype.type(q_scale)
+                q_scale = 1.0
+            qr = (qr / q_scale).astype(dtype)
+            q_unit[region] = xp.asarray(qr) if on_device else qr
+            return p1
 
         sig_solved = sigma_now(_to_host(T))
         q_unit, p_unit = rf_source(sig_solved)
+        q_scale = 1.0  # the heating at 1 V is q_scale × q_unit (local re-solves rescale the rest)
         n_solves = 1
+        n_local = 0  # of which local re-solves
         rolloffs_located = 0  # roll-offs placed inside a step (RFGenerator.roll_off_within)
-        pending = None  # why the potential is stale: None, "full" (σ drifted > 2 %) or "desiccation"
+        pending = None  # where the potential is stale: None, a box (σ changed or desiccated there) or "full"
     else:
         from ..physics.microwave import AntennaModel, MicrowaveSource
 
@@ -396,27 +458,27 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
     for i in range(n_steps):
         t = i * dt
         if s.modality == "rfa":
-            Th = None  # T on the host at this step (the array itself without CuPy), once needed
-            # the potential only matters while the generator is on: re-solve lazily; σ(T) is
-            # compared with the σ of the last solve every rf_check_s of simulated time
+            # The potential only matters while the generator is on: it is re-solved lazily where
+            # σ went stale. σ(T) is compared with the σ of the last solve every step next to the
+            # electrode (while powered) and every rf_check_s everywhere; a change of more than
+            # RF_SIGMA_REL_TOL in any voxel, or new desiccation, marks its box stale.
             if t - last_check >= s.rf_check_s - 1e-9 and pending != "full":
-                Th = _to_host(T)
-                if needs_resolve(sig_solved, sigma_now(Th, keep=sig_solved)):
-                    pending = "full"
+                sig_now = sigma_now(_to_host(T), keep=sig_solved)
+                pending = _union(pending, changed_box(sig_solved, sig_now, RF_SIGMA_REL_TOL))
                 last_check = t
             now = desiccated(T)
-            if pending is None and changed(now):
-                pending = "desiccation"
-            if pending is not None and gen.is_on_during(t, dt):
+            on = gen.is_on_during(t, dt)
+            if pending != "full" and (changed(now) or (on and near_drifted(T))):
+                pending = _union(pending, near)
+            if pending is not None and on:
                 desic_solved = now
-                sig_solved = sigma_now(_to_host(T) if Th is None else Th, keep=sig_solved)
-                q_unit, p_unit = rf_source(sig_solved, RF_DESICCATION_RTOL if pending == "desiccation" else None)
+                p_unit = rf_update(T, pending)
                 n_solves += 1
                 pending = None
             z = 1.0 / p_unit if p_unit > 0 else np.inf
             v = gen.voltage_V(t, dt, z)
             p = v * v * p_unit
-            q = xp.multiply(q_unit, dtype.type(v * v), out=qbuf) if v > 0 else None
+            q = xp.multiply(q_unit, dtype.type(v * v * q_scale), out=qbuf) if v > 0 else None
             if t - last_rec >= s.record_interval_s - 1e-9:
                 _record(traces, time_s=t, power_W=p, voltage_V=v, impedance_ohm=z, energy_J=energy,
                         max_temperature_K=float(T.max()), rolloff=gen.rolloffs)
@@ -447,8 +509,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
             # (docs/model.md, "Time step and the generator").
             fractions, weights = desiccation_crossings(T_prev, T, now)
             desic_solved = now
-            sig_solved = sigma_now(_to_host(T), keep=sig_solved)
-            q_unit, p_unit = rf_source(sig_solved, RF_DESICCATION_RTOL)
+            p_unit = rf_update(T, near)
             n_solves += 1
             z_end = 1.0 / p_unit if p_unit > 0 else np.inf
             powered = gen.roll_off_within(t, dt, fractions, z + (z_end - z) * weights)
@@ -484,6 +545,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
     }
     if s.modality == "rfa":
         settings["numerics"]["rolloffs_located_in_step"] = rolloffs_located
+        settings["numerics"]["local_potential_solves"] = n_local
     if s.modality == "mwa":
         # share of the antenna's pattern that fell on simulated tissue (the rest heats tissue
         # outside the organ or beyond the region of interest)
