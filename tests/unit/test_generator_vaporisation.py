@@ -114,3 +114,38 @@ def test_restart_fraction_sets_the_level_after_a_roll_off():
         assert g._level_W == pytest.approx(100.0 * frac)
     with pytest.raises(ConfigError):
         RFGenerator("impedance", 200.0, restart_fraction=0.0)
+
+
+@pytest.mark.parametrize("dt", [1.0, 0.25, 0.05])
+def test_ramp_energy_does_not_depend_on_the_step(dt):
+    """Each step delivers the mean of the ramp over it: the energy of 20 s of a 20 W + 2 W/s ramp
+    at a constant 60 Ω is the exact 800 J at any step (at the step's end power, 1-s steps gave
+    820 J: a first-order error the RFA time-step study saw)."""
+    g = RFGenerator("impedance", 200.0, ramp_W_per_s=2.0, start_power_W=20.0)
+    n = round(20.0 / dt)
+    e = sum(g.voltage_V(i * dt, dt, 60.0) ** 2 / 60.0 * dt for i in range(n))
+    assert e == pytest.approx(20.0 * 20.0 + 0.5 * 2.0 * 20.0**2, rel=1e-9)
+
+
+def test_ramp_mean_stops_at_the_maximum_power():
+    g = RFGenerator("impedance", 30.0, ramp_W_per_s=2.0, start_power_W=20.0)
+    # 20 → 30 W takes 5 s: over a 10-s step the mean is (5 × 25 + 5 × 30) / 10 = 27.5 W
+    v = g.voltage_V(0.0, 10.0, 50.0)
+    assert v * v / 50.0 == pytest.approx(27.5)
+    assert g.voltage_V(10.0, 1.0, 50.0) ** 2 / 50.0 == pytest.approx(30.0)
+
+
+def test_roll_off_inside_a_step_restarts_from_the_level_reached_there():
+    def ramped():
+        g = RFGenerator("impedance", 200.0, ramp_W_per_s=2.0, start_power_W=20.0, restart_fraction=0.9)
+        for i in range(20):                 # baseline 60 Ω; the level ramps 20 → 60 W
+            g.voltage_V(float(i), 1.0, 60.0)
+        g.voltage_V(20.0, 1.0, 60.0)        # 60 → 62 W in this step
+        return g
+
+    g = ramped()
+    assert g.roll_off_within(20.0, 1.0, [0.5, 1.0], [60.0, 80.0]) == 1.0  # above only at the end
+    g = ramped()
+    assert g.roll_off_within(20.0, 1.0, [0.5, 1.0], [80.0, 80.0]) == 0.5
+    # the level at the roll-off was 61 W (not the step's end, 62 W): it resumes at 0.9 × 61 W
+    assert g.voltage_V(40.0, 1.0, 60.0) ** 2 / 60.0 == pytest.approx(0.9 * 61.0 + 1.0, rel=1e-9)

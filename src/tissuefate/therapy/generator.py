@@ -64,6 +64,7 @@ class RFGenerator:
     _baseline_ohm: float = field(default=np.inf, init=False)
     _off_until_s: float = field(default=-1.0, init=False)
     _level_W: float = field(default=0.0, init=False)
+    _step_start: tuple | None = field(default=None, init=False)
     rolloffs: int = field(default=0, init=False)
 
     def __post_init__(self):
@@ -106,9 +107,26 @@ class RFGenerator:
             if z > self.rolloff_threshold_ohm:
                 self._roll_off(t_s)
                 return 0.0
+            # the step delivers the mean of the ramp over its powered part (the power at the step's
+            # end overstated a 2 W/s ramp by ≈ 2 W at 1-s steps: first order in dt)
+            p_step = self._ramp_mean_W(dt_s * on)
+            self._step_start = (self._level_W, 1.0 - on)  # for a roll-off located inside the step
             self._level_W = min(self._level_W + self.ramp_W_per_s * dt_s * on, self.power_W)
-        v = min(np.sqrt(self._level_W * z), self.max_current_A * z)
+        else:
+            p_step = self._level_W
+        v = min(np.sqrt(p_step * z), self.max_current_A * z)
         return float(v * np.sqrt(on))
+
+    def _ramp_mean_W(self, tau_s: float) -> float:
+        """Mean over the next ``tau_s`` of the power ramping from the present level at
+        ``ramp_W_per_s`` up to ``power_W``."""
+        p0, pmax, r = self._level_W, self.power_W, self.ramp_W_per_s
+        if tau_s <= 0 or p0 >= pmax or r <= 0:
+            return min(p0, pmax)
+        tc = (pmax - p0) / r  # when the ramp reaches the maximum
+        if tc >= tau_s:
+            return p0 + 0.5 * r * tau_s
+        return (tc * 0.5 * (p0 + pmax) + (tau_s - tc) * pmax) / tau_s
 
     @property
     def rolloff_threshold_ohm(self) -> float:
@@ -145,5 +163,8 @@ class RFGenerator:
         if over.size == 0:
             return 1.0
         theta = float(fr[over[0]])
+        if self._step_start is not None:  # the level the ramp had reached at the roll-off
+            level0, off = self._step_start
+            self._level_W = min(level0 + self.ramp_W_per_s * max(theta - off, 0.0) * dt_s, self.power_W)
         self._roll_off(t_s + theta * dt_s)
         return theta
