@@ -191,10 +191,12 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
 
     Notes
     -----
-    Per explicit step: the source is updated (RF: the potential is re-solved when σ(T) has
-    changed by more than 2 %, checked every ``rf_check_s`` of simulated time; otherwise the last
-    solution is rescaled to the generator voltage; MW: the SAR pattern is recomputed from the
-    current temperature every ``source_update_s``),
+    Per explicit step: the source is updated (RF, while the generator is on: the potential is
+    re-solved where σ(T) changed by more than ``RF_SIGMA_REL_TOL`` (2 %) since the last solve —
+    compared every step next to the electrode and every ``rf_check_s`` elsewhere — locally when
+    that box is small (:meth:`~tissuefate.physics.rf.PotentialSolver.heating_near`); otherwise the
+    last solution is rescaled to the generator voltage; MW: the SAR pattern is recomputed from
+    the current temperature every ``source_update_s``),
     the Pennes step is taken (RF: when desiccation next to the electrode changed during a powered
     step, the potential is re-solved at once and a roll-off of the generator is placed inside the
     step, the rest of the step's Joule heat taken back: :meth:`RFGenerator.roll_off_within`,
@@ -206,9 +208,10 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
     dried fraction and the heat source live on the device. The RF potential is still solved on the
     host (numba multigrid): at a re-solve T is copied to the host for σ(T) and the heating pattern
     of V = 1 is uploaded once; each step rescales it on the device. The per-step desiccation test
-    compares the small box around the electrode on the device (one boolean comes back), the
-    periodic σ check copies T to the host. MW: T is copied to the host at each SAR update and the
-    pattern uploaded. The result holds NumPy arrays whatever the backend.
+    compares the small box around the electrode on the device (one boolean comes back); the σ
+    check next to the electrode copies that box of T to the host each powered step, the periodic
+    check all of T; a local re-solve uploads its region of the heating. MW: T is copied to the
+    host at each SAR update and the pattern uploaded. The result holds NumPy arrays whatever the backend.
     """
     if getattr(session, "modality", None) == "cryo":
         from .cryo_session import run_cryo_session
@@ -481,7 +484,8 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
             q = xp.multiply(q_unit, dtype.type(v * v * q_scale), out=qbuf) if v > 0 else None
             if t - last_rec >= s.record_interval_s - 1e-9:
                 _record(traces, time_s=t, power_W=p, voltage_V=v, impedance_ohm=z, energy_J=energy,
-                        max_temperature_K=float(T.max()), rolloff=gen.rolloffs)
+                        max_temperature_K=float(T.max()), rolloff=gen.rolloffs,
+                        desiccated_mL=float(now.sum()) * dV * 1e6)
                 last_rec = t
         else:
             if t - last_src >= s.source_update_s - 1e-9:
@@ -532,7 +536,8 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
     if s.modality == "rfa":
         _record(traces, time_s=s.duration_s, power_W=0.0, voltage_V=0.0,
                 impedance_ohm=1.0 / p_unit if p_unit > 0 else np.inf, energy_J=energy,
-                max_temperature_K=float(T.max()), rolloff=gen.rolloffs)
+                max_temperature_K=float(T.max()), rolloff=gen.rolloffs,
+                desiccated_mL=float(desiccated(T).sum()) * dV * 1e6)
     else:
         _record(traces, time_s=s.duration_s, power_W=0.0, absorbed_power_W=0.0, energy_J=energy,
                 absorbed_energy_J=absorbed, max_temperature_K=float(T.max()))
