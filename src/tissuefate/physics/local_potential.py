@@ -22,6 +22,8 @@ global re-solves agree (docs/model.md, "Potential re-solves"). Outside R the hea
 
 Requirements: every voxel whose potential is fixed at a nonzero value lies inside R with its
 neighbours (``include``), and the grid's own Dirichlet faces are at zero; otherwise α is kept at 1.
+The solver re-solves globally instead when R would hold more than 40 % of the grid
+(``PotentialSolver.LOCAL_MAX_FRACTION``).
 
 Cost. At 128³ with a 3-cm electrode, R (margin 16) holds ≈ 8 % of the voxels: a local update
 costs a few milliseconds against 60–90 ms for a global re-solve (docs/performance.md). The

@@ -773,8 +773,11 @@ class PotentialSolver:
     #: Margin [voxels] of :meth:`heating_near`'s local box around the changed box.
     LOCAL_MARGIN_VOX = 10
     #: :meth:`heating_near` re-solves globally when its local box would hold more than this
-    #: fraction of the grid.
-    LOCAL_MAX_FRACTION = 0.25
+    #: fraction of the grid. Measured on 12-min 3-cm RFA sessions (CPU-2, 2026-11-27): with the
+    #: local box at 27 % of a 64³ grid 3.0 s local vs 3.8–4.1 s global, at ≈ 40 % of 56 × 56 × 60
+    #: 2.8 vs 3.0–3.3 s (two PCG solves and five dissipation passes over the box against one global
+    #: solve): the break-even is near one half.
+    LOCAL_MAX_FRACTION = 0.4
 
     def fits_locally(self, box, margin: int | None = None) -> bool:
         """Whether :meth:`heating_near` would re-solve ``box`` locally (not globally)."""
