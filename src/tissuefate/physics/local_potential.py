@@ -102,7 +102,7 @@ class _LocalBox:
         self.R = R
         self.S2 = S2 = grow_box(R, 1, shape)  # R and its outer shell: the local network
         self.S3 = S3 = grow_box(R, 2, shape)  # with the shell's neighbours: every face of S2's voxels
-        self.vin3, self.r3, self.in3 = _within(S2, S3), _within(R, S3), _within(S2, S3)
+        self.in3, self.r3 = _within(S2, S3), _within(R, S3)  # S2 (whose dissipation changes) and R in S3
         self.kind3 = np.ascontiguousarray(kind[S3])
         self.fixv3 = np.ascontiguousarray(fixv[S3])
         self.flags3, self.fc3 = _sub_faces(S3, shape, dflag, faces)
@@ -118,8 +118,8 @@ class _LocalBox:
         self.on = self.act != 0
         self.gr = (np.empty((nr[0] - 1, nr[1], nr[2]), np.float32), np.empty((nr[0], nr[1] - 1, nr[2]), np.float32),
                    np.empty((nr[0], nr[1], nr[2] - 1), np.float32), np.empty(nr, np.float32))
-        # R's layers next to the shell, per axis and side: (face index in the S2 network, R's
-        # layer, shell layer in S2), or None where R reaches the grid's face
+        # R's layers next to the shell: (axis, low side?, index of the face in S2's network, shell
+        # layer in S2); none on a side where R reaches the grid's face
         self.shell = []
         for ax in range(3):
             for lo in (True, False):
@@ -129,16 +129,6 @@ class _LocalBox:
                     self.shell.append((ax, lo, edge - 1 if lo else edge, sh))
         self.mg: GeometricMultigrid | None = None
         self.y: np.ndarray | None = None
-
-
-def _dissipation(sub, sigma, kind, fixv, efac, keep, phi, spacing, dflag, faces):
-    """Per-voxel dissipation [W] of the network restricted to ``sub`` (cut faces insulated)."""
-    flags, fc = _sub_faces(sub, sigma.shape, dflag, faces)
-    s = np.ascontiguousarray(sigma[sub])
-    q = np.empty(s.shape)
-    network_dissipation(s, np.ascontiguousarray(kind[sub]), np.ascontiguousarray(fixv[sub]), efac, keep,
-                        np.ascontiguousarray(phi[sub]), *spacing, flags, *fc, q)
-    return q
 
 
 def _fill(phi3, r, x, alpha):
@@ -189,7 +179,7 @@ def local_resolve(*, sigma, kind, fixv, efac, keep, phi, spacing, dflag, faces, 
             if len(cache) >= 8:
                 cache.clear()
             cache[key] = lb
-    S3, vin3, r3, in3 = lb.S3, lb.vin3, lb.r3, lb.in3
+    S3, r3, in3 = lb.S3, lb.r3, lb.in3
     sig3 = np.array(sigma[S3])
     phi3 = np.array(phi[S3])
     if phi_scale != 1.0:
@@ -199,7 +189,7 @@ def local_resolve(*, sigma, kind, fixv, efac, keep, phi, spacing, dflag, faces, 
 
     def dissipation(u, k=ones):
         network_dissipation(sig3, lb.kind3, lb.fixv3, efac, k, u, *spacing, lb.flags3, *lb.fc3, qbuf)
-        return qbuf[vin3]
+        return qbuf[in3]
 
     e_out = energy_W - float(dissipation(phi3).sum())  # faces no voxel of S2 shares: they scale as α²
 
