@@ -770,8 +770,10 @@ class PotentialSolver:
                       "power": float(cur)}
         return phi, self._heating(q, is32), float(cur)
 
-    #: Margin [voxels] of :meth:`heating_near`'s local box around the changed box.
-    LOCAL_MARGIN_VOX = 10
+    #: Margin [m] of :meth:`heating_near`'s local box around the changed box (rounded up to whole
+    #: voxels of the finest spacing: 10 voxels at 1 mm, 7 at 1.5 mm). On the standard case at 1 mm,
+    #: margins of 8, 10, 12 and 16 voxels give Ω ≥ 1 volumes within 0.25 % of global re-solves.
+    LOCAL_MARGIN_M = 10e-3
     #: :meth:`heating_near` re-solves globally when its local box would hold more than this
     #: fraction of the grid. Measured on 12-min 3-cm RFA sessions (CPU-2, 2026-11-27): with the
     #: local box at 27 % of a 64³ grid 3.0 s local vs 3.8–4.1 s global, at ≈ 40 % of 56 × 56 × 60
@@ -779,9 +781,12 @@ class PotentialSolver:
     #: solve): the break-even is near one half.
     LOCAL_MAX_FRACTION = 0.4
 
+    def _margin_vox(self) -> int:
+        return max(int(np.ceil(self.LOCAL_MARGIN_M / min(self.grid.spacing_m) - 1e-9)), 1)
+
     def fits_locally(self, box, margin: int | None = None) -> bool:
         """Whether :meth:`heating_near` would re-solve ``box`` locally (not globally)."""
-        m = self.LOCAL_MARGIN_VOX if margin is None else int(margin)
+        m = self._margin_vox() if margin is None else int(margin)
         R = grow_box(union_box(box, self._electrode_box), m, self.grid.shape)
         return box_size(R) <= self.LOCAL_MAX_FRACTION * np.prod(self.grid.shape)
 
@@ -790,7 +795,7 @@ class PotentialSolver:
 
         Continues from the last :meth:`heating` (or :meth:`solve_heating`): σ is that solve's
         with ``sigma_box`` in ``box``; φ is re-solved in ``box`` grown by ``margin`` voxels
-        (default :attr:`LOCAL_MARGIN_VOX`) with φ held outside, and the power is the old one plus
+        (default :attr:`LOCAL_MARGIN_M` in voxels) with φ held outside, and the power is the old one plus
         the change of the Dirichlet energy (second-order accurate;
         :mod:`tissuefate.physics.local_potential`). When that local box would hold more than
         :attr:`LOCAL_MAX_FRACTION` of the grid, the whole network is re-solved instead.
@@ -828,7 +833,7 @@ class PotentialSolver:
             raise ConfigError(f"sigma_box.shape = {sb.shape} differs from the box's shape {want}")
         if not np.all(np.isfinite(sb)) or np.any(sb < 0):
             raise ConfigError("sigma_box has NaN, infinite or negative values: σ must be finite and >= 0")
-        m = self.LOCAL_MARGIN_VOX if margin is None else int(margin)
+        m = self._margin_vox() if margin is None else int(margin)
         if m < 1:
             raise ConfigError(f"margin = {m} voxels: must be >= 1")
         if not last["owned"]:
