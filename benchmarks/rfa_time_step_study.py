@@ -2,10 +2,11 @@
 
 Runs the in vivo (porcine) and ex vivo (bovine) cases at the automatic step Δt and at Δt/2, /4, /8
 and /16, prints the Ω ≥ 1 volume, energy and solves, and draws docs/figures/rfa_time_step.png with
-two earlier states of the numerics for comparison (docs/model.md): before the generator's
-roll-offs were placed inside the step (2026-11-27 morning), and before σ next to the electrode was
-checked every powered step with local potential re-solves (2026-11-27 afternoon: σ compared every
-5 s, loose global re-solves at desiccation).
+three earlier states of the numerics for comparison (docs/model.md): before the generator's
+roll-offs were placed inside the step (2026-11-27 morning), before σ next to the electrode was
+checked every powered step with local potential re-solves (that afternoon: σ compared every 5 s,
+loose global re-solves at desiccation), and before the source was switched to the new solve's
+inside the step at desiccation (that evening).
 
     python benchmarks/rfa_time_step_study.py      # 10 sessions, about 2 min on 2 cores
 """
@@ -28,6 +29,9 @@ DIVISORS = (1, 2, 4, 8, 16)
 #: loose re-solves at desiccation
 BEFORE = {"in_vivo": (5.53, 5.0, 4.63, 4.51, 4.34), "ex_vivo": (9.56, None, None, None, 7.42)}
 PREVIOUS = {"in_vivo": (4.39, 4.41, 4.38, 4.44, 4.33), "ex_vivo": (7.62, 7.65, 7.25, 7.40, 7.37)}
+#: ... and with σ compared every powered step and local re-solves, before the source was switched
+#: to the new solve's inside the step at desiccation (2026-11-27 evening)
+NO_SWITCH = {"in_vivo": (5.04, 5.38, 5.20, 4.89, 4.71), "ex_vivo": (9.09, 9.25, 8.98, 8.47, 8.11)}
 
 
 def run(condition: str, dt_s: float | None) -> dict:
@@ -58,12 +62,18 @@ def main(out: Path = OUT) -> None:
         results[cond] = rows
         for r in rows:
             print(f"| {cond} | {r['dt']:.4f} | {r['vol']:.2f} | {r['energy']:.2f} | {r['solves']} |", flush=True)
+    plot(results, out)
+
+
+def plot(results: dict, out: Path = OUT) -> None:
+    """The figure from ``{"in_vivo": rows, "ex_vivo": rows}`` (rows as :func:`run` returns, Δt/1 … Δt/16)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
     for ax, cond, title in zip(axes, ("in_vivo", "ex_vivo"), ("in vivo (porcine)", "ex vivo (bovine)"), strict=True):
         rows = results[cond]
         dts = [r["dt"] for r in rows]
         ax.plot(dts, [r["vol"] for r in rows], "o-", label="σ checked every powered step, local re-solves (now)")
-        for vals, style, label in ((PREVIOUS[cond], "^:", "σ checked every 5 s, loose re-solves"),
+        for vals, style, label in ((NO_SWITCH[cond], "v-.", "source not switched at desiccation"),
+                                   (PREVIOUS[cond], "^:", "σ checked every 5 s, loose re-solves"),
                                    (BEFORE[cond], "s--", "roll-off seen at the next step")):
             pts = [(dt, v) for dt, v in zip(dts, vals, strict=True) if v is not None]
             ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color="0.5", label=label)

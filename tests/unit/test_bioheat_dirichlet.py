@@ -53,3 +53,27 @@ def test_remove_source_equals_a_step_with_the_source_cut_short():
     assert np.all(full[mask] == 283.15)
     # the source really mattered: without the correction the step is far off
     assert np.abs(model.step(T0.copy(), q, dt) - cut).max() > 1.0
+
+
+def test_remove_source_in_a_box_equals_remove_source_of_a_source_zero_outside_it():
+    """The boxed form (the RF session switches its source next to the electrode at desiccation)
+    changes T exactly as remove_source of the same source padded with zeros: not at Dirichlet
+    nodes, not on the box faces, nowhere outside the box."""
+    g = Grid.cube(12, 1e-3)
+    rng = np.random.default_rng(2)
+    maps = ThermalMaps(rng.uniform(0.4, 0.6, g.shape), np.full(g.shape, 1 / 3.8e6), np.full(g.shape, 2e-3))
+    mask = np.zeros(g.shape, bool)
+    mask[6, 6, 3:9] = True
+    model = BioheatModel(g, maps, arterial_K=310.15, dirichlet_mask=mask, dirichlet_K=283.15,
+                         dtype=np.float64, backend="numpy")
+    T0 = model.initial(310.15) + rng.uniform(0, 20, g.shape)
+    T0[mask] = 283.15
+    box = (slice(0, 9), slice(3, 10), slice(2, 12))  # reaches two grid faces and holds the needle
+    qb = rng.uniform(-2e7, 5e7, (9, 7, 10))
+    padded = np.zeros(g.shape)
+    padded[box] = qb
+    a = model.remove_source(T0.copy(), padded, 0.4)
+    b = model.remove_source_in(T0.copy(), qb, 0.4, box)
+    np.testing.assert_allclose(b, a, rtol=0, atol=1e-12)
+    assert np.all(b[mask] == 283.15) and np.array_equal(b[:, :, 0], T0[:, :, 0])
+    assert np.abs(b - T0).max() > 1.0  # it did something

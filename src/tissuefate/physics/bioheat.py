@@ -381,6 +381,34 @@ class BioheatModel:
         self._dirichlet_kernel(T, self._dir_idx, self._dir_vals)
         return T
 
+    def source_mask(self):
+        """1 where a heat source acts in :meth:`step`, 0 at vessel-wall nodes, Dirichlet nodes and
+        the box faces (the model's dtype, where T lives; computed once)."""
+        if getattr(self, "_src_mask", None) is None:
+            m = self._xp.ones(self.grid.shape, self.dtype)
+            self.zero_source_at_wall_nodes(m)
+            m.reshape(-1)[self._dir_idx] = 0
+            for ax in range(3):
+                sl = [slice(None)] * 3
+                sl[ax] = [0, -1]
+                m[tuple(sl)] = 0
+            self._src_mask = m
+        return self._src_mask
+
+    def remove_source_in(self, T, q_W_per_m3, duration_s: float, box):
+        """:meth:`remove_source` of the source ``q_W_per_m3`` given over ``box`` only (three
+        slices; ``q`` has the box's shape, T is changed in the box). For corrections that are
+        local, without a pass over the whole grid. Returns ``T``.
+        """
+        if not 0.0 <= duration_s:
+            raise ConfigError(f"duration_s = {duration_s:g} s: must be >= 0")
+        if duration_s == 0.0:
+            return T
+        m = self.source_mask()[box]
+        q = self._xp.asarray(q_W_per_m3, dtype=self.dtype) * self.dtype.type(duration_s)
+        T[box] -= q * (m * self.inv_rho_c[box])
+        return T
+
     def step(self, T, q_W_per_m3, dt_s: float):
         """Advance ``T`` [K] by ``dt_s`` [s] with heat source ``q_W_per_m3`` [W/m³] (or None).
 
