@@ -588,8 +588,7 @@ def case_rfa_convergence(progress=None) -> list[ValidationRow]:
         ValidationRow(f"RFA time-step convergence (2-cm cooled, ex vivo bovine, 12 min, 1 mm, Δt = {ex[1][1]:.2f} s "
                       f"vs {ex[16][1]:.3f} s)", "Ω ≥ 1 volume at the automatic step [mL] vs its sixteenth",
                       **_rel(ex[1][0], ex[16][0], 0.10), source=src_t, kind="verification",
-                      note="not converged: the desiccation cascade next to the electrode is not resolved by "
-                           "≈ 1-s steps (docs/model.md, 'Time step and the generator')"),
+                      note="the sequence still falls below Δt/8 (docs/model.md, 'Time step and the generator')"),
     ]
 
 
