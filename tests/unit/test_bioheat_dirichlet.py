@@ -31,19 +31,24 @@ def test_dirichlet_voxel_conductivity_does_not_limit_dt():
     assert T.min() >= lo - 1e-9 and T.max() <= hi + 1e-9
 
 
-def test_remove_source_equals_a_step_with_the_source_cut_short():
-    """An explicit step is linear in Q: taking back (1 − θ) dt of the source gives the step whose
-    source was switched off after θ dt (the RF session's roll-off inside a step)."""
-    g = Grid.cube(10, 1e-3)
-    rng = np.random.default_rng(1)
-    maps = ThermalMaps(rng.uniform(0.4, 0.6, g.shape), np.full(g.shape, 1 / 3.8e6),
-                       np.full(g.shape, 2e-3))
+def _needle_model(n, seed):
+    """A random n³ block at 1 mm with a cooled needle (a Dirichlet line at 10 °C) and a random T."""
+    g = Grid.cube(n, 1e-3)
+    rng = np.random.default_rng(seed)
+    maps = ThermalMaps(rng.uniform(0.4, 0.6, g.shape), np.full(g.shape, 1 / 3.8e6), np.full(g.shape, 2e-3))
     mask = np.zeros(g.shape, bool)
-    mask[5, 5, 2:8] = True
+    mask[n // 2, n // 2, 2:n - 3] = True
     model = BioheatModel(g, maps, arterial_K=310.15, dirichlet_mask=mask, dirichlet_K=283.15,
                          dtype=np.float64, backend="numpy")
     T0 = model.initial(310.15) + rng.uniform(0, 20, g.shape)
     T0[mask] = 283.15
+    return g, rng, mask, model, T0
+
+
+def test_remove_source_equals_a_step_with_the_source_cut_short():
+    """An explicit step is linear in Q: taking back (1 − θ) dt of the source gives the step whose
+    source was switched off after θ dt (the RF session's roll-off inside a step)."""
+    g, rng, mask, model, T0 = _needle_model(10, 1)
     q = rng.uniform(0, 5e7, g.shape)
     dt, theta = model.dt_max_s, 0.3
     full = model.step(T0.copy(), q, dt).copy()
@@ -59,15 +64,7 @@ def test_remove_source_in_a_box_equals_remove_source_of_a_source_zero_outside_it
     """The boxed form (the RF session switches its source next to the electrode at desiccation)
     changes T exactly as remove_source of the same source padded with zeros: not at Dirichlet
     nodes, not on the box faces, nowhere outside the box."""
-    g = Grid.cube(12, 1e-3)
-    rng = np.random.default_rng(2)
-    maps = ThermalMaps(rng.uniform(0.4, 0.6, g.shape), np.full(g.shape, 1 / 3.8e6), np.full(g.shape, 2e-3))
-    mask = np.zeros(g.shape, bool)
-    mask[6, 6, 3:9] = True
-    model = BioheatModel(g, maps, arterial_K=310.15, dirichlet_mask=mask, dirichlet_K=283.15,
-                         dtype=np.float64, backend="numpy")
-    T0 = model.initial(310.15) + rng.uniform(0, 20, g.shape)
-    T0[mask] = 283.15
+    g, rng, mask, model, T0 = _needle_model(12, 2)
     box = (slice(0, 9), slice(3, 10), slice(2, 12))  # reaches two grid faces and holds the needle
     qb = rng.uniform(-2e7, 5e7, (9, 7, 10))
     padded = np.zeros(g.shape)
