@@ -64,7 +64,9 @@ def test_zone_converges_in_time_with_roll_offs_located_in_the_step(condition):
 
     coarse, num, rolloffs = run()
     fine, _, _ = run(num["time_step_s"] / 8)
-    assert rolloffs >= 5 and num["rolloffs_located_in_step"] >= 5
+    # 11 roll-offs, 7 (in vivo) and 4 (ex vivo) of them located inside a step; the others are seen
+    # at the start of a step (since the source switch, a voxel that dried cools back sooner)
+    assert rolloffs >= 5 and num["rolloffs_located_in_step"] >= 3 and num["sources_switched_in_step"] >= 10
     assert coarse == pytest.approx(fine, rel=0.10)
 
 
