@@ -38,7 +38,7 @@ from .multigrid import GeometricMultigrid, network_matvec, pcg
 from .multigrid_kernels import _dot
 from .network_kernels import assemble_network, network_dissipation
 
-__all__ = ["box_size", "grow_box", "local_resolve", "union_box"]
+__all__ = ["box_around", "box_size", "grow_box", "local_resolve", "union_box"]
 
 Box = tuple[slice, slice, slice]
 
@@ -53,6 +53,20 @@ def grow_box(box: Box, margin: int, shape) -> Box:
     """
     return tuple(slice(max(s.start - margin, 0), min(s.stop + margin, n))
                  for s, n in zip(box, shape, strict=True))
+
+
+def box_around(mask, margin: int) -> Box:
+    """Bounding box of the True voxels of ``mask`` grown by ``margin`` voxels (clipped to the grid).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.zeros((10, 10, 10), bool); m[1, 5, 8] = True
+    >>> box_around(m, 3)
+    (slice(0, 5, None), slice(2, 9, None), slice(5, 10, None))
+    """
+    idx = np.nonzero(mask)
+    return grow_box(tuple(slice(int(i.min()), int(i.max()) + 1) for i in idx), margin, mask.shape)
 
 
 def union_box(a: Box, b: Box) -> Box:
