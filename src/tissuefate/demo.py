@@ -289,6 +289,10 @@ def demo_course_scenarios(quick: bool = False, *, lesions=None, strategies=None,
     return out
 
 
+#: Share of the demo's progress bar for the simulations (the rest: figures and reports).
+_SIMULATED = 0.85
+
+
 def run_course_demo(out_dir, *, overwrite: bool = True, quick: bool = False, progress=None, lesions=None,
                     strategies=None):
     """Run the strategy comparison and write one folder per course plus ``report.html``.
@@ -299,6 +303,7 @@ def run_course_demo(out_dir, *, overwrite: bool = True, quick: bool = False, pro
         With attributes ``lesion`` and ``preset_label`` added.
     wall_s : float
     """
+    from .backends.threads import process_map
     from .course import run_course
     from .io.course_output import write_course_outputs
     from .io.output import atomic_output_dir
@@ -312,7 +317,7 @@ def run_course_demo(out_dir, *, overwrite: bool = True, quick: bool = False, pro
 
         def sub(f, msg, i=i, e=e):
             if progress:
-                progress((i + f) / len(entries), f"{e['lesion']}: {e['scenario'].course.strategy}: {msg}")
+                progress(_SIMULATED * (i + f) / len(entries), f"{e['lesion']}: {e['scenario'].course.strategy}: {msg}")
 
         c = run_course(e["scenario"], progress=sub)
         c.lesion = e["lesion"]
@@ -320,20 +325,33 @@ def run_course_demo(out_dir, *, overwrite: bool = True, quick: bool = False, pro
         courses.append(c)
     out = Path(out_dir)
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
-        figures = {}
-        for j, lesion in enumerate(dict.fromkeys(c.lesion for c in courses)):
-            group = [c for c in courses if c.lesion == lesion]
-            figures[lesion] = plot_course_comparison(group, tmp / f"comparison_{j + 1}.png",
-                                                     title=f"{lesion}: strategies compared (simulated)")
+        # figures and files: matplotlib holds the GIL, so in worker processes (one per core)
+        lesions = list(dict.fromkeys(c.lesion for c in courses))
+        jobs = [(plot_course_comparison, ([c for c in courses if c.lesion == lesion],
+                                          tmp / f"comparison_{j + 1}.png"),
+                 {"title": f"{lesion}: strategies compared (simulated)"}) for j, lesion in enumerate(lesions)]
+        slugs = [f"{j + 1:02d}_{_slug(c.lesion)}_{_slug(c.strategy)}_{c.preset_label}" for j, c in enumerate(courses)]
+        jobs += [(write_course_outputs, (tmp / "courses" / slug, c), {"overwrite": True})
+                 for slug, c in zip(slugs, courses, strict=True)]
+
+        def writing(f, msg):
+            if progress:
+                progress(_SIMULATED + (1 - _SIMULATED) * f, f"figures and reports: {msg}")
+
+        done = process_map(_call, jobs, progress=writing)
+        figures = dict(zip(lesions, done[:len(lesions)], strict=True))
         links, slices = [], []
-        for j, c in enumerate(courses):
-            slug = f"{j + 1:02d}_{_slug(c.lesion)}_{_slug(c.strategy)}_{c.preset_label}"
-            paths = write_course_outputs(tmp / "courses" / slug, c, overwrite=True)
+        for slug, paths in zip(slugs, done[len(lesions):], strict=True):
             links.append(f"courses/{slug}/report.html")
             slices.append(tmp / "courses" / slug / "course_slices.png" if "course_slices" in paths else None)
         (tmp / "report.html").write_text(course_comparison_report_html(
             courses, figures, title="tissuefate strategy comparison", links=links, slices=slices))
     return courses, time.perf_counter() - t0
+
+
+def _call(fn, args, kwargs):
+    """``fn(*args, **kwargs)``: one job of :func:`process_map` (a module-level function pickles)."""
+    return fn(*args, **kwargs)
 
 
 def _slug(s: str) -> str:

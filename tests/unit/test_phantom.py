@@ -429,3 +429,34 @@ def test_too_large_for_a_small_organ():
 def test_build_phantom_rejects_non_spec():
     with pytest.raises(ConfigError, match="PhantomSpec"):
         build_phantom({"seed": 1})  # type: ignore[arg-type]
+
+
+def test_scenario_anatomy_is_cached_but_every_caller_gets_its_own_copy():
+    """build_anatomy builds a phantom once per spec and shape; the copies it hands out are equal
+    to a fresh build and independent of each other (a course changes the state it carries)."""
+    from tissuefate.anatomy import PhantomSpec, TumourSpec, build_phantom, crop_roi
+    from tissuefate.config import build as build_mod
+    from tissuefate.config.scenario import scenario_from_dict
+
+    scn = scenario_from_dict({
+        "modality": "mwa", "applicator": {"type": "mw_antenna"}, "protocol": {"power_W": 60},
+        "anatomy": {"kind": "phantom", "seed": 3, "tumour_diameter_mm": 15},
+        "grid": {"spacing_mm": 3.0, "roi_shape": [20, 20, 20]},
+    })
+    build_mod._ROI_CACHE.clear()
+    a, ca = build_mod.build_anatomy(scn)
+    assert len(build_mod._ROI_CACHE) == 1
+    b, cb = build_mod.build_anatomy(scn)
+    assert len(build_mod._ROI_CACHE) == 1
+    ph = build_phantom(PhantomSpec(seed=3, spacing_mm=3.0, tumours=[TumourSpec(diameter_mm=15)]))
+    fresh = crop_roi(ph, ph.tumours[0].centre_m, (20, 20, 20))
+    np.testing.assert_array_equal(a.label, fresh.label)
+    np.testing.assert_array_equal(a.tumour, fresh.tumour)
+    np.testing.assert_array_equal(ca, cb)
+    a.tumour[...] = 0.0
+    a.meta["roi_centre_m"] = None
+    ca[0] = 1.0
+    c, cc = build_mod.build_anatomy(scn)
+    np.testing.assert_array_equal(c.tumour, fresh.tumour)
+    np.testing.assert_array_equal(b.tumour, fresh.tumour)
+    assert c.meta["roi_centre_m"] is not None and cc[0] != 1.0

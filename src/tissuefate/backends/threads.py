@@ -9,15 +9,23 @@ product of 159 000 values followed by ``np.dot`` of the same took 8.1 ms per pai
 default two threads and 0.07 ms with one; the standard 12-min RFA case took 16.2 s and 14.4 s.
 Sessions and courses therefore run with BLAS limited to one thread (numba keeps all of its own):
 the BLAS calls here are small and numba carries the heavy loops.
+
+Work that numba does not parallelise — drawing figures and writing files after a demo or trial —
+runs in worker processes instead (:func:`process_map`), after the simulations: started beside
+them it would compete with numba's spinning threads for the same cores.
 """
 
 from __future__ import annotations
 
 import functools
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from threadpoolctl import threadpool_limits
 
-__all__ = ["single_threaded_blas"]
+__all__ = ["single_threaded_blas", "usable_cpus", "process_map"]
 
 
 def single_threaded_blas(fn):
@@ -39,3 +47,60 @@ def single_threaded_blas(fn):
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+def usable_cpus() -> int:
+    """The cores this process may run on (its CPU affinity; ``os.cpu_count()`` where unknown)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def process_map(fn: Callable, args: Sequence[tuple], *, workers: int | None = None, progress=None) -> list:
+    """``[fn(*a) for a in args]``, in up to ``workers`` fresh processes (default: the usable cores).
+
+    For CPU-bound Python work that holds the GIL (matplotlib, file writers). Processes are
+    *spawned*, not forked: a forked child inherits numba's OpenMP runtime, which is not fork-safe.
+    Falls back to a plain loop with one worker, one item, or inside a daemonic process (a Dask or
+    multiprocessing worker may not start children). ``fn`` must be importable at module level and
+    ``args`` picklable; an exception in a worker is raised here.
+
+    Parameters
+    ----------
+    fn : callable
+    args : sequence of tuple
+    workers : int, optional
+    progress : callable(fraction, message), optional
+        Called as items finish.
+
+    Returns
+    -------
+    list
+        The results, in the order of ``args``.
+
+    Examples
+    --------
+    >>> process_map(divmod, [(7, 2), (9, 4)], workers=1)
+    [(3, 1), (2, 1)]
+    """
+    n = len(args)
+    workers = min(n, usable_cpus() if workers is None else max(1, int(workers)))
+    if workers <= 1 or multiprocessing.current_process().daemon:
+        out = []
+        for i, a in enumerate(args):
+            out.append(fn(*a))
+            if progress:
+                progress((i + 1) / n, f"{i + 1}/{n}")
+        return out
+    results: list = [None] * n
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(fn, *a): i for i, a in enumerate(args)}
+        done = 0
+        for fut in as_completed(futures):
+            results[futures[fut]] = fut.result()
+            done += 1
+            if progress:
+                progress(done / n, f"{done}/{n}")
+    return results
+

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from ..errors import GeometryError
@@ -45,17 +47,38 @@ def build_anatomy(scn: Scenario):
         tum = None if a.tumour_diameter_mm == 0 else a.tumour_diameter_mm * 1e-3
         state = block_state(grid, tumour_diameter_m=tum, tumour_type=a.tumour_type, vessel=vessel)
         return state, np.zeros(3)
-    from ..anatomy.phantom import PhantomSpec, TumourSpec, build_phantom, crop_roi
+    from ..anatomy.phantom import PhantomSpec, TumourSpec
 
     spec = PhantomSpec(
         seed=a.seed, spacing_mm=scn.grid.spacing_mm,
         tumours=[TumourSpec(type=a.tumour_type, diameter_mm=a.tumour_diameter_mm,
                             location=a.tumour_location, vessel_distance_mm=a.vessel_distance_mm)],
     )
-    ph = build_phantom(spec)
-    centre = np.asarray(ph.tumours[0].centre_m)
-    state = crop_roi(ph, centre, shape)
-    return state, centre
+    state, centre = _phantom_roi(spec, tuple(shape))
+    # the cache holds one copy; every caller gets its own (courses change the state they carry)
+    return copy.deepcopy(state), centre.copy()
+
+
+_ROI_CACHE: dict = {}
+_ROI_CACHE_SIZE = 8
+
+
+def _phantom_roi(spec, shape: tuple):
+    """The cropped region of a phantom, built once per spec and shape. The spec is deterministic
+    and seeded, so equal ``repr(spec)`` give identical arrays. A demo or a sensitivity run builds
+    the same phantom for every strategy; this saves ≈ 0.5–1 s per course."""
+    from ..anatomy.phantom import build_phantom, crop_roi
+
+    key = (repr(spec), shape)
+    hit = _ROI_CACHE.get(key)
+    if hit is None:
+        ph = build_phantom(spec)
+        centre = np.asarray(ph.tumours[0].centre_m)
+        hit = (crop_roi(ph, centre, shape), centre)
+        while len(_ROI_CACHE) >= _ROI_CACHE_SIZE:
+            _ROI_CACHE.pop(next(iter(_ROI_CACHE)))
+        _ROI_CACHE[key] = hit
+    return hit
 
 
 def scenario_table(scn: Scenario):
