@@ -57,7 +57,11 @@ MWA_VESSEL = {
     "applicator": {"type": "mw_antenna", "frequency_MHz": 2450, "antenna": "monopole"},
     "protocol": {"duration_min": 2, "power_W": 80},
 }
-CASES = {"rfa_block": RFA_BLOCK, "rfa_vessel": RFA_VESSEL, "mwa_vessel": MWA_VESSEL}
+#: the "vaporised" desiccation law: the dried fraction lives on the device and gates σ
+RFA_VAPORISED = {**RFA_BLOCK, "name": "gpu-rfa-vaporised",
+                 "tissue": {"species": "porcine", "rf_desiccation": "vaporised"}}
+CASES = {"rfa_block": RFA_BLOCK, "rfa_vessel": RFA_VESSEL, "mwa_vessel": MWA_VESSEL,
+         "rfa_vaporised": RFA_VAPORISED}
 
 TINY_RFA_TOML = """
 name = "tiny-rfa-gpu"

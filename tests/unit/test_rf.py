@@ -411,3 +411,9 @@ def test_fused_desiccating_conductivity_equals_the_reference(dtype):
     assert np.array_equal(got, rf_conductivity(s37, T, T >= dtype(372.15)))
     with pytest.raises(ConfigError):
         rf_conductivity_desiccating(s37, T.astype(np.float64 if dtype == np.float32 else np.float32), 372.15)
+    # the "vaporised" law: desiccated only where the water has boiled off too
+    dried = rng.choice(np.array([0.0, 0.5, 1.0], dtype), size=s37.shape)
+    got = rf_conductivity_desiccating(s37, T, 372.15, dried=dried)
+    assert np.array_equal(got, rf_conductivity(s37, T, (T >= dtype(372.15)) & (dried >= 1)))
+    with pytest.raises(ConfigError, match="dried.shape"):
+        rf_conductivity_desiccating(s37, T, 372.15, dried=dried[:, :, :2])

@@ -127,3 +127,42 @@ def test_sigma_next_to_the_electrode_is_checked_every_powered_step():
     v5, e5, _ = _lee_session((48, 48, 56), 3, rf_check_s=5.0)
     assert v5 == pytest.approx(v1, rel=0.01)  # equal now; 3.2 % apart with σ checked every 5 s only
     assert e5 == pytest.approx(e1, rel=0.01)
+
+
+def _desiccation_law_session(law, minutes=2, **numerics):
+    scn = scenario_from_dict({
+        "name": "rf-law", "modality": "rfa", "tissue": {"species": "porcine", "rf_desiccation": law},
+        "anatomy": {"kind": "block", "tumour_diameter_mm": 0},
+        "grid": {"spacing_mm": 1.5, "roi_shape": [40, 40, 48]},
+        "applicator": {"type": "rf_electrode", "active_length_mm": 20, "gauge": 17},
+        "protocol": {"duration_min": minutes, "control": "impedance", "power_W": 200},
+        "numerics": numerics,
+    })
+    return run_session(build_session(scn))
+
+
+def test_vaporised_desiccation_law_waits_for_the_latent_heat():
+    """Under the "vaporised" law σ collapses only once a voxel's water has boiled off at the 100 °C
+    cap (≈ 1.7 GJ/m³ of latent heat), so the first roll-off comes later, there are fewer of them
+    and more energy goes in than under the temperature law (σ collapses at 99 °C). Measured at
+    1 mm, 12 min, on the 3-cm electrode: 8 against 33 roll-offs, 73.6 against 22.8 kJ
+    (docs/validation.md)."""
+    r = {law: _desiccation_law_session(law) for law in ("temperature", "vaporised")}
+    for law, res in r.items():
+        assert res.settings["numerics"]["rf_desiccation"] == law
+    first = {}
+    for law, res in r.items():
+        ro = np.asarray(res.traces["rolloff"])
+        assert ro[-1] >= 1, law  # both roll off within 2 min
+        first[law] = float(np.asarray(res.traces["time_s"])[np.argmax(ro > 0)])
+    assert first["vaporised"] > first["temperature"] + 5.0
+    assert r["vaporised"].traces["rolloff"][-1] < r["temperature"].traces["rolloff"][-1]
+    assert r["vaporised"].traces["energy_J"][-1] > 1.3 * r["temperature"].traces["energy_J"][-1]
+    assert r["vaporised"].settings["numerics"]["vaporised_J"] > r["temperature"].settings["numerics"]["vaporised_J"]
+
+
+def test_unknown_desiccation_law_is_a_config_error():
+    from tissuefate.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="rf_desiccation"):
+        _desiccation_law_session("boiling")

@@ -57,6 +57,14 @@ class TissueConfig(_Model):
             "coagulation of pig liver, the default) or comsol_liver (COMSOL liver material)."
         ),
     )
+    rf_desiccation: Literal["temperature", "vaporised"] = Field(
+        "temperature",
+        description=(
+            "RFA: when the conductivity next to the electrode collapses: temperature (at 99 degC, "
+            "Berjano 2006; the default, calibrated on Lee 2009) or vaporised (once the voxel's water has "
+            "boiled off at 100 degC; not calibrated, docs/validation.md compares the two)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _perfusion_magnitude(self):

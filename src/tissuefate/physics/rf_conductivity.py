@@ -20,6 +20,7 @@ __all__ = [
     "BODY_TEMPERATURE_K",
     "rf_conductivity",
     "rf_conductivity_desiccating",
+    "RF_DESICCATION_LAWS",
     "update_desiccated",
     "needs_resolve",
     "changed_box",
@@ -102,20 +103,27 @@ def rf_conductivity(
 
 
 @nb.njit(parallel=True, cache=True)
-def _sigma_of_T(s37, T, c, Td, body, f, t_desic, one, zero, out):  # pragma: no cover - compiled
-    # rf_conductivity(s37, T, T >= t_desic) in one pass, in the same operation order (no fastmath)
+def _sigma_of_T(s37, T, dried, dried_full, c, Td, body, f, t_desic, one, zero, out):  # pragma: no cover - compiled
+    # rf_conductivity(s37, T, (T >= t_desic) & (dried >= dried_full)) in one pass, in the same
+    # operation order (no fastmath); the temperature law passes dried = T, dried_full = 0
     n = s37.size
     a = s37.reshape(-1)
     t = T.reshape(-1)
+    d = dried.reshape(-1)
     o = out.reshape(-1)
     for m in nb.prange(n):
         x = t[m]
         fac = one + c * (min(x, Td) - body)
         v = a[m] * max(fac, zero)
-        o[m] = v * f if x >= t_desic else v
+        o[m] = v * f if (x >= t_desic and d[m] >= dried_full) else v
 
 
-def rf_conductivity_desiccating(sigma37_S_per_m, T_K, desiccated_from_K: float, out=None) -> np.ndarray:
+#: RF desiccation laws (``tissue.rf_desiccation``): when σ of a voxel at the boiling cap collapses.
+RF_DESICCATION_LAWS = ("temperature", "vaporised")
+
+
+def rf_conductivity_desiccating(sigma37_S_per_m, T_K, desiccated_from_K: float, out=None, *, dried=None,
+                                dried_full: float = 1.0) -> np.ndarray:
     r"""``rf_conductivity(σ37, T, T >= desiccated_from_K)`` with the default law, in one pass.
 
     The hot path of an RF session, where σ(T) is evaluated before every potential solve: one
@@ -123,12 +131,19 @@ def rf_conductivity_desiccating(sigma37_S_per_m, T_K, desiccated_from_K: float, 
     result equals :func:`rf_conductivity`'s bit for bit). ``sigma37_S_per_m`` and ``T_K`` must be
     C-contiguous arrays of one float dtype and shape; ``out`` (optional) like them.
 
+    With ``dried`` (the dried fraction of :class:`~tissuefate.physics.vaporisation.Vaporisation`,
+    same dtype and shape) a voxel desiccates only once its water has boiled off as well,
+    ``dried >= dried_full`` (the ``"vaporised"`` law of :data:`RF_DESICCATION_LAWS`).
+
     Examples
     --------
     >>> import numpy as np
     >>> s37 = np.full(3, 0.333, np.float32); T = np.array([310.15, 350.0, 373.0], np.float32)
     >>> a = rf_conductivity_desiccating(s37, T, 372.15)
     >>> bool(np.array_equal(a, rf_conductivity(s37, T, T >= np.float32(372.15))))
+    True
+    >>> wet = rf_conductivity_desiccating(s37, T, 372.15, dried=np.array([0, 0, 0.5], np.float32))
+    >>> bool(wet[2] == rf_conductivity(s37, T, False)[2])  # at 100 °C, half its water left
     True
     """
     s37 = np.asarray(sigma37_S_per_m)
@@ -138,10 +153,16 @@ def rf_conductivity_desiccating(sigma37_S_per_m, T_K, desiccated_from_K: float, 
     if not (s37.flags.c_contiguous and T.flags.c_contiguous):
         raise ConfigError("sigma37_S_per_m and T_K must be C-contiguous")
     dt = s37.dtype.type
+    if dried is None:
+        dried, dried_full = T, 0.0  # T >= 0 K: the temperature law
+    else:
+        dried = np.ascontiguousarray(dried, dtype=s37.dtype)
+        if dried.shape != s37.shape:
+            raise ConfigError(f"dried.shape = {dried.shape} differs from T_K.shape = {T.shape}")
     out = np.empty_like(s37) if out is None else out
-    _sigma_of_T(s37, T, dt(RF["sigma_temp_coeff_per_K"].value), dt(RF["desiccation_temperature_K"].value),
-                dt(BODY_TEMPERATURE_K), dt(RF["desiccation_factor"].value), dt(desiccated_from_K), dt(1.0), dt(0.0),
-                out)
+    _sigma_of_T(s37, T, dried, dt(dried_full), dt(RF["sigma_temp_coeff_per_K"].value),
+                dt(RF["desiccation_temperature_K"].value), dt(BODY_TEMPERATURE_K), dt(RF["desiccation_factor"].value),
+                dt(desiccated_from_K), dt(1.0), dt(0.0), out)
     return out
 
 

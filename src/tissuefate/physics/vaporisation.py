@@ -6,11 +6,15 @@ it. The dried fraction of a voxel is the vaporised energy over its latent-heat c
 .. math:: \partial_t d = \frac{\rho c\,(T^* - T_b)^+ / \Delta t}{w\,\rho\,L_v},
           \qquad T \leftarrow \min(T^*, T_b),
 
-with water mass fraction ``w`` and latent heat ``L_v`` (``tissue.properties.WATER``). The
-dried fraction is reported (an output for the fate model); it does not feed back into the RF
-conductivity, which follows Berjano's temperature law (``physics.rf.rf_conductivity``). A
-water-content feedback (σ × (1 − d(1 − f_d)) with rehydration) was tried and rejected in 0.1: at
-1 mm voxels it made the delivered energy even more grid-dependent (docs/validation.md).
+with water mass fraction ``w`` and latent heat ``L_v`` (``tissue.properties.WATER``). By default
+the dried fraction does not feed back into the RF conductivity, which follows Berjano's temperature
+law (σ collapses at 99 °C, ``physics.rf_conductivity``). Under the ``"vaporised"`` desiccation law
+(``tissue.rf_desiccation``) σ collapses only where the water has boiled off (d = 1), and
+:meth:`Vaporisation.rehydrate` resets d where the tissue has cooled below 99 °C: the latent heat
+then delays the collapse, as in the enthalpy formulation of finite-element RF models, which also
+let tissue rehydrate on cooling. A linear water-content feedback (σ × (1 − d(1 − f_d)) with
+rehydration) was tried and rejected in 0.1: at 1 mm voxels it made the delivered energy even more
+grid-dependent (docs/validation.md).
 
 Simplifications: no vapour transport, no pressure, no tissue shrinkage; heat capacity is not
 changed by the water lost (Haemmerich 2006 report ≈20 % water loss at 90 °C, not modelled).
@@ -96,3 +100,8 @@ class Vaporisation:
             self._vaporised += float(e.sum(dtype=np.float64))
             self.dried[over] = np.minimum(self.dried[over] + e / self.latent_J_per_m3, 1.0)
             T[over] = self.boil_K
+
+    def rehydrate(self, T, below_K: float) -> None:
+        """Reset the dried fraction to 0 where ``T`` is below ``below_K`` (NumPy or CuPy, like
+        :attr:`dried`): tissue that cooled off the boiling point counts as wet again."""
+        self.dried[T < below_K] = 0

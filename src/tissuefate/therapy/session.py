@@ -14,6 +14,7 @@ from ..backends.threads import single_threaded_blas
 from ..errors import ConfigError
 from ..physics.local_potential import box_around as _box_around  # tests call it by this name
 from ..physics.local_potential import union_box
+from ..physics.rf_conductivity import RF_DESICCATION_LAWS
 from ..tissue.labels import Label
 from ..tissue.maps import rf_conductivity_map, thermal_maps
 from ..tissue.properties import BLOOD, DAMAGE, DEFAULT_DAMAGE_KINETICS, RF, MaterialTable, damage_kinetics
@@ -62,6 +63,11 @@ class ThermalSession:
         (the reference the local re-solves are verified against).
     damage_kinetics : str
         Name of the Arrhenius parameter set of Ω (:data:`~tissuefate.tissue.properties.DAMAGE_KINETICS`).
+    rf_desiccation : {"temperature", "vaporised"}
+        RF: when σ collapses next to the electrode. ``"temperature"`` (default, Berjano 2006): at
+        99 °C. ``"vaporised"``: once the voxel's water has boiled off at the 100 °C cap (its latent
+        heat absorbed; the dried fraction resets where the tissue cools below 99 °C). Not
+        calibrated: docs/validation.md compares the two.
     settings : dict
         The scenario as given (recorded in the result).
     """
@@ -84,12 +90,16 @@ class ThermalSession:
     rf_check_s: float = 5.0
     rf_local_resolves: bool = True
     damage_kinetics: str = DEFAULT_DAMAGE_KINETICS
+    rf_desiccation: str = "temperature"
     settings: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.modality not in ("rfa", "mwa"):
             raise ConfigError(f"modality = {self.modality!r}: must be 'rfa' or 'mwa'")
         damage_kinetics(self.damage_kinetics)  # an unknown name fails here, before any work
+        if self.rf_desiccation not in RF_DESICCATION_LAWS:
+            raise ConfigError(f"tissue.rf_desiccation = {self.rf_desiccation!r}: must be one of "
+                              f"{list(RF_DESICCATION_LAWS)}")
         if not 1.0 <= self.duration_s <= 3600.0:
             raise ConfigError(f"protocol.duration_min = {self.duration_s / 60:g}: must be in 1/60-60 min")
         if not 200.0 <= self.initial_temperature_K <= 320.0:
@@ -323,6 +333,14 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         qbuf = xp.empty(grid.shape, dtype=dtype)
 
         T_desic = dtype.type(RF["desiccation_temperature_K"].value - 1.0)
+        # "vaporised": σ collapses only where the water has boiled off too (Vaporisation.dried = 1)
+        vaporised = s.rf_desiccation == "vaporised"
+
+        def dried_in(box=None):
+            """The dried fraction (in ``box``) on the host, for the σ law; None under the temperature law."""
+            if not vaporised:
+                return None
+            return _to_host(vap.dried if box is None else vap.dried[box])
 
         sigma37 = np.ascontiguousarray(sigma37, dtype=dtype)
         sig_buf = [np.empty(grid.shape, dtype), np.empty(grid.shape, dtype)]
@@ -331,7 +349,8 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
             # rf_conductivity(σ37, T, T >= T_desic), 0 in the applicator (σ37 is 0 there), written
             # into whichever of two buffers does not hold ``keep`` (the σ of the last solve)
             buf = sig_buf[1] if keep is sig_buf[0] else sig_buf[0]
-            return rf_conductivity_desiccating(sigma37, np.ascontiguousarray(T), float(T_desic), out=buf)
+            return rf_conductivity_desiccating(sigma37, np.ascontiguousarray(T), float(T_desic), out=buf,
+                                               dried=dried_in())
 
         # Desiccation collapses σ by 1e2 next to the electrode and is what raises the impedance
         # into a roll-off: it is looked for after every powered step in a box around the active
@@ -343,6 +362,8 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
 
         def desiccated(T):
             """The desiccated voxels of the box next to the electrode (on the device with CuPy)."""
+            if vaporised:
+                return (T[near] >= T_desic) & (vap.dried[near] >= 1)
             return T[near] >= T_desic
 
         def changed(now):
@@ -362,8 +383,13 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
             of the conductance to their σ), scaled so that the last is 1.
             """
             new = now & ~desic_solved
-            t0, t1, w = (_to_host(a[near][new]).astype(np.float64) for a in (T0, T1, q_unit))
-            frac = np.clip((float(T_desic) - t0) / np.maximum(t1 - t0, 1e-12), 0.0, 1.0)
+            if vaporised:  # when the dried fraction reached 1 (linear over the step)
+                t0, t1 = _to_host(dried_prev[new]).astype(np.float64), _to_host(vap.dried[near][new]).astype(np.float64)
+                w = _to_host(q_unit[near][new]).astype(np.float64)
+                frac = np.clip((1.0 - t0) / np.maximum(t1 - t0, 1e-12), 0.0, 1.0)
+            else:
+                t0, t1, w = (_to_host(a[near][new]).astype(np.float64) for a in (T0, T1, q_unit))
+                frac = np.clip((float(T_desic) - t0) / np.maximum(t1 - t0, 1e-12), 0.0, 1.0)
             order = np.argsort(frac, kind="stable")
             frac, w = np.append(frac[order], 1.0), np.append(w[order], 0.0)
             cum = np.cumsum(w)
@@ -380,7 +406,8 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         def sigma_in(box, T):
             """σ(T) in ``box`` only, on the host."""
             s37 = sigma37_near if box == near else np.ascontiguousarray(sigma37[box])
-            return rf_conductivity_desiccating(s37, np.ascontiguousarray(_to_host(T[box])), float(T_desic))
+            return rf_conductivity_desiccating(s37, np.ascontiguousarray(_to_host(T[box])), float(T_desic),
+                                               dried=dried_in(box))
 
         def near_drifted(T):
             """Whether σ in the box next to the electrode changed by more than RF_SIGMA_REL_TOL since
@@ -497,9 +524,15 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
                 last_rec = t
             absorbed += p_abs * dt
         T_prev = T
+        vaporising = s.modality == "rfa" and vaporised
+        if vaporising and q is not None:
+            dried_prev = vap.dried[near].copy()
         T = model.step(T, q, dt)  # into the model's other buffer: T_prev is kept
         if cold_wall is not None:
             cold_wall.apply(T, inv_rho_c, dt)
+        if vaporising:  # the dried fraction decides desiccation: the cap comes first
+            vap.apply(T, inv_rho_c)
+            vap.rehydrate(T, T_desic)
         powered = 1.0  # the fraction of the step the generator delivered power
         now = desiccated(T) if s.modality == "rfa" and q is not None else None
         if now is not None and changed(now):
@@ -532,7 +565,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
                 energy += (v * v * p_unit - p) * (powered - theta) * dt
                 sources_blended += 1
         energy += p * dt * powered
-        vap.apply(T, inv_rho_c)
+        vap.apply(T, inv_rho_c)  # (a no-op after the cap above)
         dmg.update(T, dt)
         if t - last_perf >= 10.0 and s.table.in_vivo:
             model.set_perfusion_factor(perfusion_shutdown_factor(dmg.omega))
@@ -563,6 +596,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         settings["numerics"]["rolloffs_located_in_step"] = rolloffs_located
         settings["numerics"]["local_potential_solves"] = n_local
         settings["numerics"]["sources_switched_in_step"] = sources_blended
+        settings["numerics"]["rf_desiccation"] = s.rf_desiccation
     if s.modality == "mwa":
         # share of the antenna's pattern that fell on simulated tissue (the rest heats tissue
         # outside the organ or beyond the region of interest)
