@@ -143,7 +143,7 @@ def _desiccation_law_session(law, minutes=2, **numerics):
 
 def test_vaporised_desiccation_law_waits_for_the_latent_heat():
     """Under the "vaporised" law σ collapses only once a voxel's water has boiled off at the 100 °C
-    cap (≈ 1.7 GJ/m³ of latent heat), so the first roll-off comes later, there are fewer of them
+    cap (≈ 1.9 GJ/m³ of latent heat), so the first roll-off comes later, there are fewer of them
     and more energy goes in than under the temperature law (σ collapses at 99 °C). Measured at
     1 mm, 12 min, on the 3-cm electrode: 8 against 33 roll-offs, 73.6 against 22.8 kJ
     (docs/validation.md)."""

@@ -1,0 +1,132 @@
+"""How much do RFA zones depend on *when* σ collapses next to the electrode?
+
+Two desiccation laws (``tissue.rf_desiccation``), on the three RFA cases of literature.md §3:
+- ``temperature`` (the default, calibrated on Lee 2009): σ drops by 1e2 where T ≥ 99 °C;
+- ``vaporised``: σ drops only once the voxel's water has boiled off at the 100 °C cap (its latent
+  heat, ≈ 1.9 GJ/m³, absorbed), and the water comes back where the tissue cools below 99 °C — the
+  enthalpy formulation of finite-element RF models, with no parameter of its own.
+
+Cases: Lee 2009 2-cm cooled electrode ex vivo (bovine, 72 × 72 × 80 at 1 mm) and in vivo (porcine),
+and the Cool-tip 3 cm in vivo (80 × 80 × 96); 12 min impedance control at 200 W. With
+``--time-step`` every run is repeated at an eighth of the automatic step. Prints a Markdown table
+for docs/validation.md and draws docs/figures/rf_desiccation_law.png. A study, not a fit: the
+default law is not changed by it.
+
+    python benchmarks/rf_desiccation_law_study.py              # 6 sessions, about 1 min
+    python benchmarks/rf_desiccation_law_study.py --time-step  # 12 sessions, about 4 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from tissuefate.api import simulate
+from tissuefate.config.scenario import scenario_from_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: name → (tissue, active length [mm], region [voxels], published long × short axis [mm])
+CASES = {
+    "Lee 2009 ex vivo": ({"species": "bovine", "condition": "ex_vivo"}, 20, [72, 72, 80], (30.1, 26.2)),
+    "Lee 2009 in vivo": ({"species": "porcine", "condition": "in_vivo"}, 20, [72, 72, 80], (26.2, 20.0)),
+    "Cool-tip 3 cm in vivo": ({"species": "porcine", "condition": "in_vivo"}, 30, [80, 80, 96], (46.0, 30.2)),
+}
+LAWS = ("temperature", "vaporised")
+TOLERANCE = 0.15  # the validation rows' tolerance on each axis
+
+
+def run(case: str, law: str, step_divisor: int = 1, auto_step_s: float | None = None) -> dict:
+    """One 12-min session; with ``step_divisor`` > 1 at ``auto_step_s`` / ``step_divisor``."""
+    tissue, length_mm, roi, _ = CASES[case]
+    data = {
+        "name": f"{case}, {law}", "modality": "rfa", "tissue": {**tissue, "rf_desiccation": law},
+        "anatomy": {"kind": "block", "tumour_diameter_mm": 0}, "grid": {"roi_shape": roi},
+        "applicator": {"type": "rf_electrode", "active_length_mm": length_mm, "gauge": 17},
+        "protocol": {"duration_min": 12, "control": "impedance", "power_W": 200},
+    }
+    if step_divisor > 1:
+        data["numerics"] = {"time_step_s": auto_step_s / step_divisor}
+    t0 = time.perf_counter()
+    r = simulate(scenario_from_dict(data))
+    z = r.metrics["zones"]["omega_ge_1"]
+    return dict(case=case, law=law, step_divisor=step_divisor, long_mm=z["long_axis_mm"],
+                short_mm=z["short_axis_mm"], volume_mL=z["volume_mL"],
+                energy_kJ=r.metrics["delivery"]["energy_J"] / 1e3, rolloffs=int(r.traces["rolloff"][-1]),
+                time_step_s=r.settings["numerics"]["time_step_s"], wall_s=time.perf_counter() - t0)
+
+
+def plot(results: list[dict], path) -> Path:
+    """Long and short axes of each case under each law against the published values (± 15 %),
+    and the delivered energy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in results if r["step_divisor"] == 1]
+    names = list(CASES)
+    fig, axes = plt.subplots(1, 3, figsize=(12.0, 3.8), constrained_layout=True)
+    colours = {"temperature": "#1f77b4", "vaporised": "#d62728"}
+    for ax, key, j in ((axes[0], "long_mm", 0), (axes[1], "short_mm", 1)):
+        for i, name in enumerate(names):
+            ref = CASES[name][3][j]
+            ax.errorbar(i, ref, yerr=TOLERANCE * ref, fmt="s", color="black", capsize=4,
+                        label="published ± 15 %" if i == 0 else None)
+            for k, law in enumerate(LAWS):
+                v = [r[key] for r in rows if r["case"] == name and r["law"] == law]
+                if v:
+                    ax.plot(i + 0.18 * (k + 1), v[0], "o", color=colours[law],
+                            label=f"σ collapses: {law}" if i == 0 else None)
+        ax.set_xticks(range(len(names)), names, rotation=12, fontsize=8)
+        ax.set_ylabel(("long" if j == 0 else "short") + " axis of Ω ≥ 1 [mm]")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="upper left")
+    ax = axes[2]
+    for k, law in enumerate(LAWS):
+        v = [next((r["energy_kJ"] for r in rows if r["case"] == n and r["law"] == law), float("nan")) for n in names]
+        ax.bar([i + 0.4 * k - 0.2 for i in range(len(names))], v, width=0.38, color=colours[law], label=law)
+    ax.set_xticks(range(len(names)), names, rotation=12, fontsize=8)
+    ax.set_ylabel("delivered energy in 12 min [kJ]")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, axis="y")
+    fig.suptitle("RFA: when σ collapses next to the electrode decides the zone (1 mm, automatic step; "
+                 "simulated, not treatment guidance)", fontsize=9)
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--time-step", action="store_true", help="also run every case at an eighth of the step")
+    ap.add_argument("--json", type=Path, default=None, help="write the results here")
+    ap.add_argument("--figure", type=Path, default=ROOT / "docs" / "figures" / "rf_desiccation_law.png")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    results = []
+    print("| case | σ collapses | Δt | zone Ω ≥ 1 [mm] | volume [mL] | energy [kJ] | roll-offs |")
+    print("|---|---|---|---|---|---|---|")
+    for name in CASES:
+        for law in LAWS:
+            auto = None
+            for div in ((1, 8) if args.time_step else (1,)):
+                o = run(name, law, div, auto)
+                auto = o["time_step_s"]
+                results.append(o)
+                ref = CASES[name][3]
+                ok = all(abs(v / r - 1) <= TOLERANCE for v, r in zip((o["long_mm"], o["short_mm"]), ref, strict=True))
+                print(f"| {name} ({ref[0]} × {ref[1]} mm) | {law} | {'Δt' if div == 1 else f'Δt/{div}'} | "
+                      f"{o['long_mm']:.1f} × {o['short_mm']:.1f}{' ✔' if ok else ' ✘'} | {o['volume_mL']:.2f} | "
+                      f"{o['energy_kJ']:.1f} | {o['rolloffs']} |", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    print(f"\nfigure: {plot(results, args.figure)}")
+    print(f"{time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
