@@ -303,7 +303,7 @@ def run_course_demo(out_dir, *, overwrite: bool = True, quick: bool = False, pro
         With attributes ``lesion`` and ``preset_label`` added.
     wall_s : float
     """
-    from .backends.threads import process_map
+    from .backends.threads import call_with_one_numba_thread, pool_size, process_map
     from .course import run_course
     from .io.course_output import write_course_outputs
     from .io.output import atomic_output_dir
@@ -312,17 +312,33 @@ def run_course_demo(out_dir, *, overwrite: bool = True, quick: bool = False, pro
 
     t0 = time.perf_counter()
     entries = demo_course_scenarios(quick, lesions=lesions, strategies=strategies)
-    courses = []
-    for i, e in enumerate(entries):
+    if pool_size(len(entries)) > 1:
+        # one single-threaded process per core, the costliest courses (RFA, larger regions) first
+        order = sorted(range(len(entries)), key=lambda k: (not entries[k]["scenario"].modality == "rfa",
+                                                           -math.prod(entries[k]["scenario"].grid.roi_shape)))
 
-        def sub(f, msg, i=i, e=e):
+        def simulated(f, msg):
             if progress:
-                progress(_SIMULATED * (i + f) / len(entries), f"{e['lesion']}: {e['scenario'].course.strategy}: {msg}")
+                progress(_SIMULATED * f, f"courses simulated: {msg} (one process per core)")
 
-        c = run_course(e["scenario"], progress=sub)
+        done = process_map(call_with_one_numba_thread, [(run_course, entries[k]["scenario"]) for k in order],
+                           progress=simulated)
+        courses = [None] * len(entries)
+        for k, c in zip(order, done, strict=True):
+            courses[k] = c
+    else:
+        courses = []
+        for i, e in enumerate(entries):
+
+            def sub(f, msg, i=i, e=e):
+                if progress:
+                    progress(_SIMULATED * (i + f) / len(entries),
+                             f"{e['lesion']}: {e['scenario'].course.strategy}: {msg}")
+
+            courses.append(run_course(e["scenario"], progress=sub))
+    for c, e in zip(courses, entries, strict=True):
         c.lesion = e["lesion"]
         c.preset_label = e["preset"]
-        courses.append(c)
     out = Path(out_dir)
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
         # figures and files: matplotlib holds the GIL, so in worker processes (one per core)

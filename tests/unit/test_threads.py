@@ -29,3 +29,13 @@ def test_process_map_raises_a_worker_exception_here():
 def test_process_map_runs_in_this_process_with_one_worker():
     assert process_map(divmod, [(7, 2)], workers=4) == [(3, 1)]  # one item: no pool
     assert process_map(divmod, [], workers=2) == []
+
+
+def test_workers_run_numba_on_one_thread_and_pool_size_counts_items():
+    import numba
+
+    from tissuefate.backends.threads import call_with_one_numba_thread, pool_size
+
+    out = process_map(call_with_one_numba_thread, [(numba.get_num_threads,), (numba.get_num_threads,)], workers=2)
+    assert out == [1, 1]
+    assert pool_size(1) == 1 and pool_size(5, workers=3) == 3 and pool_size(0) == 0

@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from threadpoolctl import threadpool_limits
 
-__all__ = ["single_threaded_blas", "usable_cpus", "process_map"]
+__all__ = ["single_threaded_blas", "usable_cpus", "pool_size", "process_map", "call_with_one_numba_thread"]
 
 
 def single_threaded_blas(fn):
@@ -57,6 +57,25 @@ def usable_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def pool_size(n_items: int, workers: int | None = None) -> int:
+    """The number of processes :func:`process_map` uses for ``n_items`` (≤ 1: none, it runs the
+    items in this process): the usable cores or ``workers``, at most one per item, and none inside
+    a daemonic process."""
+    if multiprocessing.current_process().daemon:
+        return 1
+    return min(n_items, usable_cpus() if workers is None else max(1, int(workers)))
+
+
+def call_with_one_numba_thread(fn: Callable, *args):
+    """``fn(*args)`` with numba's parallel kernels on one thread: for :func:`process_map` workers
+    that share the cores (two single-threaded processes use 2 cores better than one process with
+    two threads; docs/performance.md, virtual trials)."""
+    import numba
+
+    numba.set_num_threads(1)
+    return fn(*args)
+
+
 def process_map(fn: Callable, args: Sequence[tuple], *, workers: int | None = None, progress=None) -> list:
     """``[fn(*a) for a in args]``, in up to ``workers`` fresh processes (default: the usable cores).
 
@@ -85,8 +104,8 @@ def process_map(fn: Callable, args: Sequence[tuple], *, workers: int | None = No
     [(3, 1), (2, 1)]
     """
     n = len(args)
-    workers = min(n, usable_cpus() if workers is None else max(1, int(workers)))
-    if workers <= 1 or multiprocessing.current_process().daemon:
+    workers = pool_size(n, workers)
+    if workers <= 1:
         out = []
         for i, a in enumerate(args):
             out.append(fn(*a))
