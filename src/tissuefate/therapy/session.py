@@ -565,7 +565,10 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
                 energy += (v * v * p_unit - p) * (powered - theta) * dt
                 sources_blended += 1
         energy += p * dt * powered
-        vap.apply(T, inv_rho_c)  # (a no-op after the cap above)
+        # the boiling cap (under the vaporised law it came before the desiccation test; here it
+        # caps only what the source switch added; heat taken back at a roll-off comes off T even
+        # where the cap had put it into the dried fraction — a within-step approximation)
+        vap.apply(T, inv_rho_c)
         dmg.update(T, dt)
         if t - last_perf >= 10.0 and s.table.in_vivo:
             model.set_perfusion_factor(perfusion_shutdown_factor(dmg.omega))
