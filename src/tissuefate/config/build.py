@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 
 import numpy as np
 
@@ -61,6 +62,7 @@ def build_anatomy(scn: Scenario):
 
 _ROI_CACHE: dict = {}
 _ROI_CACHE_SIZE = 8
+_ROI_LOCK = threading.Lock()
 
 
 def _phantom_roi(spec, shape: tuple):
@@ -70,14 +72,16 @@ def _phantom_roi(spec, shape: tuple):
     from ..anatomy.phantom import build_phantom, crop_roi
 
     key = (repr(spec), shape)
-    hit = _ROI_CACHE.get(key)
+    with _ROI_LOCK:  # a threaded Dask worker may build scenarios side by side
+        hit = _ROI_CACHE.get(key)
     if hit is None:
         ph = build_phantom(spec)
         centre = np.asarray(ph.tumours[0].centre_m)
         hit = (crop_roi(ph, centre, shape), centre)
-        while len(_ROI_CACHE) >= _ROI_CACHE_SIZE:
-            _ROI_CACHE.pop(next(iter(_ROI_CACHE)))
-        _ROI_CACHE[key] = hit
+        with _ROI_LOCK:
+            while len(_ROI_CACHE) >= _ROI_CACHE_SIZE:
+                _ROI_CACHE.pop(next(iter(_ROI_CACHE)))
+            _ROI_CACHE[key] = hit
     return hit
 
 
