@@ -129,9 +129,12 @@ def test_sigma_next_to_the_electrode_is_checked_every_powered_step():
     assert e5 == pytest.approx(e1, rel=0.01)
 
 
-def _desiccation_law_session(law, minutes=2, **numerics):
+def _desiccation_law_session(law, minutes=2, boiled=None, **numerics):
+    tissue = {"species": "porcine", "rf_desiccation": law}
+    if boiled is not None:
+        tissue["rf_desiccation_boiled_fraction"] = boiled
     scn = scenario_from_dict({
-        "name": "rf-law", "modality": "rfa", "tissue": {"species": "porcine", "rf_desiccation": law},
+        "name": "rf-law", "modality": "rfa", "tissue": tissue,
         "anatomy": {"kind": "block", "tumour_diameter_mm": 0},
         "grid": {"spacing_mm": 1.5, "roi_shape": [40, 40, 48]},
         "applicator": {"type": "rf_electrode", "active_length_mm": 20, "gauge": 17},
@@ -166,3 +169,19 @@ def test_unknown_desiccation_law_is_a_config_error():
 
     with pytest.raises(ConfigError, match="rf_desiccation"):
         _desiccation_law_session("boiling")
+
+
+def test_part_of_the_water_boiled_sits_between_the_two_laws():
+    """With σ collapsing once 2 % of the water has boiled, the session delivers more energy than
+    under the temperature law and less than when all of it must boil; the fraction is recorded.
+    Bad fractions are refused with the field's name."""
+    from tissuefate.errors import ConfigError
+
+    e = {key: _desiccation_law_session(law, boiled=b).traces["energy_J"][-1]
+         for key, law, b in (("T", "temperature", None), ("2%", "vaporised", 0.02), ("all", "vaporised", None))}
+    assert e["T"] < e["2%"] < e["all"]
+    r = _desiccation_law_session("vaporised", minutes=1, boiled=0.5)
+    assert r.settings["numerics"]["rf_desiccation_boiled_fraction"] == 0.5
+    for bad in (0.0, 1.5):
+        with pytest.raises(ConfigError, match="rf_desiccation_boiled_fraction"):
+            _desiccation_law_session("vaporised", boiled=bad)

@@ -155,7 +155,8 @@ def build_session(scn: Scenario, *, settings: dict | None = None, state=None, ta
         placement=placement, duration_s=scn.protocol.duration_min * 60.0, power_W=scn.protocol.power_W,
         generator=generator, initial_temperature_K=scn.tissue.start_degC + 273.15,
         backend=scn.numerics.backend, time_step_s=scn.numerics.time_step_s,
-        damage_kinetics=scn.tissue.damage_kinetics, rf_desiccation=scn.tissue.rf_desiccation, settings=settings,
+        damage_kinetics=scn.tissue.damage_kinetics, rf_desiccation=scn.tissue.rf_desiccation,
+        rf_boiled_fraction=scn.tissue.rf_desiccation_boiled_fraction, settings=settings,
     )
 
 

@@ -65,6 +65,13 @@ class TissueConfig(_Model):
             "boiled off at 100 degC; not calibrated, docs/validation.md compares the two)."
         ),
     )
+    rf_desiccation_boiled_fraction: float = Field(
+        1.0, gt=0.0, le=1.0,
+        description=(
+            "RFA, rf_desiccation = vaporised: the fraction of a voxel's water that must have boiled off "
+            "before its conductivity collapses [1] (1: all of it; docs/validation.md, item 1)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _perfusion_magnitude(self):

@@ -68,6 +68,8 @@ class ThermalSession:
         99 °C. ``"vaporised"``: once the voxel's water has boiled off at the 100 °C cap (its latent
         heat absorbed; the dried fraction resets where the tissue cools below 99 °C). Not
         calibrated: docs/validation.md compares the two.
+    rf_boiled_fraction : float
+        RF, ``"vaporised"`` law: the dried fraction at which σ collapses, in (0, 1] (1: all the water).
     settings : dict
         The scenario as given (recorded in the result).
     """
@@ -91,6 +93,7 @@ class ThermalSession:
     rf_local_resolves: bool = True
     damage_kinetics: str = DEFAULT_DAMAGE_KINETICS
     rf_desiccation: str = "temperature"
+    rf_boiled_fraction: float = 1.0
     settings: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -100,6 +103,8 @@ class ThermalSession:
         if self.rf_desiccation not in RF_DESICCATION_LAWS:
             raise ConfigError(f"tissue.rf_desiccation = {self.rf_desiccation!r}: must be one of "
                               f"{list(RF_DESICCATION_LAWS)}")
+        if not 0.0 < self.rf_boiled_fraction <= 1.0:
+            raise ConfigError(f"tissue.rf_desiccation_boiled_fraction = {self.rf_boiled_fraction!r}: must be in (0, 1]")
         if not 1.0 <= self.duration_s <= 3600.0:
             raise ConfigError(f"protocol.duration_min = {self.duration_s / 60:g}: must be in 1/60-60 min")
         if not 200.0 <= self.initial_temperature_K <= 320.0:
@@ -333,8 +338,9 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         qbuf = xp.empty(grid.shape, dtype=dtype)
 
         T_desic = dtype.type(RF["desiccation_temperature_K"].value - 1.0)
-        # "vaporised": σ collapses only where the water has boiled off too (Vaporisation.dried = 1)
+        # "vaporised": σ collapses only where (a fraction of) the water has boiled off too
         vaporised = s.rf_desiccation == "vaporised"
+        boiled = dtype.type(s.rf_boiled_fraction)  # Vaporisation.dried at the collapse
 
         def dried_in(box=None):
             """The dried fraction (in ``box``) on the host, for the σ law; None under the temperature law."""
@@ -350,7 +356,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
             # into whichever of two buffers does not hold ``keep`` (the σ of the last solve)
             buf = sig_buf[1] if keep is sig_buf[0] else sig_buf[0]
             return rf_conductivity_desiccating(sigma37, np.ascontiguousarray(T), float(T_desic), out=buf,
-                                               dried=dried_in())
+                                               dried=dried_in(), dried_full=float(boiled))
 
         # Desiccation collapses σ by 1e2 next to the electrode and is what raises the impedance
         # into a roll-off: it is looked for after every powered step in a box around the active
@@ -363,7 +369,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         def desiccated(T):
             """The desiccated voxels of the box next to the electrode (on the device with CuPy)."""
             if vaporised:
-                return (T[near] >= T_desic) & (vap.dried[near] >= 1)
+                return (T[near] >= T_desic) & (vap.dried[near] >= boiled)
             return T[near] >= T_desic
 
         def changed(now):
@@ -383,10 +389,10 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
             of the conductance to their σ), scaled so that the last is 1.
             """
             new = now & ~desic_solved
-            if vaporised:  # when the dried fraction reached 1 (linear over the step)
+            if vaporised:  # when the dried fraction reached `boiled` (linear over the step)
                 t0, t1 = _to_host(dried_prev[new]).astype(np.float64), _to_host(vap.dried[near][new]).astype(np.float64)
                 w = _to_host(q_unit[near][new]).astype(np.float64)
-                frac = np.clip((1.0 - t0) / np.maximum(t1 - t0, 1e-12), 0.0, 1.0)
+                frac = np.clip((float(boiled) - t0) / np.maximum(t1 - t0, 1e-12), 0.0, 1.0)
             else:
                 t0, t1, w = (_to_host(a[near][new]).astype(np.float64) for a in (T0, T1, q_unit))
                 frac = np.clip((float(T_desic) - t0) / np.maximum(t1 - t0, 1e-12), 0.0, 1.0)
@@ -407,7 +413,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
             """σ(T) in ``box`` only, on the host."""
             s37 = sigma37_near if box == near else np.ascontiguousarray(sigma37[box])
             return rf_conductivity_desiccating(s37, np.ascontiguousarray(_to_host(T[box])), float(T_desic),
-                                               dried=dried_in(box))
+                                               dried=dried_in(box), dried_full=float(boiled))
 
         def near_drifted(T):
             """Whether σ in the box next to the electrode changed by more than RF_SIGMA_REL_TOL since
@@ -600,6 +606,8 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         settings["numerics"]["local_potential_solves"] = n_local
         settings["numerics"]["sources_switched_in_step"] = sources_blended
         settings["numerics"]["rf_desiccation"] = s.rf_desiccation
+        if vaporised:
+            settings["numerics"]["rf_desiccation_boiled_fraction"] = float(s.rf_boiled_fraction)
     if s.modality == "mwa":
         # share of the antenna's pattern that fell on simulated tissue (the rest heats tissue
         # outside the organ or beyond the region of interest)
