@@ -9,7 +9,8 @@ it. The dried fraction of a voxel is the vaporised energy over its latent-heat c
 with water mass fraction ``w`` and latent heat ``L_v`` (``tissue.properties.WATER``). By default
 the dried fraction does not feed back into the RF conductivity, which follows Berjano's temperature
 law (σ collapses at 99 °C, ``physics.rf_conductivity``). Under the ``"vaporised"`` desiccation law
-(``tissue.rf_desiccation``) σ collapses only where the water has boiled off (d = 1), and
+(``tissue.rf_desiccation``) σ collapses only where the water has boiled off (d = 1, or the
+fraction ``tissue.rf_desiccation_boiled_fraction``), and
 :meth:`Vaporisation.rehydrate` resets d where the tissue has cooled below 99 °C: the latent heat
 then delays the collapse, as in the enthalpy formulation of finite-element RF models, which also
 let tissue rehydrate on cooling. A linear water-content feedback (σ × (1 − d(1 − f_d)) with
