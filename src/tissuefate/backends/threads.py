@@ -17,6 +17,7 @@ them it would compete with numba's spinning threads for the same cores.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import multiprocessing
 import os
@@ -25,7 +26,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from threadpoolctl import threadpool_limits
 
-__all__ = ["single_threaded_blas", "usable_cpus", "pool_size", "process_map", "call_with_one_numba_thread"]
+__all__ = ["single_threaded_blas", "usable_cpus", "pool_size", "process_map", "numba_threads",
+           "call_with_one_numba_thread"]
 
 
 def single_threaded_blas(fn):
@@ -66,14 +68,26 @@ def pool_size(n_items: int, workers: int | None = None) -> int:
     return min(n_items, usable_cpus() if workers is None else max(1, int(workers)))
 
 
+@contextlib.contextmanager
+def numba_threads(n: int):
+    """Run the block with numba's parallel kernels on ``n`` threads (at most
+    ``NUMBA_NUM_THREADS``); the previous count is restored after."""
+    import numba
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
+
+
 def call_with_one_numba_thread(fn: Callable, *args):
     """``fn(*args)`` with numba's parallel kernels on one thread: for :func:`process_map` workers
     that share the cores (two single-threaded processes use 2 cores better than one process with
     two threads; docs/performance.md, virtual trials)."""
-    import numba
-
-    numba.set_num_threads(1)
-    return fn(*args)
+    with numba_threads(1):
+        return fn(*args)
 
 
 def process_map(fn: Callable, args: Sequence[tuple], *, workers: int | None = None, progress=None) -> list:

@@ -323,6 +323,8 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
     tissue_mask = (state.label != Label.OUTSIDE) & ~appl
 
     traces: dict[str, list] = {}
+    # RF, "vaporised": σ collapses only where (a fraction of) the water has boiled off too
+    vaporised = s.modality == "rfa" and s.rf_desiccation == "vaporised"
     energy = 0.0
     absorbed = 0.0
     if s.modality == "rfa":
@@ -338,8 +340,6 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         qbuf = xp.empty(grid.shape, dtype=dtype)
 
         T_desic = dtype.type(RF["desiccation_temperature_K"].value - 1.0)
-        # "vaporised": σ collapses only where (a fraction of) the water has boiled off too
-        vaporised = s.rf_desiccation == "vaporised"
         boiled = dtype.type(s.rf_boiled_fraction)  # Vaporisation.dried at the collapse
 
         def dried_in(box=None):
@@ -364,13 +364,14 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         # every few seconds only, the energy delivered depended on the check phase by up to 50 %).
         near = _box_around(active, 6)
         switch_box = _box_around(active, 12)  # where the source is switched at desiccation
-        desic_solved = T[near] >= T_desic  # on the device with CuPy
 
         def desiccated(T):
             """The desiccated voxels of the box next to the electrode (on the device with CuPy)."""
             if vaporised:
                 return (T[near] >= T_desic) & (vap.dried[near] >= boiled)
             return T[near] >= T_desic
+
+        desic_solved = desiccated(T)  # those of the last potential solve
 
         def changed(now):
             """Whether the desiccated box ``now`` differs from that of the last solve."""
@@ -389,13 +390,11 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
             of the conductance to their σ), scaled so that the last is 1.
             """
             new = now & ~desic_solved
-            if vaporised:  # when the dried fraction reached `boiled` (linear over the step)
-                t0, t1 = _to_host(dried_prev[new]).astype(np.float64), _to_host(vap.dried[near][new]).astype(np.float64)
-                w = _to_host(q_unit[near][new]).astype(np.float64)
-                frac = np.clip((float(boiled) - t0) / np.maximum(t1 - t0, 1e-12), 0.0, 1.0)
-            else:
-                t0, t1, w = (_to_host(a[near][new]).astype(np.float64) for a in (T0, T1, q_unit))
-                frac = np.clip((float(T_desic) - t0) / np.maximum(t1 - t0, 1e-12), 0.0, 1.0)
+            # what crossed its threshold, linear over the step: T, or the dried fraction (vaporised)
+            a0, a1, level = ((dried_prev, vap.dried[near], boiled) if vaporised
+                             else (T0[near], T1[near], T_desic))
+            t0, t1, w = (_to_host(a[new]).astype(np.float64) for a in (a0, a1, q_unit[near]))
+            frac = np.clip((float(level) - t0) / np.maximum(t1 - t0, 1e-12), 0.0, 1.0)
             order = np.argsort(frac, kind="stable")
             frac, w = np.append(frac[order], 1.0), np.append(w[order], 0.0)
             cum = np.cumsum(w)
@@ -530,13 +529,12 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
                 last_rec = t
             absorbed += p_abs * dt
         T_prev = T
-        vaporising = s.modality == "rfa" and vaporised
-        if vaporising and q is not None:
+        if vaporised and q is not None:
             dried_prev = vap.dried[near].copy()
         T = model.step(T, q, dt)  # into the model's other buffer: T_prev is kept
         if cold_wall is not None:
             cold_wall.apply(T, inv_rho_c, dt)
-        if vaporising:  # the dried fraction decides desiccation: the cap comes first
+        if vaporised:  # the dried fraction decides desiccation: the cap comes first
             vap.apply(T, inv_rho_c)
             vap.rehydrate(T, T_desic)
         powered = 1.0  # the fraction of the step the generator delivered power

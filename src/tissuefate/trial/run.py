@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
+from ..backends.threads import numba_threads, usable_cpus
 from ..errors import ConfigError, GeometryError, ResourceError, TissuefateError
 from .cohort import (
     Case,
@@ -149,12 +150,8 @@ def _numba_threads(n: int):
     if n > avail:
         raise ConfigError(f"threads_per_task = {n}: this worker has only {avail} numba threads; use "
                           f"--threads-per-task <= {avail} (results may depend on the thread count)")
-    old = numba.get_num_threads()
-    numba.set_num_threads(n)
-    try:
+    with numba_threads(n):
         yield
-    finally:
-        numba.set_num_threads(old)
 
 
 def _nan(v) -> float:
@@ -499,7 +496,7 @@ def _connect(scheduler: str | None, n_workers: int | None, threads_per_task: int
                 "`dask worker tcp://HOST:8786` in an environment where tissuefate is installed") from None
         _check_worker_versions(client, scheduler)
         return client, None
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cpus()
     if threads_per_task > cores:
         raise ConfigError(f"--threads-per-task {threads_per_task}: this machine has {cores} cores")
     if n_workers is not None and n_workers < 1:
