@@ -292,6 +292,43 @@ def demo_course_scenarios(quick: bool = False, *, lesions=None, strategies=None,
 #: Share of the demo's progress bar for the simulations (the rest: figures and reports).
 _SIMULATED = 0.85
 
+#: Modalities whose courses go to the second worker while the first compiles the RF kernels (cold
+#: numba cache, :func:`course_order`): MWA first, then those that share no kernel with RFA sessions.
+_BESIDE_FIRST_RFA = ("mwa", "cryo", "injection")
+
+
+def course_order(scenarios) -> list[int]:
+    """The order in which the course demo hands ``scenarios`` to its worker processes.
+
+    Costliest first (RFA, then larger regions), so that no long course is left for the end, except
+    that the MWA, cryo and injection courses come right after the first RFA course. On a fresh clone
+    numba compiles each kernel on first use and then caches it on disk. The first RFA course compiles
+    ≈ 24 s of potential-solver kernels, then the bioheat step (≈ 10 s) and the fate kernels (≈ 7 s);
+    a second RFA course started beside it compiled them all again. An MWA course compiles the bioheat
+    step and the fate kernels at once, so the RFA course finds them cached; cryo and injection
+    courses share no kernel with an RFA session (docs/performance.md, "Demo").
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> def scn(modality, n):
+    ...     return NS(modality=modality, grid=NS(roi_shape=(n, n, n)))
+    >>> course_order([scn("cryo", 56), scn("rfa", 48), scn("mwa", 48), scn("rfa", 56), scn("injection", 48)])
+    [3, 2, 0, 4, 1]
+    """
+
+    def cost(k):
+        s = scenarios[k]
+        return (s.modality != "rfa", -math.prod(s.grid.roi_shape))
+
+    order = sorted(range(len(scenarios)), key=cost)
+    if not order or scenarios[order[0]].modality != "rfa":
+        return order
+    first, rest = order[0], order[1:]
+    beside = sorted((k for k in rest if scenarios[k].modality in _BESIDE_FIRST_RFA),
+                    key=lambda k: _BESIDE_FIRST_RFA.index(scenarios[k].modality) > 0)
+    return [first] + beside + [k for k in rest if k not in beside]
+
 
 def run_course_demo(out_dir, *, overwrite: bool = True, quick: bool = False, progress=None, lesions=None,
                     strategies=None):
@@ -313,9 +350,7 @@ def run_course_demo(out_dir, *, overwrite: bool = True, quick: bool = False, pro
     t0 = time.perf_counter()
     entries = demo_course_scenarios(quick, lesions=lesions, strategies=strategies)
     if pool_size(len(entries)) > 1:
-        # one single-threaded process per core, the costliest courses (RFA, larger regions) first
-        order = sorted(range(len(entries)), key=lambda k: (not entries[k]["scenario"].modality == "rfa",
-                                                           -math.prod(entries[k]["scenario"].grid.roi_shape)))
+        order = course_order([e["scenario"] for e in entries])
 
         def simulated(f, msg):
             if progress:
