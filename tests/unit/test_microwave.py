@@ -302,9 +302,11 @@ def test_captured_fraction_and_renormalise_false():
     assert 0.97 < src.captured_fraction < 1.02  # 1.000 ± 0.003 for boxes >= 141 mm
     small = Grid.cube(15, 1e-3)
     lost = MicrowaveSource(small, (0, 0, -0.006), (0, 0, 1), m, 50.0, renormalise=False)
-    with pytest.warns(RuntimeWarning, match="enlarge it"):
+    with pytest.warns(RuntimeWarning, match="beyond the region of interest.*Enlarge the region of interest"):
         q = lost.heating_W_per_m3(body(small))
     assert lost.captured_fraction < 0.8
+    assert lost.outside_organ_fraction == pytest.approx(0.0, abs=1e-6)  # no outside voxels: all lost beyond
+    assert lost.beyond_roi_fraction == pytest.approx(1.0 - lost.captured_fraction, abs=1e-6)
     total = float(q.sum()) * small.voxel_volume_m3
     assert total == pytest.approx(AntennaModel.default().efficiency.value * 50.0 * lost.captured_fraction, rel=1e-3)
 
@@ -336,3 +338,23 @@ def test_session_heating_does_not_depend_on_the_roi_size():
     assert 0 < f_small < f_big <= 1.01
     assert p_small == pytest.approx(p_big * f_small / f_big, rel=0.02)  # the cut power is lost
     assert t_small == pytest.approx(t_big, abs=0.5)  # the same heating next to the antenna
+
+
+def test_lost_pattern_split_into_outside_organ_and_beyond_roi():
+    """A subcapsular antenna in a box that holds its pattern: what is lost falls outside the organ
+    (no advice to enlarge the region); the same antenna without the surface loses only the box's
+    cut, which equals the share called 'beyond the region of interest' with the surface."""
+    m = AntennaModel.default("monopole", 2.45e9)
+    g = Grid.cube(101, 1e-3)
+    x, _, _ = g.coordinates_m()
+    out = np.broadcast_to(x > 0.004, g.shape)  # liver surface 4 mm from the antenna
+    src = MicrowaveSource(g, (0, 0, -0.01), (0, 0, 1), m, 50.0, outside_mask=out, renormalise=False)
+    with pytest.warns(RuntimeWarning, match="outside the organ") as rec:
+        src.heating_W_per_m3(body(g))
+    assert "Enlarge" not in str(rec[0].message)
+    assert src.outside_organ_fraction > 0.1
+    assert src.captured_fraction + src.outside_organ_fraction + src.beyond_roi_fraction == pytest.approx(1.0)
+    whole = MicrowaveSource(g, (0, 0, -0.01), (0, 0, 1), m, 50.0, renormalise=False)
+    whole.heating_W_per_m3(body(g))
+    assert src.beyond_roi_fraction == pytest.approx(1.0 - whole.captured_fraction, abs=0.01)
+    assert np.isnan(whole.beyond_roi_fraction)  # evaluated only when the captured share is below 0.8

@@ -39,3 +39,12 @@ def test_workers_run_numba_on_one_thread_and_pool_size_counts_items():
     out = process_map(call_with_one_numba_thread, [(numba.get_num_threads,), (numba.get_num_threads,)], workers=2)
     assert out == [1, 1]
     assert pool_size(1) == 1 and pool_size(5, workers=3) == 3 and pool_size(0) == 0
+
+
+def test_worker_warnings_are_one_line_without_the_source_line(capfd):
+    import warnings
+
+    process_map(warnings.warn, [("tissuefate test warning", RuntimeWarning)] * 2, workers=2)
+    err = capfd.readouterr().err
+    assert "warning: tissuefate test warning" in err
+    assert "RuntimeWarning" not in err  # the default format names the category and file

@@ -21,13 +21,15 @@ import contextlib
 import functools
 import multiprocessing
 import os
+import sys
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from threadpoolctl import threadpool_limits
 
 __all__ = ["single_threaded_blas", "usable_cpus", "pool_size", "process_map", "numba_threads",
-           "call_with_one_numba_thread"]
+           "call_with_one_numba_thread", "one_line_warnings"]
 
 
 def single_threaded_blas(fn):
@@ -90,6 +92,16 @@ def call_with_one_numba_thread(fn: Callable, *args):
         return fn(*args)
 
 
+def _show_warning_line(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
+
+
+def one_line_warnings() -> None:
+    """Print warnings as one line, ``warning: <message>``, without the source line (the worker
+    initializer of :func:`process_map`: the command line prints its own warnings this way)."""
+    warnings.showwarning = _show_warning_line
+
+
 def process_map(fn: Callable, args: Sequence[tuple], *, workers: int | None = None, progress=None) -> list:
     """``[fn(*a) for a in args]``, in up to ``workers`` fresh processes (default: the usable cores).
 
@@ -127,7 +139,8 @@ def process_map(fn: Callable, args: Sequence[tuple], *, workers: int | None = No
                 progress((i + 1) / n, f"{i + 1}/{n}")
         return out
     results: list = [None] * n
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=one_line_warnings) as pool:
         futures = {pool.submit(fn, *a): i for i, a in enumerate(args)}
         done = 0
         for fut in as_completed(futures):

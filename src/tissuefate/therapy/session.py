@@ -610,6 +610,9 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         # share of the antenna's pattern that fell on simulated tissue (the rest heats tissue
         # outside the organ or beyond the region of interest)
         settings["numerics"]["mw_captured_fraction_min"] = round(float(min(captured)), 4)
+        if np.isfinite(mw.beyond_roi_fraction):  # evaluated once the captured share fell below 0.8
+            settings["numerics"]["mw_beyond_roi_fraction"] = round(float(mw.beyond_roi_fraction), 4)
+            settings["numerics"]["mw_outside_organ_fraction"] = round(float(mw.outside_organ_fraction), 4)
     return SessionResult(
         name=s.name, modality=s.modality, grid=grid, state=state, placements=[s.placement],
         omega=_to_host(dmg.omega), cem43_min=_to_host(dmg.cem43_min), peak_temperature_K=_to_host(dmg.peak_K),
