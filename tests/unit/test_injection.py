@@ -195,6 +195,29 @@ def test_from_state_uses_scar_fixed_and_perfusion():
     assert ex_vivo._kw0.max() == 0.0
 
 
+def test_scenario_perfusion_reaches_the_washout():
+    """``tissue.perfusion`` of a scenario sets the injection's washout (the model once rebuilt the
+    species table and ignored it: trials and sensitivity analyses that varied it saw no effect)."""
+    from tissuefate.config.build import scenario_table
+    from tissuefate.config.scenario import scenario_from_dict
+    from tissuefate.tissue.maps import perfusion_map
+
+    g, lab = _liver()
+    st = TissueState.from_labels(g, lab)
+    base = {"name": "pei", "modality": "injection", "anatomy": {"kind": "block", "tumour_diameter_mm": 0},
+            "applicator": {"type": "injection_needles"}, "injection": {"agent": "ethanol", "volume_mL": 1}}
+    rates = []
+    for w in (None, 1.75e-2):
+        scn = scenario_from_dict({**base, "tissue": {} if w is None else {"perfusion": w}})
+        table = scenario_table(scn)
+        m = InjectionModel.from_state(st, agent=Agent.ethanol(), needles=[InjectionNeedle((0, 0, 0))],
+                                      table=table)
+        np.testing.assert_allclose(m._kw0, perfusion_map(st, table) / INJECTION["washout_partition"].value)
+        rates.append(float(m._kw0[0, 0, 0]))
+    assert rates[1] == pytest.approx(1.75e-2 / INJECTION["washout_partition"].value)
+    assert rates[0] != pytest.approx(rates[1])
+
+
 def test_darcy_solver_conserves_and_orders_pressure():
     g = Grid.cube(10, 1e-3)
     fixed = np.zeros(g.shape, bool)
@@ -277,3 +300,18 @@ def test_anisotropic_voxels_and_a_tip_on_the_box_face_keep_the_balance():
         for kind in ("fluid", "agent"):
             assert abs(r.balance[kind]["relative_error"]) < 1e-9
         assert r.balance["fluid"]["leaked"]["boundary"] > 0
+
+
+def test_session_washout_follows_the_scenario_perfusion():
+    from tissuefate.api import simulate
+    from tissuefate.config.scenario import scenario_from_dict
+
+    washed = []
+    for w in (None, 5e-2):
+        scn = scenario_from_dict({
+            "name": "pei", "modality": "injection", "anatomy": {"kind": "block", "tumour_diameter_mm": 0},
+            "grid": {"roi_shape": [24, 24, 24]}, "tissue": {} if w is None else {"perfusion": w},
+            "applicator": {"type": "injection_needles"},
+            "injection": {"agent": "ethanol", "volume_mL": 0.2, "rate_mL_per_s": 0.05, "spread_min": 2}})
+        washed.append(simulate(scn).metrics["details"]["washed_out_mL"])
+    assert washed[1] > 2 * washed[0]  # 0.19 vs 0.06 mL of 0.2 mL

@@ -647,14 +647,17 @@ class InjectionModel:
 
     @classmethod
     def from_state(cls, state, *, agent: Agent, needles: Sequence[InjectionNeedle], species: str = "human",
-                   in_vivo: bool = True, **kw) -> InjectionModel:
+                   in_vivo: bool = True, table=None, **kw) -> InjectionModel:
         """A model on a :class:`~tissuefate.tissue.state.TissueState`: labels, scar, heat-fixed
         necrosis (``debris × fixed``) and perfusion (:func:`~tissuefate.tissue.maps.perfusion_map`,
-        which applies microvascular integrity)."""
+        which applies microvascular integrity) from ``table`` — the scenario's
+        :class:`~tissuefate.tissue.properties.MaterialTable`, which carries a perfusion override —
+        or, without one, from the species preset (``species``, ``in_vivo``)."""
         from ..tissue.maps import perfusion_map
         from ..tissue.properties import material_table
 
-        table = material_table(species, tumour_type=state.tumour_type, in_vivo=in_vivo)
+        if table is None:
+            table = material_table(species, tumour_type=state.tumour_type, in_vivo=in_vivo)
         kw.setdefault("perfusion_per_s", perfusion_map(state, table).astype(np.float64))
         kw.setdefault("scar", state.scar)
         kw.setdefault("fixed", np.asarray(state.debris, np.float64) * state.fixed)
