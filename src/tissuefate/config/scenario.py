@@ -48,7 +48,9 @@ class TissueConfig(_Model):
         "per_s", description="Unit of `perfusion`: 1/s, or mL/min/100 g (1 mL/min/100 g = 1.75e-4 1/s)."
     )
     rf_conductivity_S_per_m: float | None = Field(
-        None, ge=0.05, le=1.0, description="Parenchymal RF conductivity at 37 degC [S/m]; default: preset."
+        None, ge=0.05, le=1.0,
+        description="RFA: parenchymal RF conductivity at 37 degC [S/m]; default: preset. No other modality "
+                    "uses it (IRE has its own pulse-frequency conductivity)."
     )
     damage_kinetics: Literal["jacques1991_coagulation", "comsol_liver"] = Field(
         "jacques1991_coagulation",
