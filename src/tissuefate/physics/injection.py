@@ -652,12 +652,13 @@ class InjectionModel:
         necrosis (``debris × fixed``) and perfusion (:func:`~tissuefate.tissue.maps.perfusion_map`,
         which applies microvascular integrity) from ``table`` — the scenario's
         :class:`~tissuefate.tissue.properties.MaterialTable`, which carries a perfusion override —
-        or, without one, from the species preset (``species``, ``in_vivo``)."""
+        or, without one, from the species preset (``species``, ``in_vivo``; with a table its own)."""
         from ..tissue.maps import perfusion_map
         from ..tissue.properties import material_table
 
         if table is None:
             table = material_table(species, tumour_type=state.tumour_type, in_vivo=in_vivo)
+        species = table.species
         kw.setdefault("perfusion_per_s", perfusion_map(state, table).astype(np.float64))
         kw.setdefault("scar", state.scar)
         kw.setdefault("fixed", np.asarray(state.debris, np.float64) * state.fixed)

@@ -152,8 +152,8 @@ def run_injection_session(session: InjectionSession, progress: ProgressFn | None
         if lab == Label.LARGE_VESSEL:
             raise GeometryError(f"needle {i + 1} tip lies in a large vessel: move the needle")
     kw = hypothesis_parameters(s.agent, s.hypotheses)
-    model = InjectionModel.from_state(state, agent=s.agent, needles=list(s.needles), species=s.table.species,
-                                      in_vivo=s.table.in_vivo, table=s.table, backend=s.backend, **kw)
+    model = InjectionModel.from_state(state, agent=s.agent, needles=list(s.needles), table=s.table,
+                                      backend=s.backend, **kw)
     res = model.run(s.protocol, progress)
     phi = res.mobile_fraction
     dtype = state.dtype
