@@ -95,3 +95,32 @@ def test_zero_direction_rejected_and_direction_normalised():
     assert s.applicator.direction == pytest.approx((0.0, 0.6, 0.8))
     with pytest.raises(ConfigError, match="direction"):
         scenario_from_dict({"modality": "rfa", "applicator": {"type": "rf_electrode", "direction": [0, 0, 0]}})
+
+
+@pytest.mark.parametrize("field, value", [("rf_conductivity_S_per_m", 0.5), ("rf_desiccation", "vaporised"),
+                                          ("rf_desiccation_boiled_fraction", 0.02)])
+@pytest.mark.parametrize("modality", ["mwa", "cryo", "ire", "injection"])
+def test_rf_only_tissue_fields_are_errors_elsewhere(modality, field, value):
+    with pytest.raises(ConfigError, match=rf"tissue\.{field} = .* acts only in modality rfa .*{modality}.*remove it"):
+        scenario_from_dict({"modality": modality, "tissue": {field: value}})
+
+
+def test_rf_only_tissue_fields_follow_a_course_retreatment():
+    """The retreatment inherits the tissue: an RFA course's RF conductivity is dropped from its ethanol
+    retreatment, and an ethanol course may set it for its RFA retreatment."""
+    from tissuefate.trial.spec import scenario_path_applies
+
+    base = load_scenario(ROOT / "examples" / "course_rfa_then_ethanol.toml").model_dump(mode="json", exclude_none=True)
+    base["tissue"]["rf_conductivity_S_per_m"] = 0.5
+    scn = scenario_from_dict(base)
+    assert scn.tissue.rf_conductivity_S_per_m == 0.5
+    assert scn.retreat_scenario().tissue.rf_conductivity_S_per_m is None
+    eth = {"modality": "injection", "tissue": {"rf_conductivity_S_per_m": 0.5},
+           "course": {"strategy": "ethanol, then RFA", "retreat": {"modality": "rfa"}}}
+    assert scenario_from_dict(eth).retreat_scenario().tissue.rf_conductivity_S_per_m == 0.5
+    # trials set such a field only on the strategies it acts in
+    path = "tissue.rf_conductivity_S_per_m"
+    assert scenario_path_applies(path, {"modality": "rfa"})
+    assert not scenario_path_applies(path, {"modality": "injection"})
+    assert scenario_path_applies(path, {"modality": "injection", "course": {"retreat": {"modality": "rfa"}}})
+    assert scenario_path_applies("tissue.perfusion", {"modality": "cryo"})

@@ -18,6 +18,7 @@ from ..errors import ConfigError, ResourceError
 
 __all__ = [
     "Scenario",
+    "TISSUE_FIELD_MODALITIES",
     "load_scenario",
     "scenario_from_dict",
     "format_validation_error",
@@ -27,6 +28,12 @@ __all__ = [
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+#: Tissue fields that act in some modalities only (a non-default value elsewhere is an error, not
+#: silently ignored): field → modalities. Trials apply them only to those strategies.
+TISSUE_FIELD_MODALITIES = {"rf_conductivity_S_per_m": ("rfa",), "rf_desiccation": ("rfa",),
+                           "rf_desiccation_boiled_fraction": ("rfa",)}
 
 
 class TissueConfig(_Model):
@@ -594,6 +601,9 @@ class Scenario(_Model):
             data.pop(key, None)
         data.update(r.model_dump(mode="json", exclude_none=True))
         data["name"] = self.name
+        for field, modalities in TISSUE_FIELD_MODALITIES.items():
+            if r.modality not in modalities:  # e.g. the RF conductivity of an RFA course's ethanol retreatment
+                data.get("tissue", {}).pop(field, None)
         hyp = data.get("hypotheses", {})
         if r.modality != "injection" or (r.injection is not None and r.injection.agent != "oxidant"):
             # oxidant-only choices of the first sessions do not carry over to a non-oxidant retreatment
@@ -619,6 +629,18 @@ class Scenario(_Model):
             if "oxidant" in get_hypothesis(name).concerns and not oxidant:
                 raise ValueError(f"hypotheses.active = {name!r} concerns the oxidant; this run injects no oxidant "
                                  f"(modality {self.modality!r})")
+
+    def _check_tissue_fields(self) -> None:
+        """A tissue field that acts in other modalities only (:data:`TISSUE_FIELD_MODALITIES`) may not
+        be given a non-default value: it would do nothing. A course's retreatment modality counts."""
+        used = {self.modality}
+        if self.course is not None and self.course.retreat is not None:
+            used.add(self.course.retreat.modality)
+        for field, modalities in TISSUE_FIELD_MODALITIES.items():
+            value = getattr(self.tissue, field)
+            if value != TissueConfig.model_fields[field].default and not used & set(modalities):
+                raise ValueError(f"tissue.{field} = {value!r} acts only in modality {' or '.join(modalities)} "
+                                 f"(this scenario: {' and '.join(sorted(used))}): remove it")
 
     @property
     def applicator_type(self) -> str:
@@ -649,6 +671,7 @@ class Scenario(_Model):
                 f"numerics.backend = 'cupy': only RFA and MWA sessions run on the GPU; modality "
                 f"{self.modality!r} runs on the CPU. Remove numerics.backend or set it to 'numba'."
             )
+        self._check_tissue_fields()
         if self.course is not None and self.course.retreat is not None:
             try:
                 self.retreat_scenario()

@@ -655,10 +655,15 @@ def fate_attributes() -> tuple[str, ...]:
 
 def scenario_path_applies(path: str, fragment: dict) -> bool:
     """Whether scenario path ``path`` (after aliases) concerns a strategy's scenario fragment."""
+    from ..config.scenario import TISSUE_FIELD_MODALITIES
+
     path = SCENARIO_ALIASES.get(path, (path, {}))[0]
     sec = path.split(".", 1)[0]
     if sec in _SECTION_MODALITIES:
         return fragment["modality"] in _SECTION_MODALITIES[sec]
+    if sec == "tissue" and path.split(".")[1] in TISSUE_FIELD_MODALITIES:
+        used = {fragment["modality"], (fragment.get("course") or {}).get("retreat", {}).get("modality")}
+        return bool(used & set(TISSUE_FIELD_MODALITIES[path.split(".")[1]]))
     if sec == "applicator":
         from ..config.scenario import _DEFAULT_APPLICATOR
 
