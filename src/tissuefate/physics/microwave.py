@@ -795,11 +795,7 @@ class MicrowaveSource:
 
         tau_nodes = self._optical_depth_table(alpha)
         tn = tau_nodes.astype(dt).ravel()
-        i, n1 = self._idx, self._n1
-        q = self._c00 * tn[i]
-        q += self._c01 * tn[i + 1]
-        q += self._c10 * tn[i + n1]
-        q += self._c11 * tn[i + n1 + 1]
+        q = self._voxel_optical_depth(tn)
         np.negative(q, out=q)
         np.exp(q, out=q)
         q *= alpha
@@ -830,14 +826,22 @@ class MicrowaveSource:
         q *= dt.type(2.0 * self.absorbed_power_W / norm)
         return q.reshape(self.grid.shape).astype(dt, copy=False)
 
+    def _voxel_optical_depth(self, tn):
+        """Optical depth at every voxel (flat, a new array): the table's node values ``tn``
+        interpolated bilinearly in (u, ρ)."""
+        i, n1 = self._idx, self._n1
+        q = self._c00 * tn[i]
+        q += self._c01 * tn[i + 1]
+        q += self._c10 * tn[i + n1]
+        q += self._c11 * tn[i + n1 + 1]
+        return q
+
     def _split_lost_fraction(self, T, f, tn, total) -> None:
         """Set :attr:`beyond_roi_fraction` and :attr:`outside_organ_fraction`: the pattern summed over
         the whole box with every voxel absorbing as tissue at its temperature (same optical depths)."""
         eps, sig = _dielectric(T, f, self._tf)
         alpha = attenuation_per_m(eps, sig, f).ravel().astype(np.float64)
-        i, n1 = self._idx, self._n1
-        tau = (self._c00 * tn[i] + self._c01 * tn[i + 1] + self._c10 * tn[i + n1]
-               + self._c11 * tn[i + n1 + 1]).astype(np.float64)
+        tau = self._voxel_optical_depth(tn).astype(np.float64)
         in_box = 2.0 * float(np.sum(alpha * self._geom * np.exp(-tau))) * self.grid.voxel_volume_m3
         box = min(max(in_box / total, self.captured_fraction), 1.0) if total > 0 else float("nan")
         self.beyond_roi_fraction = 1.0 - box

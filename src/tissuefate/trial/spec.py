@@ -661,9 +661,10 @@ def scenario_path_applies(path: str, fragment: dict) -> bool:
     sec = path.split(".", 1)[0]
     if sec in _SECTION_MODALITIES:
         return fragment["modality"] in _SECTION_MODALITIES[sec]
-    if sec == "tissue" and path.split(".")[1] in TISSUE_FIELD_MODALITIES:
+    field = path.split(".")[-1]
+    if sec == "tissue" and field in TISSUE_FIELD_MODALITIES:
         used = {fragment["modality"], (fragment.get("course") or {}).get("retreat", {}).get("modality")}
-        return bool(used & set(TISSUE_FIELD_MODALITIES[path.split(".")[1]]))
+        return bool(used & set(TISSUE_FIELD_MODALITIES[field]))
     if sec == "applicator":
         from ..config.scenario import _DEFAULT_APPLICATOR
 
