@@ -449,6 +449,71 @@ def case_lee2009(progress=None) -> list[ValidationRow]:
     ]
 
 
+#: Song et al., BJR 88:20140497, 2015 (PMC4628443, abstract) [V]: 15 G vs 17 G internally cooled
+#: electrodes, (mean, SD, n) per group. Volumes [cm³] are in literature.md §3; the delivered
+#: energies [kcal] are in the same abstract. Tip length and duration are not in the abstract.
+SONG2015 = {
+    "ex_vivo": {"volume": ((29.61, 7.10, 20), (23.86, 3.82, 20)), "energy": ((8.78, 1.06, 20), (7.70, 0.98, 20))},
+    "in_vivo": {"volume": ((10.26, 2.28, 10), (7.79, 1.68, 10)), "energy": ((11.20, 1.13, 10), (8.49, 0.35, 10))},
+}
+
+
+def ratio_interval(a: tuple[float, float, int], b: tuple[float, float, int], k: float = 2.0) -> tuple[float, float]:
+    """Ratio of two group means and ``k`` standard errors of it (first-order error propagation).
+
+    ``a`` and ``b`` are (mean, SD, n) of independent groups; the relative standard errors add in
+    quadrature. ``k = 2`` is an approximate 95 % interval.
+
+    >>> r, half = ratio_interval((10.0, 2.0, 4), (5.0, 1.0, 4))
+    >>> round(r, 3), round(half, 3)
+    (2.0, 0.566)
+    """
+    (ma, sa, na), (mb, sb, nb) = a, b
+    r = ma / mb
+    rel = float(np.hypot(sa / ma / np.sqrt(na), sb / mb / np.sqrt(nb)))
+    return r, k * r * rel
+
+
+def case_song2015_gauge(progress=None) -> list[ValidationRow]:
+    """Song 2015: a 15 G cooled electrode makes larger zones and takes more energy than a 17 G one.
+
+    The abstract gives neither the tip length nor the duration, so the rows compare *ratios* (15 G /
+    17 G) under an assumed protocol — 3-cm tip, 12 min, impedance control, as the Cool-tip case —
+    against the published ratio ± 2 standard errors (from the groups' SDs and sizes). The ratio is
+    what the electrode's radius (the sub-grid needle well) changes; the absolute values depend on
+    the unknown tip length (docs/validation.md reports them).
+    """
+    from .api import simulate
+
+    out = {}
+    for cond in ("ex_vivo", "in_vivo"):
+        for gauge in (15, 17):
+            scn = _scenario(
+                name=f"song2015-{cond}-{gauge}G",
+                modality="rfa",
+                tissue={"species": "bovine" if cond == "ex_vivo" else "porcine", "condition": cond},
+                anatomy={"kind": "block", "tumour_diameter_mm": 0},
+                grid={"roi_shape": [80, 80, 96]},
+                applicator={"type": "rf_electrode", "active_length_mm": 30, "gauge": gauge},
+                protocol={"duration_min": 12, "control": "impedance", "power_W": 200},
+            )
+            r = simulate(scn, progress=progress)
+            out[cond, gauge] = {"volume": _zone(r)["volume_mL"], "energy": r.metrics["delivery"]["energy_J"]}
+    src = "Song et al., BJR 88:20140497, 2015 (PMC4628443; literature.md §3) [V]"
+    case = "RFA 15 G vs 17 G, 3-cm tip assumed (Song 2015)"
+    rows = []
+    for cond, label in (("ex_vivo", "ex vivo"), ("in_vivo", "in vivo")):
+        for quantity, what in (("volume", "volume (Ω ≥ 1)"), ("energy", "energy")):
+            ref, half = ratio_interval(*SONG2015[cond][quantity])
+            half = round(half, 2)
+            sim = out[cond, 15][quantity] / max(out[cond, 17][quantity], 1e-12)
+            rows.append(ValidationRow(case, f"{label} {what} 15 G/17 G", **_abs(sim, ref, half), source=src,
+                                      kind="prediction",
+                                      note="tip length and duration assumed (3 cm, 12 min; not in the abstract); "
+                                           "tolerance: 2 standard errors of the published ratio"))
+    return rows
+
+
 def case_mwa_80W(progress=None) -> list[ValidationRow]:
     from .api import simulate
 
@@ -774,6 +839,7 @@ CASES: dict[str, tuple[bool, Callable]] = {
     "microwave": (True, case_microwave),
     "cooltip_3cm": (False, case_cooltip_3cm),
     "lee2009": (False, case_lee2009),
+    "song2015_gauge": (False, case_song2015_gauge),
     "mwa_80W": (False, case_mwa_80W),
     "heat_sink": (False, case_heat_sink),
     "rfa_convergence": (False, case_rfa_convergence),
