@@ -1,0 +1,82 @@
+"""Is the RFA zone converged in space? The Lee 2009 2-cm cooled electrode on finer and finer grids.
+
+The validation row ``rfa_convergence`` compares 1 mm with 0.5 mm at one time step. This study
+goes further: 1, 0.5 and 1/3 mm (``--finest 0.25`` adds a fourth grid) at one common step (the
+automatic step of the finest grid, 0.093 s by default: the time-step error is then the same on
+every grid), on the same 56 × 56 × 64 mm block (``--extent`` to change it), for
+
+- the Lee 2009 in vivo porcine and ex vivo bovine cases (17 G, 12 min, impedance control),
+- the in vivo case with a 15 G needle (is the needle's radius resolved? benchmarks/gauge_study.py).
+
+It prints a Markdown table (Ω ≥ 1 axes, volume, energy, roll-offs) for docs/model.md. A study,
+not a fit: nothing is changed by it.
+
+    python benchmarks/rfa_grid_study.py                 # 9 sessions, ≈ 25 min on 2 cores
+    python benchmarks/rfa_grid_study.py --grids 1 0.5   # the quick part, ≈ 5 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from tissuefate.api import simulate
+from tissuefate.config.scenario import scenario_from_dict
+
+CASES = {
+    "Lee in vivo 17 G (26.2 × 20.0 mm)": dict(condition="in_vivo", species="porcine", gauge=17),
+    "Lee ex vivo 17 G (30.1 × 26.2 mm)": dict(condition="ex_vivo", species="bovine", gauge=17),
+    "in vivo 15 G": dict(condition="in_vivo", species="porcine", gauge=15),
+}
+
+
+def run(case: dict, h_mm: float, dt_s: float, extent_mm: tuple[float, float, float]) -> dict:
+    """One 12-min session of ``case`` at spacing ``h_mm`` and step ``dt_s`` on a block of ``extent_mm``."""
+    roi = [int(round(e / h_mm / 8)) * 8 for e in extent_mm]
+    scn = scenario_from_dict({
+        "name": "rfa-grid-study", "modality": "rfa",
+        "tissue": {"species": case["species"], "condition": case["condition"]},
+        "anatomy": {"kind": "block", "tumour_diameter_mm": 0},
+        "grid": {"spacing_mm": h_mm, "roi_shape": roi},
+        "applicator": {"type": "rf_electrode", "active_length_mm": 20, "gauge": case["gauge"]},
+        "protocol": {"duration_min": 12, "control": "impedance", "power_W": 200},
+        "numerics": {"time_step_s": dt_s},
+    })
+    t0 = time.perf_counter()
+    r = simulate(scn)
+    z = r.metrics["zones"]["omega_ge_1"]
+    return dict(h_mm=h_mm, roi=roi, long=z["long_axis_mm"], short=z["short_axis_mm"], volume=z["volume_mL"],
+                energy=r.metrics["delivery"]["energy_J"] / 1e3, rolloffs=r.metrics["impedance"]["n_rolloffs"],
+                wall_s=time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--grids", type=float, nargs="+", default=[1.0, 0.5, 1 / 3], help="spacings [mm]")
+    ap.add_argument("--finest", type=float, help="add this spacing [mm] (e.g. 0.25; ≈ 12 min per session)")
+    ap.add_argument("--dt", type=float, default=0.093, help="common time step [s]")
+    ap.add_argument("--extent", type=float, nargs=3, default=[56.0, 56.0, 64.0], help="block size [mm]")
+    ap.add_argument("--json", help="write the numbers to this file")
+    args = ap.parse_args()
+    grids = sorted(set(args.grids) | ({args.finest} if args.finest else set()), reverse=True)
+    t0 = time.perf_counter()
+    out = {}
+    print(f"step {args.dt} s, block {' × '.join(f'{e:g}' for e in args.extent)} mm\n")
+    print("| case | grid [mm] | zone Ω ≥ 1 [mm] | volume [mL] | energy [kJ] | roll-offs | wall [s] |")
+    print("|---|---|---|---|---|---|---|")
+    for name, case in CASES.items():
+        out[name] = []
+        for h in grids:
+            o = run(case, h, args.dt, tuple(args.extent))
+            out[name].append(o)
+            print(f"| {name} | {h:.3g} | {o['long']:.1f} × {o['short']:.1f} | {o['volume']:.2f} | {o['energy']:.2f} | "
+                  f"{o['rolloffs']} | {o['wall_s']:.0f} |", flush=True)
+    print(f"\n{time.perf_counter() - t0:.0f} s")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(out, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
