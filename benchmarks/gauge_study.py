@@ -12,7 +12,7 @@ validation case ``song2015_gauge`` assumes a 3-cm tip and 12 min; this study add
 
 It prints a Markdown table for docs/validation.md. A study, not a fit: nothing is changed by it.
 
-    python benchmarks/gauge_study.py            # 20 sessions, ≈ 6 min on a quiet 2-core machine
+    python benchmarks/gauge_study.py            # 16 sessions, ≈ 6 min on a quiet 2-core machine
     python benchmarks/gauge_study.py --json out.json
 """
 

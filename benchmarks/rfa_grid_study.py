@@ -11,7 +11,7 @@ every grid), on the same 56 × 56 × 64 mm block (``--extent`` to change it), fo
 It prints a Markdown table (Ω ≥ 1 axes, volume, energy, roll-offs) for docs/model.md. A study,
 not a fit: nothing is changed by it.
 
-    python benchmarks/rfa_grid_study.py                 # 9 sessions, ≈ 25 min on 2 cores
+    python benchmarks/rfa_grid_study.py                 # 9 sessions, ≈ 20 min on 2 cores
     python benchmarks/rfa_grid_study.py --grids 1 0.5   # the quick part, ≈ 5 min
 """
 
