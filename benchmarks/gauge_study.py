@@ -23,23 +23,15 @@ import json
 import time
 
 from tissuefate.api import simulate
-from tissuefate.config.scenario import scenario_from_dict
-from tissuefate.validation import SONG2015, ratio_interval
+from tissuefate.validation import SONG2015, ratio_interval, rfa_block_scenario
 
 ROI = {(20, 1.0): [72, 72, 80], (30, 1.0): [80, 80, 96], (20, 0.5): [112, 112, 128]}
 
 
 def run(cond: str, gauge: int, tip_mm: int, h_mm: float = 1.0, dt_s: float | None = None) -> dict:
     """One 12-min impedance-controlled session on a block; Ω ≥ 1 volume, energy, step."""
-    scn = scenario_from_dict({
-        "name": f"gauge-{cond}-{gauge}G", "modality": "rfa",
-        "tissue": {"species": "bovine" if cond == "ex_vivo" else "porcine", "condition": cond},
-        "anatomy": {"kind": "block", "tumour_diameter_mm": 0},
-        "grid": {"spacing_mm": h_mm, "roi_shape": ROI[tip_mm, h_mm]},
-        "applicator": {"type": "rf_electrode", "active_length_mm": tip_mm, "gauge": gauge},
-        "protocol": {"duration_min": 12, "control": "impedance", "power_W": 200},
-        "numerics": {} if dt_s is None else {"time_step_s": dt_s},
-    })
+    scn = rfa_block_scenario(f"gauge-{cond}-{gauge}G", ROI[tip_mm, h_mm], condition=cond, tip_mm=tip_mm, gauge=gauge,
+                             spacing_mm=h_mm, time_step_s=dt_s)
     r = simulate(scn)
     z = r.metrics["zones"]["omega_ge_1"]
     return dict(volume=z["volume_mL"], short=z["short_axis_mm"], energy=r.metrics["delivery"]["energy_J"] / 1e3,

@@ -22,27 +22,20 @@ import json
 import time
 
 from tissuefate.api import simulate
-from tissuefate.config.scenario import scenario_from_dict
+from tissuefate.validation import rfa_block_scenario
 
 CASES = {
-    "Lee in vivo 17 G (26.2 × 20.0 mm)": dict(condition="in_vivo", species="porcine", gauge=17),
-    "Lee ex vivo 17 G (30.1 × 26.2 mm)": dict(condition="ex_vivo", species="bovine", gauge=17),
-    "in vivo 15 G": dict(condition="in_vivo", species="porcine", gauge=15),
+    "Lee in vivo 17 G (26.2 × 20.0 mm)": dict(condition="in_vivo", gauge=17),
+    "Lee ex vivo 17 G (30.1 × 26.2 mm)": dict(condition="ex_vivo", gauge=17),
+    "in vivo 15 G": dict(condition="in_vivo", gauge=15),
 }
 
 
 def run(case: dict, h_mm: float, dt_s: float, extent_mm: tuple[float, float, float]) -> dict:
     """One 12-min session of ``case`` at spacing ``h_mm`` and step ``dt_s`` on a block of ``extent_mm``."""
     roi = [int(round(e / h_mm / 8)) * 8 for e in extent_mm]
-    scn = scenario_from_dict({
-        "name": "rfa-grid-study", "modality": "rfa",
-        "tissue": {"species": case["species"], "condition": case["condition"]},
-        "anatomy": {"kind": "block", "tumour_diameter_mm": 0},
-        "grid": {"spacing_mm": h_mm, "roi_shape": roi},
-        "applicator": {"type": "rf_electrode", "active_length_mm": 20, "gauge": case["gauge"]},
-        "protocol": {"duration_min": 12, "control": "impedance", "power_W": 200},
-        "numerics": {"time_step_s": dt_s},
-    })
+    scn = rfa_block_scenario("rfa-grid-study", roi, condition=case["condition"], gauge=case["gauge"],
+                             spacing_mm=h_mm, time_step_s=dt_s)
     t0 = time.perf_counter()
     r = simulate(scn)
     z = r.metrics["zones"]["omega_ge_1"]

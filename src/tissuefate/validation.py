@@ -375,19 +375,27 @@ def _zone(result, key="omega_ge_1"):
     return result.metrics["zones"][key]
 
 
+def rfa_block_scenario(name: str, roi, *, condition: str = "in_vivo", tip_mm: int = 20, gauge: int = 17,
+               spacing_mm: float | None = None, time_step_s: float | None = None):
+    """The RFA calibration set-up: a cooled electrode in a tumour-free block, 12 min, impedance
+    control at up to 200 W; porcine liver in vivo, bovine ex vivo (literature.md §3)."""
+    grid = {"roi_shape": roi} if spacing_mm is None else {"spacing_mm": spacing_mm, "roi_shape": roi}
+    return _scenario(
+        name=name,
+        modality="rfa",
+        tissue={"species": "bovine" if condition == "ex_vivo" else "porcine", "condition": condition},
+        anatomy={"kind": "block", "tumour_diameter_mm": 0},
+        grid=grid,
+        applicator={"type": "rf_electrode", "active_length_mm": tip_mm, "gauge": gauge},
+        protocol={"duration_min": 12, "control": "impedance", "power_W": 200},
+        numerics={} if time_step_s is None else {"time_step_s": time_step_s},
+    )
+
+
 def case_cooltip_3cm(progress=None) -> list[ValidationRow]:
     from .api import simulate
 
-    scn = _scenario(
-        name="cooltip-3cm",
-        modality="rfa",
-        tissue={"species": "porcine"},
-        anatomy={"kind": "block", "tumour_diameter_mm": 0},
-        grid={"roi_shape": [80, 80, 96]},
-        applicator={"type": "rf_electrode", "active_length_mm": 30, "gauge": 17},
-        protocol={"duration_min": 12, "control": "impedance", "power_W": 200},
-    )
-    r = simulate(scn, progress=progress)
+    r = simulate(rfa_block_scenario("cooltip-3cm", [80, 80, 96], tip_mm=30), progress=progress)
     z = _zone(r)
     src = "Exp Ther Med 3:214, 2012 (literature.md §3) [V]"
     return [
@@ -413,15 +421,7 @@ def case_lee2009(progress=None) -> list[ValidationRow]:
 
     out = {}
     for cond in ("ex_vivo", "in_vivo"):
-        scn = _scenario(
-            name=f"lee2009-{cond}",
-            modality="rfa",
-            tissue={"species": "bovine" if cond == "ex_vivo" else "porcine", "condition": cond},
-            anatomy={"kind": "block", "tumour_diameter_mm": 0},
-            grid={"roi_shape": [72, 72, 80]},
-            applicator={"type": "rf_electrode", "active_length_mm": 20, "gauge": 17},
-            protocol={"duration_min": 12, "control": "impedance", "power_W": 200},
-        )
+        scn = rfa_block_scenario(f"lee2009-{cond}", [72, 72, 80], condition=cond)
         out[cond] = _zone(simulate(scn, progress=progress))
     src = "Lee et al., CVIR 32:1235, 2009 (literature.md §3) [V]"
     ev, iv = out["ex_vivo"], out["in_vivo"]
@@ -488,15 +488,7 @@ def case_song2015_gauge(progress=None) -> list[ValidationRow]:
     out = {}
     for cond in ("ex_vivo", "in_vivo"):
         for gauge in (15, 17):
-            scn = _scenario(
-                name=f"song2015-{cond}-{gauge}G",
-                modality="rfa",
-                tissue={"species": "bovine" if cond == "ex_vivo" else "porcine", "condition": cond},
-                anatomy={"kind": "block", "tumour_diameter_mm": 0},
-                grid={"roi_shape": [80, 80, 96]},
-                applicator={"type": "rf_electrode", "active_length_mm": 30, "gauge": gauge},
-                protocol={"duration_min": 12, "control": "impedance", "power_W": 200},
-            )
+            scn = rfa_block_scenario(f"song2015-{cond}-{gauge}G", [80, 80, 96], condition=cond, tip_mm=30, gauge=gauge)
             r = simulate(scn, progress=progress)
             out[cond, gauge] = {"volume": _zone(r)["volume_mL"], "energy": r.metrics["delivery"]["energy_J"]}
     src = "Song et al., BJR 88:20140497, 2015 (PMC4628443; literature.md §3) [V]"
@@ -608,17 +600,7 @@ def case_rfa_convergence(progress=None) -> list[ValidationRow]:
     from .api import simulate
 
     def run(h, roi, dt=None):
-        scn = _scenario(
-            name=f"rfa-conv-h{h}",
-            modality="rfa",
-            tissue={"species": "porcine"},
-            anatomy={"kind": "block", "tumour_diameter_mm": 0},
-            grid={"spacing_mm": h, "roi_shape": roi},
-            applicator={"type": "rf_electrode", "active_length_mm": 20, "gauge": 17},
-            protocol={"duration_min": 12, "control": "impedance", "power_W": 200},
-            numerics={} if dt is None else {"time_step_s": dt},
-        )
-        r = simulate(scn, progress=progress)
+        r = simulate(rfa_block_scenario(f"rfa-conv-h{h}", roi, spacing_mm=h, time_step_s=dt), progress=progress)
         return _zone(r)["short_axis_mm"], r.metrics["delivery"]["energy_J"] / 1e3, r.settings["numerics"]["time_step_s"]
 
     fine = run(0.5, [112, 112, 128])
@@ -627,13 +609,8 @@ def case_rfa_convergence(progress=None) -> list[ValidationRow]:
     # ex vivo, where the zone's time-step error is largest: Δt against Δt/16 (Ω ≥ 1 volume)
     ex = {}
     for div in (1, 16):
-        scn = _scenario(
-            name=f"rfa-conv-exvivo-dt{div}", modality="rfa", tissue={"species": "bovine", "condition": "ex_vivo"},
-            anatomy={"kind": "block", "tumour_diameter_mm": 0}, grid={"spacing_mm": 1.0, "roi_shape": [72, 72, 80]},
-            applicator={"type": "rf_electrode", "active_length_mm": 20, "gauge": 17},
-            protocol={"duration_min": 12, "control": "impedance", "power_W": 200},
-            numerics={} if div == 1 else {"time_step_s": ex[1][1] / div},
-        )
+        scn = rfa_block_scenario(f"rfa-conv-exvivo-dt{div}", [72, 72, 80], condition="ex_vivo", spacing_mm=1.0,
+                         time_step_s=None if div == 1 else ex[1][1] / div)
         r = simulate(scn, progress=progress)
         ex[div] = (_zone(r)["volume_mL"], r.settings["numerics"]["time_step_s"])
     space = f"RFA grid convergence (2-cm cooled, in vivo porcine, 12 min, Δt = {fine[2]:.3f} s)"
