@@ -13,6 +13,8 @@ not a fit: nothing is changed by it.
 
     python benchmarks/rfa_grid_study.py                 # 9 sessions, ≈ 20 min on 2 cores
     python benchmarks/rfa_grid_study.py --grids 1 0.5   # the quick part, ≈ 5 min
+    python benchmarks/rfa_grid_study.py --cases in_vivo_17 ex_vivo_17 --boiled-fraction 0.02
+                                                        # the same under the 2 %-boiled desiccation law
 """
 
 from __future__ import annotations
@@ -25,17 +27,18 @@ from tissuefate.api import simulate
 from tissuefate.validation import rfa_block_scenario
 
 CASES = {
-    "Lee in vivo 17 G (26.2 × 20.0 mm)": dict(condition="in_vivo", gauge=17),
-    "Lee ex vivo 17 G (30.1 × 26.2 mm)": dict(condition="ex_vivo", gauge=17),
-    "in vivo 15 G": dict(condition="in_vivo", gauge=15),
+    "in_vivo_17": ("Lee in vivo 17 G (26.2 × 20.0 mm)", dict(condition="in_vivo", gauge=17)),
+    "ex_vivo_17": ("Lee ex vivo 17 G (30.1 × 26.2 mm)", dict(condition="ex_vivo", gauge=17)),
+    "in_vivo_15": ("in vivo 15 G", dict(condition="in_vivo", gauge=15)),
 }
 
 
-def run(case: dict, h_mm: float, dt_s: float, extent_mm: tuple[float, float, float]) -> dict:
+def run(case: dict, h_mm: float, dt_s: float, extent_mm: tuple[float, float, float],
+        tissue: dict | None = None) -> dict:
     """One 12-min session of ``case`` at spacing ``h_mm`` and step ``dt_s`` on a block of ``extent_mm``."""
     roi = [int(round(e / h_mm / 8)) * 8 for e in extent_mm]
     scn = rfa_block_scenario("rfa-grid-study", roi, condition=case["condition"], gauge=case["gauge"],
-                             spacing_mm=h_mm, time_step_s=dt_s)
+                             spacing_mm=h_mm, time_step_s=dt_s, tissue=tissue)
     t0 = time.perf_counter()
     r = simulate(scn)
     z = r.metrics["zones"]["omega_ge_1"]
@@ -50,18 +53,26 @@ def main() -> None:
     ap.add_argument("--finest", type=float, help="add this spacing [mm] (e.g. 0.25; ≈ 12 min per session)")
     ap.add_argument("--dt", type=float, default=0.093, help="common time step [s]")
     ap.add_argument("--extent", type=float, nargs=3, default=[56.0, 56.0, 64.0], help="block size [mm]")
+    ap.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    ap.add_argument("--boiled-fraction", type=float,
+                    help="desiccation law: σ collapses once this share of the water has boiled "
+                         "(tissue.rf_desiccation = 'vaporised'); default: the default law (at 99 °C)")
     ap.add_argument("--json", help="write the numbers to this file")
     args = ap.parse_args()
+    tissue = None if args.boiled_fraction is None else {
+        "rf_desiccation": "vaporised", "rf_desiccation_boiled_fraction": args.boiled_fraction}
     grids = sorted(set(args.grids) | ({args.finest} if args.finest else set()), reverse=True)
     t0 = time.perf_counter()
     out = {}
-    print(f"step {args.dt} s, block {' × '.join(f'{e:g}' for e in args.extent)} mm\n")
+    law = "σ collapses at 99 °C" if tissue is None else f"σ collapses once {args.boiled_fraction:g} of the water boiled"
+    print(f"step {args.dt} s, block {' × '.join(f'{e:g}' for e in args.extent)} mm, {law}\n")
     print("| case | grid [mm] | zone Ω ≥ 1 [mm] | volume [mL] | energy [kJ] | roll-offs | wall [s] |")
     print("|---|---|---|---|---|---|---|")
-    for name, case in CASES.items():
+    for key in args.cases:
+        name, case = CASES[key]
         out[name] = []
         for h in grids:
-            o = run(case, h, args.dt, tuple(args.extent))
+            o = run(case, h, args.dt, tuple(args.extent), tissue)
             out[name].append(o)
             print(f"| {name} | {h:.3g} | {o['long']:.1f} × {o['short']:.1f} | {o['volume']:.2f} | {o['energy']:.2f} | "
                   f"{o['rolloffs']} | {o['wall_s']:.0f} |", flush=True)

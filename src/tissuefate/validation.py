@@ -376,14 +376,15 @@ def _zone(result, key="omega_ge_1"):
 
 
 def rfa_block_scenario(name: str, roi, *, condition: str = "in_vivo", tip_mm: int = 20, gauge: int = 17,
-               spacing_mm: float | None = None, time_step_s: float | None = None):
+                       spacing_mm: float | None = None, time_step_s: float | None = None, tissue: dict | None = None):
     """The RFA calibration set-up: a cooled electrode in a tumour-free block, 12 min, impedance
-    control at up to 200 W; porcine liver in vivo, bovine ex vivo (literature.md §3)."""
+    control at up to 200 W; porcine liver in vivo, bovine ex vivo (literature.md §3). ``tissue``
+    adds scenario fields of the tissue section (e.g. the desiccation law)."""
     grid = {"roi_shape": roi} if spacing_mm is None else {"spacing_mm": spacing_mm, "roi_shape": roi}
     return _scenario(
         name=name,
         modality="rfa",
-        tissue={"species": "bovine" if condition == "ex_vivo" else "porcine", "condition": condition},
+        tissue={"species": "bovine" if condition == "ex_vivo" else "porcine", "condition": condition, **(tissue or {})},
         anatomy={"kind": "block", "tumour_diameter_mm": 0},
         grid=grid,
         applicator={"type": "rf_electrode", "active_length_mm": tip_mm, "gauge": gauge},
