@@ -611,7 +611,7 @@ def case_rfa_convergence(progress=None) -> list[ValidationRow]:
     ex = {}
     for div in (1, 16):
         scn = rfa_block_scenario(f"rfa-conv-exvivo-dt{div}", [72, 72, 80], condition="ex_vivo", spacing_mm=1.0,
-                         time_step_s=None if div == 1 else ex[1][1] / div)
+                                 time_step_s=None if div == 1 else ex[1][1] / div)
         r = simulate(scn, progress=progress)
         ex[div] = (_zone(r)["volume_mL"], r.settings["numerics"]["time_step_s"])
     space = f"RFA grid convergence (2-cm cooled, in vivo porcine, 12 min, Δt = {fine[2]:.3f} s)"

@@ -123,4 +123,5 @@ def test_rf_only_tissue_fields_follow_a_course_retreatment():
     assert scenario_path_applies(path, {"modality": "rfa"})
     assert not scenario_path_applies(path, {"modality": "injection"})
     assert scenario_path_applies(path, {"modality": "injection", "course": {"retreat": {"modality": "rfa"}}})
+    assert not scenario_path_applies(path, {"modality": "injection", "course": {"retreat": None}})
     assert scenario_path_applies("tissue.perfusion", {"modality": "cryo"})

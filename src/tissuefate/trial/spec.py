@@ -663,7 +663,7 @@ def scenario_path_applies(path: str, fragment: dict) -> bool:
         return fragment["modality"] in _SECTION_MODALITIES[sec]
     field = path.split(".")[-1]
     if sec == "tissue" and field in TISSUE_FIELD_MODALITIES:
-        used = {fragment["modality"], (fragment.get("course") or {}).get("retreat", {}).get("modality")}
+        used = {fragment["modality"], ((fragment.get("course") or {}).get("retreat") or {}).get("modality")}
         return bool(used & set(TISSUE_FIELD_MODALITIES[field]))
     if sec == "applicator":
         from ..config.scenario import _DEFAULT_APPLICATOR
