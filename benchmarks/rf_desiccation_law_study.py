@@ -1,19 +1,19 @@
 """How much do RFA zones depend on *when* σ collapses next to the electrode?
 
 Desiccation laws (``tissue.rf_desiccation``), on the three RFA cases of literature.md §3:
-- ``temperature`` (the default, calibrated on Lee 2009): σ drops by 1e2 where T ≥ 99 °C;
+- ``temperature`` (the default before 2026-11-27): σ drops by 1e2 where T ≥ 99 °C;
 - ``vaporised``: σ drops only once the voxel's water has boiled off at the 100 °C cap (its latent
   heat, ≈ 1.9 GJ/m³, absorbed), and the water comes back where the tissue cools below 99 °C — the
   enthalpy formulation of finite-element RF models, with no parameter of its own;
-- ``vaporised, 2 % boiled``: the same, collapsing once 2 % of the water has boiled
-  (``tissue.rf_desiccation_boiled_fraction = 0.02``, a value picked from 2, 10 and 30 % by the Lee
-  rows: a fit, shown for its time-step convergence).
+- ``vaporised, 2 % boiled`` (the default since 2026-11-27): the same, collapsing once 2 % of the
+  water has boiled (``tissue.rf_desiccation_boiled_fraction = 0.02``, a value picked from 2, 10 and
+  30 % by the Lee rows: a fit).
 
 Cases: Lee 2009 2-cm cooled electrode ex vivo (bovine, 72 × 72 × 80 at 1 mm) and in vivo (porcine),
 and the Cool-tip 3 cm in vivo (80 × 80 × 96); 12 min impedance control at 200 W. With
 ``--time-step`` every run is repeated at an eighth and a 32nd of the automatic step. Prints a Markdown table
-for docs/validation.md and draws docs/figures/rf_desiccation_law.png. A study, not a fit: the
-default law is not changed by it.
+for docs/validation.md and draws docs/figures/rf_desiccation_law.png. A study: it changes
+no default (the 2 % gate was picked from its earlier runs).
 
     python benchmarks/rf_desiccation_law_study.py              # 9 sessions, about 1 min
     python benchmarks/rf_desiccation_law_study.py --time-step  # 27 sessions, about 12 min

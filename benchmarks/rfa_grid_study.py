@@ -13,8 +13,9 @@ not a fit: nothing is changed by it.
 
     python benchmarks/rfa_grid_study.py                 # 9 sessions, ≈ 20 min on 2 cores
     python benchmarks/rfa_grid_study.py --grids 1 0.5   # the quick part, ≈ 5 min
-    python benchmarks/rfa_grid_study.py --cases in_vivo_17 ex_vivo_17 --boiled-fraction 0.02
-                                                        # the same under the 2 %-boiled desiccation law
+    python benchmarks/rfa_grid_study.py --cases in_vivo_17 ex_vivo_17 --law temperature
+                                                        # the same under the 99 °C law (the default
+                                                        # before 2026-11-27)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import json
 import time
 
 from tissuefate.api import simulate
+from tissuefate.tissue.properties import DEFAULT_RF_BOILED_FRACTION
 from tissuefate.validation import rfa_block_scenario
 
 CASES = {
@@ -54,17 +56,20 @@ def main() -> None:
     ap.add_argument("--dt", type=float, default=0.093, help="common time step [s]")
     ap.add_argument("--extent", type=float, nargs=3, default=[56.0, 56.0, 64.0], help="block size [mm]")
     ap.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
-    ap.add_argument("--boiled-fraction", type=float,
-                    help="desiccation law: σ collapses once this share of the water has boiled "
-                         "(tissue.rf_desiccation = 'vaporised'); default: the default law (at 99 °C)")
+    ap.add_argument("--law", choices=["vaporised", "temperature"], default="vaporised",
+                    help="desiccation law (tissue.rf_desiccation): vaporised (the default) or temperature "
+                         "(σ collapses at 99 °C)")
+    ap.add_argument("--boiled-fraction", type=float, default=DEFAULT_RF_BOILED_FRACTION,
+                    help="vaporised law: σ collapses once this share of the water has boiled "
+                         "(tissue.rf_desiccation_boiled_fraction; default %(default)g)")
     ap.add_argument("--json", help="write the numbers to this file")
     args = ap.parse_args()
-    tissue = None if args.boiled_fraction is None else {
-        "rf_desiccation": "vaporised", "rf_desiccation_boiled_fraction": args.boiled_fraction}
+    tissue = {"rf_desiccation": args.law, "rf_desiccation_boiled_fraction": args.boiled_fraction}
     grids = sorted(set(args.grids) | ({args.finest} if args.finest else set()), reverse=True)
     t0 = time.perf_counter()
     out = {}
-    law = "σ collapses at 99 °C" if tissue is None else f"σ collapses once {args.boiled_fraction:g} of the water boiled"
+    law = ("σ collapses at 99 °C" if args.law == "temperature"
+           else f"σ collapses once {args.boiled_fraction:g} of the water boiled")
     print(f"step {args.dt} s, block {' × '.join(f'{e:g}' for e in args.extent)} mm, {law}\n")
     print("| case | grid [mm] | zone Ω ≥ 1 [mm] | volume [mL] | energy [kJ] | roll-offs | wall [s] |")
     print("|---|---|---|---|---|---|---|")

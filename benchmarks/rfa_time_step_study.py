@@ -33,9 +33,10 @@ from tissuefate.api import simulate  # noqa: E402
 from tissuefate.config.scenario import scenario_from_dict  # noqa: E402
 
 DIVISORS = (1, 2, 4, 8, 16, 32, 64)
-#: label → (tissue.rf_desiccation, tissue.rf_desiccation_boiled_fraction); the first is the default
-LAWS = {"σ collapses at 99 °C (default)": ("temperature", 1.0),
-        "σ collapses once 2 % of the water has boiled": ("vaporised", 0.02)}
+#: label → (tissue.rf_desiccation, tissue.rf_desiccation_boiled_fraction); the second is the default
+#: since 2026-11-27, the first the default before (the historical sequences below are the first's)
+LAWS = {"σ collapses at 99 °C (default before 2026-11-27)": ("temperature", 1.0),
+        "σ collapses once 2 % of the water has boiled (default)": ("vaporised", 0.02)}
 #: Ω ≥ 1 volumes [mL] of the default law at Δt/1, 2, 4, 8, 16 in two earlier states (docs/model.md):
 #: before the in-step roll-off (ex vivo measured at Δt and Δt/16 only), and with σ compared every 5 s
 #: and loose re-solves at desiccation

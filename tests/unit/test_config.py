@@ -97,8 +97,8 @@ def test_zero_direction_rejected_and_direction_normalised():
         scenario_from_dict({"modality": "rfa", "applicator": {"type": "rf_electrode", "direction": [0, 0, 0]}})
 
 
-@pytest.mark.parametrize("field, value", [("rf_conductivity_S_per_m", 0.5), ("rf_desiccation", "vaporised"),
-                                          ("rf_desiccation_boiled_fraction", 0.02)])
+@pytest.mark.parametrize("field, value", [("rf_conductivity_S_per_m", 0.5), ("rf_desiccation", "temperature"),
+                                          ("rf_desiccation_boiled_fraction", 0.5)])
 @pytest.mark.parametrize("modality", ["mwa", "cryo", "ire", "injection"])
 def test_rf_only_tissue_fields_are_errors_elsewhere(modality, field, value):
     with pytest.raises(ConfigError, match=rf"tissue\.{field} = .* acts only in modality rfa .*{modality}.*remove it"):

@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import ConfigError, ResourceError
+from ..tissue.properties import DEFAULT_RF_BOILED_FRACTION, DEFAULT_RF_DESICCATION
 
 __all__ = [
     "Scenario",
@@ -67,18 +68,20 @@ class TissueConfig(_Model):
         ),
     )
     rf_desiccation: Literal["temperature", "vaporised"] = Field(
-        "temperature",
+        DEFAULT_RF_DESICCATION,
         description=(
-            "RFA: when the conductivity next to the electrode collapses: temperature (at 99 degC, "
-            "Berjano 2006; the default, calibrated on Lee 2009) or vaporised (once the voxel's water has "
-            "boiled off at 100 degC; not calibrated, docs/validation.md compares the two)."
+            "RFA: when the conductivity next to the electrode collapses: vaporised (the default: once "
+            "rf_desiccation_boiled_fraction of the voxel's water has boiled off at 100 degC; calibrated on "
+            "Lee 2009, converged in space) or temperature (at 99 degC, Berjano 2006; the default before "
+            "2026-11-27, its zones shrink on finer grids; docs/validation.md, item 1, compares the two)."
         ),
     )
     rf_desiccation_boiled_fraction: float = Field(
-        1.0, gt=0.0, le=1.0,
+        DEFAULT_RF_BOILED_FRACTION, gt=0.0, le=1.0,
         description=(
             "RFA, rf_desiccation = vaporised: the fraction of a voxel's water that must have boiled off "
-            "before its conductivity collapses [1] (1: all of it; docs/validation.md, item 1)."
+            "before its conductivity collapses [1] (default 0.02, a fit to Lee 2009; 1: all of it; "
+            "docs/validation.md, item 1)."
         ),
     )
 

@@ -17,7 +17,16 @@ from ..physics.local_potential import union_box
 from ..physics.rf_conductivity import RF_DESICCATION_LAWS
 from ..tissue.labels import Label
 from ..tissue.maps import rf_conductivity_map, thermal_maps
-from ..tissue.properties import BLOOD, DAMAGE, DEFAULT_DAMAGE_KINETICS, RF, MaterialTable, damage_kinetics
+from ..tissue.properties import (
+    BLOOD,
+    DAMAGE,
+    DEFAULT_DAMAGE_KINETICS,
+    DEFAULT_RF_BOILED_FRACTION,
+    DEFAULT_RF_DESICCATION,
+    RF,
+    MaterialTable,
+    damage_kinetics,
+)
 from ..tissue.state import TissueState
 from .applicators import MicrowaveAntenna, RFElectrode, rasterise_applicator
 from .generator import RFGenerator
@@ -63,13 +72,15 @@ class ThermalSession:
         (the reference the local re-solves are verified against).
     damage_kinetics : str
         Name of the Arrhenius parameter set of Ω (:data:`~tissuefate.tissue.properties.DAMAGE_KINETICS`).
-    rf_desiccation : {"temperature", "vaporised"}
-        RF: when σ collapses next to the electrode. ``"temperature"`` (default, Berjano 2006): at
-        99 °C. ``"vaporised"``: once the voxel's water has boiled off at the 100 °C cap (its latent
-        heat absorbed; the dried fraction resets where the tissue cools below 99 °C). Not
-        calibrated: docs/validation.md compares the two.
+    rf_desiccation : {"vaporised", "temperature"}
+        RF: when σ collapses next to the electrode. ``"vaporised"`` (default): once the share
+        ``rf_boiled_fraction`` of the voxel's water has boiled off at the 100 °C cap (its latent
+        heat absorbed; the dried fraction resets where the tissue cools below 99 °C).
+        ``"temperature"`` (Berjano 2006; the default before 2026-11-27): at 99 °C.
+        docs/validation.md (item 1) compares the two.
     rf_boiled_fraction : float
-        RF, ``"vaporised"`` law: the dried fraction at which σ collapses, in (0, 1] (1: all the water).
+        RF, ``"vaporised"`` law: the dried fraction at which σ collapses, in (0, 1] (1: all the
+        water; default 0.02, ``RF["desiccation_boiled_fraction"]``, a fit to Lee 2009).
     settings : dict
         The scenario as given (recorded in the result).
     """
@@ -92,8 +103,8 @@ class ThermalSession:
     rf_check_s: float = 5.0
     rf_local_resolves: bool = True
     damage_kinetics: str = DEFAULT_DAMAGE_KINETICS
-    rf_desiccation: str = "temperature"
-    rf_boiled_fraction: float = 1.0
+    rf_desiccation: str = DEFAULT_RF_DESICCATION
+    rf_boiled_fraction: float = DEFAULT_RF_BOILED_FRACTION
     settings: dict = field(default_factory=dict)
 
     def __post_init__(self):

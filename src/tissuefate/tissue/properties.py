@@ -35,6 +35,8 @@ __all__ = [
     "arrhenius_from_eyring",
     "CELLS",
     "RF",
+    "DEFAULT_RF_DESICCATION",
+    "DEFAULT_RF_BOILED_FRACTION",
     "DIELECTRIC",
     "WATER",
     "IRE",
@@ -260,10 +262,22 @@ RF = {
     "desiccation_factor": Param(
         1e-2, "1", "Berjano 2006: drop by 1e2-1e4 at 100 degC", "R", "smallest drop of the range"
     ),
+    "desiccation_boiled_fraction": Param(
+        0.02, "1", "tissuefate fit to Lee et al., AJR 192:1020, 2009 (2-cm cooled electrode ex vivo and in vivo)",
+        "cal", "share of a voxel's water boiled off at 100 degC before its sigma collapses; 2 % picked from "
+        "2/10/30 % by the five Lee rows at 1 mm, then confirmed at 1/3 mm (docs/validation.md, item 1)",
+    ),
     "metastasis_sigma_ratio": Param(
         0.57 / 0.35, "1", "Zurbuchen et al., Acta Radiol 2016 (470 kHz)", "V"
     ),
 }
+
+#: The default RF desiccation law (``tissue.rf_desiccation``, ``physics.rf_conductivity``) and boiled
+#: fraction since 2026-11-27 (docs/validation.md, item 1): σ collapses once 2 % of a voxel's water has
+#: boiled off (a fit to Lee 2009). Unlike the temperature law ("temperature": at 99 °C, the default
+#: before), its zones converge in space next to a 17 G needle.
+DEFAULT_RF_DESICCATION = "vaporised"
+DEFAULT_RF_BOILED_FRACTION = RF["desiccation_boiled_fraction"].value
 
 #: Tissue water and its vaporisation (the 100 °C cap of the explicit scheme).
 WATER = {
