@@ -263,7 +263,7 @@ RF = {
         1e-2, "1", "Berjano 2006: drop by 1e2-1e4 at 100 degC", "R", "smallest drop of the range"
     ),
     "desiccation_boiled_fraction": Param(
-        0.02, "1", "tissuefate fit to Lee et al., AJR 192:1020, 2009 (2-cm cooled electrode ex vivo and in vivo)",
+        0.02, "1", "tissuefate fit to Lee et al., CVIR 32:1235, 2009 (2-cm cooled electrode ex vivo and in vivo)",
         "cal", "share of a voxel's water boiled off at 100 degC before its sigma collapses; 2 % picked from "
         "2/10/30 % by the five Lee rows at 1 mm, then confirmed at 1/3 mm (docs/validation.md, item 1)",
     ),
