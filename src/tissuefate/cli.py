@@ -100,7 +100,11 @@ def _metrics_table(rows: list[tuple[str, dict]]) -> Table:
 def run(scenario: Path = typer.Argument(..., help="Scenario TOML file (see docs/scenario.md)."),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder (created atomically)."),
         overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
-        quiet: bool = typer.Option(False, help="No progress bar.")):
+        quiet: bool = typer.Option(False, help="No progress bar."),
+        check_step: bool = typer.Option(
+            False, "--check-step",
+            help="RFA/MWA: also run the session at a quarter of its time step and record how much the "
+                 "zone changes (metrics.json numerics_check; about 4× the run time more).")):
     """Simulate one session and write metrics.json, fields.nc, PNG slices and report.html."""
     from .api import run_scenario
     from .config.scenario import load_scenario
@@ -111,13 +115,23 @@ def run(scenario: Path = typer.Argument(..., help="Scenario TOML file (see docs/
             raise TissuefateError(f"--out {out}: folder exists; choose another or pass --overwrite")
         what = "course" if scn.course is not None else scn.modality.upper()
         with progress_bar(f"{what} {scn.name}", not quiet) as cb:
-            result, paths = run_scenario(scn, out, overwrite=overwrite, progress=cb)
+            result, paths = run_scenario(scn, out, overwrite=overwrite, progress=cb,
+                                         check_time_step=4 if check_step else None)
     if scn.course is not None:
         _print_wide(course_table([result]))
         out_console.print(f"wrote {out}/ ({', '.join(sorted(Path(p).name for p in paths.values()))}) "
                           f"in {result.wall_time_s:.1f} s")
         return
     out_console.print(_metrics_table([(scn.name, result.metrics)]))
+    chk = result.metrics.get("numerics_check")
+    if chk:
+        from .viz.report import time_step_check_text
+
+        style = "" if chk["within_tolerance"] else "bold yellow"
+        out_console.print(f"time-step check (Δt/{chk['divisor']}): {time_step_check_text(chk)}", style=style)
+        if chk["within_tolerance"] is False:
+            out_console.print("the zone depends on the time step here: set numerics.time_step_s smaller "
+                              "(docs/model.md, 'Time step and the generator')", style=style)
     out_console.print(f"wrote {out}/ ({', '.join(sorted(Path(p).name for p in paths.values()))}) "
                       f"in {result.wall_time_s:.1f} s of simulation")
 

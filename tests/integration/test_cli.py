@@ -254,3 +254,50 @@ def test_warnings_keep_their_brackets(monkeypatch):
     monkeypatch.setattr(cli, "console", rec)
     cli._show_warning(RuntimeWarning('install "tissuefate[gpu]" for [bold]this[/bold]'), RuntimeWarning, "f", 1)
     assert 'install "tissuefate[gpu]" for [bold]this[/bold]' in rec.export_text()
+
+
+def test_run_check_step_records_the_finer_step(tmp_path):
+    """``--check-step`` re-runs an RFA session at Δt/4 and records both in metrics.json, the report and
+    the terminal; the recorded change is the zones' own (session − finer) / finer."""
+    p = tmp_path / "s.toml"
+    p.write_text(TINY_RFA.replace("duration_min = 1.5", "duration_min = 1"))
+    out = tmp_path / "o"
+    res = runner.invoke(app, ["run", str(p), "--out", str(out), "--quiet", "--check-step"])
+    assert res.exit_code == 0, res.output
+    assert "time-step check (Δt/4)" in res.output
+    m = json.loads((out / "metrics.json").read_text())
+    chk = m["numerics_check"]
+    assert chk["kind"] == "time_step" and chk["divisor"] == 4
+    dt, fine = chk["time_step_s"]
+    assert fine == pytest.approx(dt / 4, rel=1e-6)
+    v, vf = (z["volume_mL"] for z in chk["zones"]["omega_ge_1"])
+    assert v == m["zones"]["omega_ge_1"]["volume_mL"] and vf > 0
+    assert chk["omega_ge_1_volume_relative_change"] == pytest.approx((v - vf) / vf)
+    assert chk["within_tolerance"] == (abs((v - vf) / vf) <= chk["tolerance_fraction"])
+    assert chk["energy_J"][0] == m["delivery"]["energy_J"]
+    assert "Time-step check" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("modality = 'cryo'\n", "RFA and MWA sessions only"),
+    ("modality = 'rfa'\n[course]\nmax_sessions = 2\n", "not to a course"),
+])
+def test_check_step_refused_where_it_does_not_apply(tmp_path, text, needle):
+    p = tmp_path / "s.toml"
+    p.write_text(text)
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["run", str(p), "--out", str(out), "--quiet", "--check-step"])
+    assert res.exit_code == 2, res.output
+    assert needle in res.output and "Traceback" not in res.output
+    assert not out.exists()
+
+
+def test_time_step_check_divisor_is_checked():
+    from tissuefate.api import time_step_check
+    from tissuefate.config.scenario import scenario_from_dict
+    from tissuefate.errors import ConfigError
+
+    scn = scenario_from_dict({"modality": "mwa"})
+    for bad in (1, 2.5, 100, True):
+        with pytest.raises(ConfigError, match="divisor"):
+            time_step_check(scn, None, divisor=bad)

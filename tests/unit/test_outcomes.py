@@ -283,7 +283,7 @@ def test_traces_energy_impedance_and_json():
     }
     r = make_result(traces=traces)
     m = session_metrics(r)
-    assert m["schema_version"] == 2
+    assert m["schema_version"] == 3
     assert m["delivery"]["energy_J"] == pytest.approx(36000.0)
     assert m["delivery"]["duration_s"] == pytest.approx(720.0)
     imp_m = m["impedance"]

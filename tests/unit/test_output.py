@@ -196,7 +196,7 @@ def test_write_session_outputs(tmp_path):
     for p in paths.values():
         assert p.parent == out and p.stat().st_size > 0
     m = json.loads(paths["metrics"].read_text())
-    assert m["schema_version"] == 2
+    assert m["schema_version"] == 3
     assert r.metrics and m["zones"]["omega_ge_4.6"]["volume_mL"] > 0
     assert math.isclose(
         m["zones"]["omega_ge_4.6"]["volume_mL"], r.metrics["zones"]["omega_ge_4.6"]["volume_mL"]

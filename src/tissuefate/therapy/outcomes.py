@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 #: Version of the metrics.json schema (docs/metrics.md). Bump on any key change.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _K0 = 273.15
 _M3_PER_ML = 1e-6

@@ -135,6 +135,23 @@ def detail_rows(metrics: Mapping, *, brief: bool = False) -> list[tuple[str, str
     return rows
 
 
+def time_step_check_text(check: Mapping) -> str:
+    """One line on a session's time-step check (``metrics["numerics_check"]``, docs/metrics.md).
+
+    >>> time_step_check_text({"divisor": 4, "time_step_s": [0.94, 0.235],
+    ...     "omega_ge_1_volume_relative_change": 0.052, "energy_relative_change": 0.08,
+    ...     "tolerance_fraction": 0.1, "within_tolerance": True})
+    'Ω ≥ 1 volume +5.2 %, energy +8.0 % against Δt = 0.235 s (within ±10 %)'
+    """
+    def pct(x):
+        return "—" if x is None else f"{x * 100:+.1f} %"
+
+    verdict = {True: "within", False: "OUTSIDE", None: "not judged:"}[check.get("within_tolerance")]
+    return (f"Ω ≥ 1 volume {pct(check.get('omega_ge_1_volume_relative_change'))}, energy "
+            f"{pct(check.get('energy_relative_change'))} against Δt = {check['time_step_s'][1]:.3g} s "
+            f"({verdict} ±{check['tolerance_fraction'] * 100:.0f} %)")
+
+
 def key_metric_rows(metrics: Mapping, *, brief: bool = False) -> list[tuple[str, str]]:
     """Human-readable (label, value) rows of the key outcomes in ``metrics``.
 
@@ -200,6 +217,9 @@ def key_metric_rows(metrics: Mapping, *, brief: bool = False) -> list[tuple[str,
     e = dl.get("energy_J")
     if e is not None or metrics.get("modality") in ("rfa", "mwa"):
         rows.append(("Delivered energy", "not recorded" if e is None else f"{e / 1e3:.1f} kJ"))
+    chk = metrics.get("numerics_check")
+    if chk and not brief:
+        rows.append((f"Time-step check (Δt/{chk['divisor']})", time_step_check_text(chk)))
     if not brief:
         imp = metrics.get("impedance", {})
         if imp.get("present"):
