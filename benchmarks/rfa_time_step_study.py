@@ -1,12 +1,14 @@
 """Time-step convergence of the RFA zone on the Lee 2009 2-cm cooled-electrode case (1 mm).
 
 Runs the in vivo (porcine) and ex vivo (bovine) cases at the automatic step Δt and at Δt/2 … Δt/64
-(``--finest 128`` adds Δt/128, ≈ 2–4 min per run), under the default desiccation law (σ collapses
-at 99 °C) and with σ collapsing once 2 % of the water has boiled (``tissue.rf_desiccation =
-"vaporised"``, ``rf_desiccation_boiled_fraction = 0.02``; docs/validation.md, item 1). Prints the
+(``--finest 128`` adds Δt/128, ≈ 2–4 min per run), under the 99 °C desiccation law (the default
+before 2026-11-27) and with σ collapsing once 2 % of the water has boiled (the default since:
+``tissue.rf_desiccation = "vaporised"``, ``rf_desiccation_boiled_fraction = 0.02``;
+docs/validation.md, item 1). ≈ 45 min on 2 cores; the numbers of the last run are in
+benchmarks/results/rfa_time_step_2026-11-27.json (``--plot`` redraws the figure from them). Prints the
 Ω ≥ 1 volume, zone, energy, solves and roll-offs, and an Aitken (geometric) estimate of the Δt → 0
 limit from the three finest steps where their changes shrink, and draws
-docs/figures/rfa_time_step.png with three earlier states of the default numerics for comparison
+docs/figures/rfa_time_step.png with three earlier states of the 99 °C law's numerics for comparison
 (docs/model.md): before the generator's roll-offs were placed inside the step (2026-11-27
 morning), before σ next to the electrode was checked every powered step with local potential
 re-solves (that afternoon: σ compared every 5 s, loose global re-solves at desiccation), and before
@@ -136,9 +138,9 @@ def plot(results: dict, out: Path = OUT) -> None:
                 if lim is not None:
                     axes[i, j].axhline(lim, color=colours[law], ls=":", lw=1)
             if law == next(iter(LAWS)):
-                for vals, style, label in ((NO_SWITCH[cond], "v-.", "default, source not switched at desiccation"),
-                                           (PREVIOUS[cond], "^:", "default, σ checked every 5 s, loose re-solves"),
-                                           (BEFORE[cond], "s--", "default, roll-off seen at the next step")):
+                for vals, style, label in ((NO_SWITCH[cond], "v-.", "99 °C law, source not switched at desiccation"),
+                                           (PREVIOUS[cond], "^:", "99 °C law, σ checked every 5 s, loose re-solves"),
+                                           (BEFORE[cond], "s--", "99 °C law, roll-off seen at the next step")):
                     pts = [(dt, v) for dt, v in zip(dts, vals, strict=False) if v is not None]
                     axes[0, j].plot([p[0] for p in pts], [p[1] for p in pts], style, color="0.6", label=label)
         axes[0, j].set_title(f"Lee 2009 2-cm cooled electrode, 12 min, 1 mm — {title}", fontsize=9)
