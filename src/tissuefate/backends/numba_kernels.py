@@ -35,7 +35,7 @@ from .numpy_kernels import (
 )
 from .registry import register_kernel
 
-__all__ = ["pennes_step", "arrhenius_step", "apply_dirichlet"]
+__all__ = ["pennes_step", "arrhenius_step", "apply_dirichlet", "boiling_cap"]
 
 
 #: ``llvm.prefetch`` is mangled by pointer type: ``p0`` since LLVM 15's opaque pointers.
@@ -276,6 +276,37 @@ def _dirichlet(T, idx, values):  # pragma: no cover - compiled
     # serial: Dirichlet voxels are few (vessels, a tip), and a parfor costs compile time
     for n in range(idx.size):
         T[idx[n]] = values[n]
+
+
+@njit(parallel=True, cache=True)
+def _boiling_cap(T, dried, irc, boil, latent, below):  # pragma: no cover - compiled
+    total = 0.0
+    for i in prange(T.size):
+        t = T[i]
+        if t > boil:
+            e = (t - boil) / irc[i]
+            total += e
+            d = dried[i] + e / latent
+            dried[i] = d if d < 1.0 else 1.0
+            T[i] = boil
+        elif t < below and dried[i] != 0.0:
+            dried[i] = 0.0
+    return total
+
+
+@register_kernel("boiling_cap", "numba")
+def boiling_cap(T, dried, inv_rho_c, boil_K, latent_J_per_m3, rehydrate_below_K=-np.inf) -> float:
+    """The boiling cap and rehydration of :func:`~tissuefate.backends.numpy_kernels.boiling_cap` in
+    one parallel pass (T, the dried fraction and the result match the reference; the float64 sum
+    of the vaporised energy is taken in another order). Only voxels above the boiling point read
+    1/(ρc); only voxels that change are written. Non-contiguous arrays go to the reference."""
+    if not (T.flags.c_contiguous and dried.flags.c_contiguous and inv_rho_c.flags.c_contiguous):
+        from .numpy_kernels import boiling_cap as reference
+
+        return reference(T, dried, inv_rho_c, boil_K, latent_J_per_m3, rehydrate_below_K)
+    dt = T.dtype.type
+    return float(_boiling_cap(T.reshape(-1), dried.reshape(-1), inv_rho_c.reshape(-1), dt(boil_K),
+                              dt(latent_J_per_m3), dt(rehydrate_below_K)))
 
 
 @register_kernel("apply_dirichlet", "numba")

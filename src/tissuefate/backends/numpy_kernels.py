@@ -110,6 +110,41 @@ def pennes_step(T, out, k, inv_rho_c, perf, q, T_art, dt, inv_h2):
     return out
 
 
+@register_kernel("boiling_cap", "numpy")
+def boiling_cap(T, dried, inv_rho_c, boil_K, latent_J_per_m3, rehydrate_below_K=-np.inf) -> float:
+    r"""Cap ``T`` at the boiling point in place and dry the voxels above it (reference).
+
+    The excess energy of a voxel above ``boil_K`` [K], ρc (T − T_b) = (T − T_b) / ``inv_rho_c``,
+    boils its water: the dried fraction ``dried`` grows by it over ``latent_J_per_m3`` (capped at
+    1) and T is set to T_b. Then, where T (after the cap) is below ``rehydrate_below_K``, the dried
+    fraction is reset to 0 (tissue that cooled off the boiling point counts as wet again; the
+    default −∞ rehydrates nothing). ``T``, ``dried`` and ``inv_rho_c`` share one shape and dtype;
+    the arithmetic is in that dtype.
+
+    Returns
+    -------
+    float
+        The vaporised energy density summed over the voxels [J/m³], in float64.
+
+    Examples
+    --------
+    >>> T = np.array([372.0, 374.15, 380.0]); d = np.array([0.3, 0.0, 0.0])
+    >>> e = boiling_cap(T, d, np.full(3, 1 / 3.8e6), 373.15, 1.9e9, rehydrate_below_K=372.15)
+    >>> T.tolist(), [round(float(x), 6) for x in d], round(e / 3.8e6, 6)
+    ([372.0, 373.15, 373.15], [0.0, 0.002, 0.0137], 7.85)
+    """
+    vaporised = 0.0
+    if float(T.max()) > boil_K:
+        over = T > boil_K
+        e = (T[over] - boil_K) / inv_rho_c[over]
+        vaporised = float(e.sum(dtype=np.float64))
+        dried[over] = np.minimum(dried[over] + e / latent_J_per_m3, 1.0)
+        T[over] = boil_K
+    if rehydrate_below_K > -np.inf:
+        dried[T < rehydrate_below_K] = 0
+    return vaporised
+
+
 @register_kernel("arrhenius_step", "numpy")
 def arrhenius_step(T, omega, cem43, peak, dt, A, Ea, T_threshold, cem43_floor_K=CEM43_FLOOR_K):
     r"""Accumulate thermal damage in place over one step of length ``dt`` (reference).

@@ -41,8 +41,9 @@ class Vaporisation:
         Tissue density used for the latent-heat content [kg/m³].
     backend : str, optional
         ``"cupy"`` keeps :attr:`dried` on the GPU and caps CuPy temperature arrays with the
-        backend kernel ``boiling_cap`` (one pass, no host synchronisation); any other value (the
-        default) works on NumPy arrays.
+        backend kernel ``boiling_cap`` (one pass, no host synchronisation); any other value works
+        on NumPy arrays, with the numba kernel ``boiling_cap`` (the default) or, for ``"numpy"``,
+        its NumPy reference.
 
     Attributes
     ----------
@@ -77,6 +78,10 @@ class Vaporisation:
             self.dried = cupy.zeros(shape, dtype=dtype)
             self._device_sum = cupy.zeros(1, dtype=np.float64)
         else:
+            from ..backends import get_kernel
+
+            # numba by default; the NumPy reference with backend="numpy" (the sessions' test oracle)
+            self._cpu_cap = get_kernel("boiling_cap", "numpy" if backend == "numpy" else "numba")
             self.dried = np.zeros(shape, dtype=dtype)
 
     @property
@@ -86,21 +91,21 @@ class Vaporisation:
             return float(self._device_sum[0])  # one device-to-host copy
         return self._vaporised
 
-    def apply(self, T, inv_rho_c) -> None:
+    def apply(self, T, inv_rho_c, rehydrate_below_K: float | None = None) -> None:
         """Cap ``T`` at the boiling point in place; the excess energy dries the voxels above it.
 
-        ``T`` and ``inv_rho_c`` [m³ K/J] are NumPy arrays, or with ``backend="cupy"`` C-contiguous
-        CuPy arrays of the dtype of :attr:`dried`.
+        With ``rehydrate_below_K`` the dried fraction is then reset to 0 where ``T`` is below it
+        (:meth:`rehydrate`; on the CPU in the same pass, ``backends.*.boiling_cap``). ``T`` and
+        ``inv_rho_c`` [m³ K/J] are NumPy arrays, or with ``backend="cupy"`` C-contiguous CuPy
+        arrays of the dtype of :attr:`dried`.
         """
         if self._device_sum is not None:
             self._cap(T, self.dried, inv_rho_c, self._device_sum, self.boil_K, self.latent_J_per_m3)
+            if rehydrate_below_K is not None:
+                self.rehydrate(T, rehydrate_below_K)
             return
-        if float(T.max()) > self.boil_K:
-            over = T > self.boil_K
-            e = (T[over] - self.boil_K) / inv_rho_c[over]
-            self._vaporised += float(e.sum(dtype=np.float64))
-            self.dried[over] = np.minimum(self.dried[over] + e / self.latent_J_per_m3, 1.0)
-            T[over] = self.boil_K
+        below = -np.inf if rehydrate_below_K is None else rehydrate_below_K
+        self._vaporised += self._cpu_cap(T, self.dried, inv_rho_c, self.boil_K, self.latent_J_per_m3, below)
 
     def rehydrate(self, T, below_K: float) -> None:
         """Reset the dried fraction to 0 where ``T`` is below ``below_K`` (NumPy or CuPy, like

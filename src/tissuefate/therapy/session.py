@@ -546,8 +546,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         if cold_wall is not None:
             cold_wall.apply(T, inv_rho_c, dt)
         if vaporised:  # the dried fraction decides desiccation: the cap comes first
-            vap.apply(T, inv_rho_c)
-            vap.rehydrate(T, T_desic)
+            vap.apply(T, inv_rho_c, rehydrate_below_K=T_desic)  # cap, dry and rehydrate in one pass
         powered = 1.0  # the fraction of the step the generator delivered power
         now = desiccated(T) if s.modality == "rfa" and q is not None else None
         if now is not None and changed(now):
