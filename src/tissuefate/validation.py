@@ -608,19 +608,19 @@ def case_rfa_convergence(progress=None) -> list[ValidationRow]:
     fine = run(0.5, [112, 112, 128])
     coarse = run(1.0, [72, 72, 80])
     coarse_small_dt = run(1.0, [72, 72, 80], dt=fine[2])
+    def ex_vivo_steps(name, roi, tip_mm, divisor):
+        """Ω ≥ 1 volume and step ex vivo at 1 mm, at the automatic step and at its ``divisor``-th."""
+        out = {}
+        for div in (1, divisor):
+            scn = rfa_block_scenario(f"{name}-dt{div}", roi, condition="ex_vivo", tip_mm=tip_mm, spacing_mm=1.0,
+                                     time_step_s=None if div == 1 else out[1][1] / div)
+            r = simulate(scn, progress=progress)
+            out[div] = (_zone(r)["volume_mL"], r.settings["numerics"]["time_step_s"])
+        return out
+
     # ex vivo, where the zone's time-step error is largest: Δt against Δt/16 (Ω ≥ 1 volume)
-    ex = {}
-    for div in (1, 16):
-        scn = rfa_block_scenario(f"rfa-conv-exvivo-dt{div}", [72, 72, 80], condition="ex_vivo", spacing_mm=1.0,
-                                 time_step_s=None if div == 1 else ex[1][1] / div)
-        r = simulate(scn, progress=progress)
-        ex[div] = (_zone(r)["volume_mL"], r.settings["numerics"]["time_step_s"])
-    ex3 = {}
-    for div in (1, 4):
-        scn = rfa_block_scenario(f"rfa-conv-exvivo-3cm-dt{div}", [80, 80, 96], condition="ex_vivo", tip_mm=30,
-                                 spacing_mm=1.0, time_step_s=None if div == 1 else ex3[1][1] / div)
-        r = simulate(scn, progress=progress)
-        ex3[div] = (_zone(r)["volume_mL"], r.settings["numerics"]["time_step_s"])
+    ex = ex_vivo_steps("rfa-conv-exvivo", [72, 72, 80], 20, 16)
+    ex3 = ex_vivo_steps("rfa-conv-exvivo-3cm", [80, 80, 96], 30, 4)
     space = f"RFA grid convergence (2-cm cooled, in vivo porcine, 12 min, Δt = {fine[2]:.3f} s)"
     time_ = (f"RFA time-step convergence (2-cm cooled, in vivo porcine, 12 min, 1 mm, "
              f"Δt = {coarse[2]:.2f} s vs {fine[2]:.3f} s)")
