@@ -70,6 +70,41 @@ def test_zone_converges_in_time_with_roll_offs_located_in_the_step(condition):
     assert coarse == pytest.approx(fine, rel=0.10)
 
 
+def test_steps_in_a_desiccation_cascade_are_cut_to_a_quarter_of_the_stable_step():
+    """The 3-cm cooled electrode ex vivo, 4 min of impedance control at 1 mm: at the stable step
+    throughout the desiccated shell grows too slowly and the zone comes out ≈ 15 % too large
+    (energy +33 %) against a quarter of the step; cutting only the steps of desiccation cascades
+    into quarters (the default, ``numerics.rf_cascade_step_fraction = 0.25``) gives the quarter
+    step's zone and energy (measured 2026-11-27: 9292 / 8005 / 8045 voxels, 12.9 / 9.67 / 9.70 kJ)
+    with fewer than half its steps. The sub-steps are recorded; a fraction outside (0, 1] is refused."""
+    from tissuefate.errors import ConfigError
+
+    def run(**numerics):
+        scn = scenario_from_dict({
+            "name": "rf-cascade", "modality": "rfa", "tissue": {"species": "bovine", "condition": "ex_vivo"},
+            "anatomy": {"kind": "block", "tumour_diameter_mm": 0},
+            "grid": {"spacing_mm": 1.0, "roi_shape": [56, 56, 72]},
+            "applicator": {"type": "rf_electrode", "active_length_mm": 30, "gauge": 17},
+            "protocol": {"duration_min": 4, "control": "impedance", "power_W": 200},
+            "numerics": numerics,
+        })
+        r = run_session(build_session(scn))
+        return float((r.omega >= 1).sum()), r.traces["energy_J"][-1], r.settings["numerics"]
+
+    v, e, num = run()
+    assert num["cascade_substeps"] == 4 and 0 < num["cascade_steps"] < num["n_steps"]
+    assert num["n_steps"] < num["steps_taken"] < 4 * num["n_steps"] / 2
+    v1, e1, num1 = run(rf_cascade_step_fraction=1.0)
+    assert num1["cascade_substeps"] == 1 and num1["steps_taken"] == num1["n_steps"]
+    vq, eq, numq = run(time_step_s=num["time_step_s"] / 4)
+    assert numq["cascade_substeps"] == 1  # a quarter of the stable step needs no sub-steps
+    assert v == pytest.approx(vq, rel=0.03) and e == pytest.approx(eq, rel=0.03)
+    assert v1 > 1.08 * vq and e1 > 1.2 * eq
+    for bad in (0.0, 1.5):
+        with pytest.raises(ConfigError, match="rf_cascade_step_fraction"):
+            scenario_from_dict({"name": "x", "modality": "rfa", "numerics": {"rf_cascade_step_fraction": bad}})
+
+
 def test_rf_automatic_step_is_capped_at_one_second_and_an_explicit_step_is_kept():
     """At 1.5 mm the stable step is ≈ 2 s; RF sessions take at most RF_MAX_AUTO_STEP_S (the
     generator's on-phases last a few seconds), MW sessions and explicit steps are not capped."""
@@ -92,13 +127,13 @@ def test_rf_automatic_step_is_capped_at_one_second_and_an_explicit_step_is_kept(
     assert dt_of("mwa", {}) > 1.5
 
 
-def _lee_session(grid_shape, minutes, **attrs):
+def _lee_session(grid_shape, minutes, control="impedance", power_W=200, **attrs):
     scn = scenario_from_dict({
         "name": "rf-resolve", "modality": "rfa", "tissue": {"species": "porcine", "condition": "in_vivo"},
         "anatomy": {"kind": "block", "tumour_diameter_mm": 0},
         "grid": {"spacing_mm": 1.0, "roi_shape": list(grid_shape)},
         "applicator": {"type": "rf_electrode", "active_length_mm": 20, "gauge": 17},
-        "protocol": {"duration_min": minutes, "control": "impedance", "power_W": 200},
+        "protocol": {"duration_min": minutes, "control": control, "power_W": power_W},
     })
     s = build_session(scn)
     for k, v in attrs.items():
@@ -108,15 +143,17 @@ def _lee_session(grid_shape, minutes, **attrs):
 
 
 def test_local_potential_re_solves_agree_with_global_ones():
-    """The 2-cm electrode for 3 min on a grid where the local boxes fit: re-solving the potential
-    locally (PotentialSolver.heating_near) gives the zone and energy of global re-solves (the
-    roll-off times make both move by ≈ 1–2 % with any numerical change: docs/model.md)."""
-    v_loc, e_loc, num = _lee_session((64, 64, 72), 3)
-    v_glob, e_glob, num_g = _lee_session((64, 64, 72), 3, rf_local_resolves=False)
-    assert num["local_potential_solves"] > 0.5 * num["source_updates"]
+    """The 2-cm electrode at a constant 40 W for 2 min (the tissue next to it desiccates, the
+    potential is re-solved ≈ 750 times) on a grid where the local boxes fit: re-solving locally
+    (PotentialSolver.heating_near) gives the zone and energy of global re-solves. Power control:
+    under impedance control a short session's roll-off times move by a step with any numerical
+    change (3 min: −0.3 … +4 % between local boxes; 12 min: +0.2 %, docs/model.md)."""
+    v_loc, e_loc, num = _lee_session((64, 64, 72), 2, control="power", power_W=40)
+    v_glob, e_glob, num_g = _lee_session((64, 64, 72), 2, control="power", power_W=40, rf_local_resolves=False)
+    assert num["local_potential_solves"] > 0.5 * num["source_updates"] > 100
     assert num_g["local_potential_solves"] == 0
-    assert v_loc == pytest.approx(v_glob, rel=0.02)  # 0.2 % measured
-    assert e_loc == pytest.approx(e_glob, rel=0.02)  # 0.05 % measured
+    assert v_loc == pytest.approx(v_glob, rel=0.01)  # 0.0 % measured (2026-11-27)
+    assert e_loc == pytest.approx(e_glob, rel=0.02)  # 0.8 % measured
 
 
 def test_sigma_next_to_the_electrode_is_checked_every_powered_step():

@@ -156,7 +156,8 @@ def build_session(scn: Scenario, *, settings: dict | None = None, state=None, ta
         generator=generator, initial_temperature_K=scn.tissue.start_degC + 273.15,
         backend=scn.numerics.backend, time_step_s=scn.numerics.time_step_s,
         damage_kinetics=scn.tissue.damage_kinetics, rf_desiccation=scn.tissue.rf_desiccation,
-        rf_boiled_fraction=scn.tissue.rf_desiccation_boiled_fraction, settings=settings,
+        rf_boiled_fraction=scn.tissue.rf_desiccation_boiled_fraction,
+        rf_cascade_step_fraction=scn.numerics.rf_cascade_step_fraction, settings=settings,
     )
 
 

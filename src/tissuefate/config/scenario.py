@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import ConfigError, ResourceError
+from ..therapy.session import RF_CASCADE_STEP_FRACTION
 from ..tissue.properties import DEFAULT_RF_BOILED_FRACTION, DEFAULT_RF_DESICCATION
 
 __all__ = [
@@ -428,6 +429,13 @@ class NumericsConfig(_Model):
     dtype: Literal["float32", "float64"] = Field("float32", description="Floating-point precision of the fields.")
     time_step_s: float | None = Field(
         None, gt=0.0, le=10.0, description="Explicit time step [s]; default: automatic stable step (RFA: at most 1 s)."
+    )
+    rf_cascade_step_fraction: float = Field(
+        RF_CASCADE_STEP_FRACTION, gt=0.0, le=1.0,
+        description=("RFA: while the generator is on and the tissue next to the electrode is within 3 K of "
+                     "desiccation, steps are cut into sub-steps of at most this fraction of the stable explicit "
+                     "step (the desiccated shell grows faster than the stable step resolves; docs/model.md). "
+                     "1 with the automatic step: no sub-steps."),
     )
 
 

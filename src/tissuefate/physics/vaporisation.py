@@ -107,6 +107,19 @@ class Vaporisation:
         below = -np.inf if rehydrate_below_K is None else rehydrate_below_K
         self._vaporised += self._cpu_cap(T, self.dried, inv_rho_c, self.boil_K, self.latent_J_per_m3, below)
 
+    def apply_in(self, T, inv_rho_c, box) -> None:
+        """:meth:`apply` (without rehydration) in ``box`` (three slices) only: where heat was added
+        after a whole-grid cap. On the GPU the whole grid is capped (one kernel launch)."""
+        if self._device_sum is not None:
+            self.apply(T, inv_rho_c)
+            return
+        Tb = np.ascontiguousarray(T[box])
+        db = np.ascontiguousarray(self.dried[box])
+        self._vaporised += self._cpu_cap(Tb, db, np.ascontiguousarray(inv_rho_c[box]), self.boil_K,
+                                         self.latent_J_per_m3, -np.inf)
+        T[box] = Tb
+        self.dried[box] = db
+
     def rehydrate(self, T, below_K: float) -> None:
         """Reset the dried fraction to 0 where ``T`` is below ``below_K`` (NumPy or CuPy, like
         :attr:`dried`): tissue that cooled off the boiling point counts as wet again."""
