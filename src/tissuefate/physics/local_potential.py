@@ -25,9 +25,10 @@ neighbours (``include``), and the grid's own Dirichlet faces are at zero; otherw
 The solver re-solves globally instead when R would hold more than 40 % of the grid
 (``PotentialSolver.LOCAL_MAX_FRACTION``).
 
-Cost. At 128³ with a 3-cm electrode, R (margin 10 mm) holds ≈ 4 % of the voxels: a local update
-costs a few milliseconds against 60–90 ms for a global re-solve (docs/performance.md). The
-structures of a box (sub-grids, multigrid hierarchy, the last ``y``) are cached by the caller.
+Cost. At 128³ with a 3-cm electrode, R (margin 4 mm, ``PotentialSolver.LOCAL_MARGIN_M``) holds
+< 1 % of the voxels: a local update costs a few milliseconds against 60–90 ms for a global
+re-solve (docs/performance.md). The structures of a box (sub-grids, multigrid hierarchy, the last
+``y``) are cached by the caller.
 """
 
 from __future__ import annotations

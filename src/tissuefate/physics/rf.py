@@ -564,9 +564,14 @@ class PotentialSolver:
         return phi, self._heating(q, is32), float(cur)
 
     #: Margin [m] of :meth:`heating_near`'s local box around the changed box (rounded up to whole
-    #: voxels of the finest spacing: 10 voxels at 1 mm, 7 at 1.5 mm). On the standard case at 1 mm,
-    #: margins of 8, 10, 12 and 16 voxels give Ω ≥ 1 volumes within 0.25 % of global re-solves.
-    LOCAL_MARGIN_M = 10e-3
+    #: voxels of the finest spacing: 4 voxels at 1 mm, 3 at 1.5 mm). 12-min RFA sessions with
+    #: every re-solve global as the reference (2026-11-27 evening, with the cascade sub-steps of
+    #: therapy.session): Ω ≥ 1 volumes within −0.1 … +0.6 % of it at 4 mm and −0.1 … +0.8 % at
+    #: 10 mm (the default until then) on six cases (Lee 2009 in vivo and ex vivo, 3-cm ex vivo at 1
+    #: and 1.5 mm, 3-cm in vivo at 1.5 mm, the phantom HCC by a vessel), each session 1.6–1.9×
+    #: faster at 4 mm. Earlier, on the standard case, 8–16 mm gave volumes within 0.25 %. The
+    #: amplitude α of the outer potential (physics.local_potential) is what lets the box be small.
+    LOCAL_MARGIN_M = 4e-3
     #: :meth:`heating_near` re-solves globally when its local box would hold more than this
     #: fraction of the grid. Measured on 12-min 3-cm RFA sessions (CPU-2, 2026-11-27): with the
     #: local box at 27 % of a 64³ grid 3.0 s local vs 3.8–4.1 s global, at ≈ 40 % of 56 × 56 × 60
