@@ -75,8 +75,9 @@ def test_steps_in_a_desiccation_cascade_are_cut_to_a_quarter_of_the_stable_step(
     throughout the desiccated shell grows too slowly and the zone comes out ≈ 15 % too large
     (energy +33 %) against a quarter of the step; cutting only the steps of desiccation cascades
     into quarters (the default, ``numerics.rf_cascade_step_fraction = 0.25``) gives the quarter
-    step's zone and energy (measured 2026-11-27: 9292 / 8005 / 8045 voxels, 12.9 / 9.67 / 9.70 kJ)
-    with fewer than half its steps. The sub-steps are recorded; a fraction outside (0, 1] is refused."""
+    step's zone and energy (measured 2026-11-27 with the 4-mm local margin: 9678 / 7936 / 7961
+    voxels, 13.1 / 9.66 / 9.68 kJ; 9292 / 8005 / 8045 with the 10-mm one) with fewer than half its
+    steps. The sub-steps are recorded; a fraction outside (0, 1] is refused."""
     from tissuefate.errors import ConfigError
 
     def run(**numerics):
@@ -144,7 +145,8 @@ def _lee_session(grid_shape, minutes, control="impedance", power_W=200, **attrs)
 
 def test_local_potential_re_solves_agree_with_global_ones():
     """The 2-cm electrode at a constant 40 W for 2 min (the tissue next to it desiccates, the
-    potential is re-solved ≈ 750 times) on a grid where the local boxes fit: re-solving locally
+    potential is re-solved ≈ 750 times; measured with the 10-mm local margin) on a grid where the
+    local boxes fit: re-solving locally
     (PotentialSolver.heating_near) gives the zone and energy of global re-solves. Power control:
     under impedance control a short session's roll-off times move by a step with any numerical
     change (3 min: −0.3 … +4 % between local boxes; 12 min: +0.2 %, docs/model.md)."""
