@@ -49,6 +49,28 @@ def test_boiling_cap_conserves_energy():
     assert v.dried.sum() == pytest.approx(v.dried[1, 1, 1])
 
 
+@pytest.mark.parametrize("backend", [None, "numpy"])
+def test_boiling_cap_in_a_box_caps_only_there(backend):
+    """Vaporisation.apply_in (the cap after a source switch next to an RF electrode) equals the
+    whole-grid cap inside its box and leaves the rest of the grid alone."""
+    rng = np.random.default_rng(3)
+    T0 = (365.0 + 20.0 * rng.random((8, 9, 10))).astype(np.float32)
+    inv = np.full(T0.shape, 1.0 / 3.8e6, np.float32)
+    box = (slice(2, 6), slice(1, 8), slice(3, 9))
+    whole, part = (Vaporisation(T0.shape, np.float32, 1060.0, backend=backend) for _ in range(2))
+    Tw, Tp = T0.copy(), T0.copy()
+    whole.apply(Tw, inv)
+    part.apply_in(Tp, inv, box)
+    np.testing.assert_array_equal(Tp[box], Tw[box])
+    np.testing.assert_array_equal(part.dried[box], whole.dried[box])
+    outside = np.ones(T0.shape, bool)
+    outside[box] = False
+    np.testing.assert_array_equal(Tp[outside], T0[outside])
+    assert not part.dried[outside].any() and (T0[outside] > 373.15).any()
+    inside = (T0[box] - 373.15).clip(min=0).astype(np.float64).sum() * 3.8e6
+    assert part.vaporised_J_per_m3 == pytest.approx(inside, rel=1e-5)
+
+
 def _ramped(**kw):
     g = RFGenerator("impedance", 200.0, impedance_rise_ohm=10.0, pulse_off_s=15.0, **kw)
     g.voltage_V(0.0, 1.0, 60.0)  # first power: baseline 60 ohm, threshold 70 ohm
