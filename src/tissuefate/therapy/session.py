@@ -40,17 +40,18 @@ ProgressFn = Callable[[float, str], None]
 #: While the generator is on and the tissue next to the electrode is near desiccation, the
 #: desiccated shell grows voxel by voxel (each next voxel heats to 100 °C and boils 2 % of its
 #: water in ≈ 0.3–0.5 s at 1 mm), faster than the stable step (≈ 0.94 s at 1 mm) resolves: on the
-#: 12-min 3-cm ex vivo case the Ω ≥ 1 volume was 23.30 mL at the stable step and 20.5–20.9 mL from
+#: 12-min 3-cm ex vivo case the Ω ≥ 1 volume was 23.00 mL at the stable step and 20.5–20.9 mL from
 #: a quarter of it down to a sixteenth. Cutting only the coarse steps of a cascade into sub-steps
-#: gives the whole-session results of the smaller step (a quarter: 20.52 against 20.53 mL; a half:
-#: 21.59 against 21.65 mL) at about half its cost. A fraction of the stable step, not a time: the
-#: cascade's voxel time scales with h² like the stable step (1.5 mm with 1-s steps: −5 %, with
-#: 0.5-s sub-steps −1.8 % against 0.125-s sub-steps). Measured 2026-11-27 (docs/model.md).
+#: gives the whole-session results of the smaller step (a quarter: 20.38 against 20.47 mL; a half:
+#: 21.55 against 21.66 mL) with 43 % of its steps (benchmarks/rfa_cascade_study.py). A fraction of
+#: the stable step, not a time: the cascade's voxel time scales with h² like the stable step
+#: (1.5 mm with 1-s steps: −5 %, with 0.5-s sub-steps −1.8 % against 0.125-s sub-steps). Measured
+#: 2026-11-27 (docs/model.md).
 RF_CASCADE_STEP_FRACTION = 0.25
 #: RF: a coarse step is in a desiccation cascade when, at its start, the generator is on (during
 #: the step) and a voxel next to the electrode is within this of the desiccation temperature
-#: (99 °C) [K]. 0, 1 and 3 K gave the same zone (20.44, 20.46, 20.52 mL) and nearly the same number
-#: of sub-stepped coarse steps on the 3-cm ex vivo case.
+#: (99 °C) [K]. 0, 1 and 3 K gave the same zone (20.44, 20.46, 20.52 mL, 10-mm local margin) and
+#: nearly the same number of sub-stepped coarse steps on the 3-cm ex vivo case.
 RF_CASCADE_MARGIN_K = 3.0
 
 
