@@ -653,9 +653,9 @@ def case_rfa_convergence(progress=None) -> list[ValidationRow]:
                       f"Δt = {ex3[1][1]:.2f} s vs {ex3[4][1]:.3f} s)",
                       "Ω ≥ 1 volume at the automatic step [mL] vs its quarter",
                       **_rel(ex3[1][0], ex3[4][0], 0.10), source=src_t, kind="verification",
-                      note="at Δt/8 and Δt/16 throughout 20.50 and 20.87 mL; at the stable step throughout, without "
-                           "the sub-steps inside desiccation cascades, 23.30 mL (+13 %), on which the Song 2015 ex "
-                           "vivo gauge rows failed (docs/model.md)"),
+                      note="at Δt/8 and Δt/16 throughout 20.48 and 20.91 mL; at the stable step throughout, without "
+                           "the sub-steps inside desiccation cascades, 23.00 mL (+12 %), on which the Song 2015 ex "
+                           "vivo gauge rows failed (benchmarks/rfa_cascade_study.py, docs/model.md)"),
     ]
 
 
