@@ -317,11 +317,11 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         # k = 3 k_tissue, the wall on the voxel face). α is that of the faces across the needle
         # (the tip's end face gets it too). It is clipped to [0.25, 8]: k ≥ 0 below; above, the
         # clip dates from before the point-implicit wall (_ColdWall: no step limit) and binds only
-        # for a needle that nearly reaches the neighbours' centres (15 G at 1 mm: α = 18, while its
-        # electrical α is 18; 17 G at 1 mm 3.0, 13-17 G at 0.5-1.5 mm 0.7-4.6). Unclipped, 15 G at
-        # 1 mm (2-cm tip, in vivo, 0.237 s) gives 7.84 mL, 20.9 kJ against 7.46 mL, 18.9 kJ clipped
-        # and 8.15 mL, 19.3 kJ at 0.5 mm: the volume nearer, the energy farther; kept until a finer
-        # grid decides (docs/validation.md, gauge).
+        # for a needle that nearly reaches the neighbours' centres (15 G at 1 mm: α = 18, also its
+        # electrical α; 17 G at 1 mm 3.0, 13-17 G at 0.5-1.5 mm 0.7-4.6). It is kept because the
+        # finer grids side with it: 15 G, 2-cm tip, in vivo, 0.093 s, 1 mm 7.47 mL, 18.25 kJ
+        # clipped and 7.84 mL, 19.92 kJ unclipped, against 7.46 / 7.55 mL and 17.8 / 17.9 kJ at
+        # 0.5 / 0.33 mm (docs/validation.md, gauge).
         alpha_t = min(max(float(np.median(well)), 0.25), 8.0)
         k_tissue = s.table.thermal_conductivity_W_per_mK[Label.PARENCHYMA]
         # α > 1 would stiffen the explicit step (2.6× shorter at 1 mm for 17 G): keep the wall
