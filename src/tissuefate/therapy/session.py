@@ -12,8 +12,8 @@ from ..backends.arrays import array_module as _array_module
 from ..backends.arrays import to_host as _to_host
 from ..backends.threads import single_threaded_blas
 from ..errors import ConfigError
+from ..physics.local_potential import _within, union_box
 from ..physics.local_potential import box_around as _box_around  # tests call it by this name
-from ..physics.local_potential import union_box
 from ..physics.rf_conductivity import RF_DESICCATION_LAWS
 from ..tissue.labels import Label
 from ..tissue.maps import rf_conductivity_map, thermal_maps
@@ -416,7 +416,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         # changes confined to the voxels within 3 of the electrode (desiccation, the fastest σ
         # rise) are re-solved in that box, whose local problem has half the voxels of ``near``'s
         inner = _box_around(active, 3)
-        inner_rel = tuple(slice(i.start - n.start, i.stop - n.start) for i, n in zip(inner, near, strict=True))
+        inner_rel = _within(inner, near)
 
         def stale_near(box_rel):
             """The box to re-solve for a change in ``box_rel`` (coordinates of ``near``): ``inner``
