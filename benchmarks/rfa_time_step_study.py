@@ -98,7 +98,10 @@ def main(out: Path = OUT) -> None:
                          "numerics, steps inside desiccation cascades cut to a quarter of the stable step)")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     ap.add_argument("--plot", type=Path, default=None, help="only redraw the figure from this JSON")
+    ap.add_argument("--figure", type=Path, default=out,
+                    help="where to draw the figure (default: docs/figures/rfa_time_step.png)")
     args = ap.parse_args()
+    out = args.figure
     if args.plot:
         plot(json.loads(args.plot.read_text()), out)
         return
