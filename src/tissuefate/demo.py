@@ -289,50 +289,93 @@ def demo_course_scenarios(quick: bool = False, *, lesions=None, strategies=None,
     return out
 
 
-#: Share of the demo's progress bar for the simulations (the rest: figures and reports).
-_SIMULATED = 0.85
+#: Share of the demo's progress bar for the courses (simulated and written; the rest: the
+#: comparison figures and the report).
+_SIMULATED = 0.9
 
 #: Modalities whose courses go to the second worker while the first compiles the RF kernels (cold
 #: numba cache, :func:`course_order`): MWA first, then those that share no kernel with RFA sessions.
 _BESIDE_FIRST_RFA = ("mwa", "cryo", "injection")
 
 
+def _course_cost(s) -> tuple:
+    """Sort key, costliest first: RFA before the rest, then the region's voxels times the number of
+    overlapping ablations a course may plan (``course.max_overlapping_ablations``)."""
+    n = math.prod(s.grid.roi_shape) * (getattr(s.course, "max_overlapping_ablations", None) or 1)
+    return (s.modality != "rfa", -n)
+
+
 def course_order(scenarios) -> list[int]:
     """The order in which the course demo hands ``scenarios`` to its worker processes.
 
-    Costliest first (RFA, then larger regions), so that no long course is left for the end, except
-    that the MWA, cryo and injection courses come right after the first RFA course. On a fresh clone
-    numba compiles each kernel on first use and then caches it on disk. The first RFA course compiles
-    ≈ 24 s of potential-solver kernels, then the bioheat step (≈ 10 s) and the fate kernels (≈ 7 s);
-    a second RFA course started beside it compiled them all again. An MWA course compiles the bioheat
-    step and the fate kernels at once, so the RFA course finds them cached; cryo and injection
-    courses share no kernel with an RFA session (docs/performance.md, "Demo").
+    Costliest first (RFA, then larger regions and more planned ablations), so that no long course is
+    left for the end, except that the MWA courses and the cryo and injection courses of the largest
+    region come right after the first RFA course. On a fresh clone numba compiles each kernel on first
+    use and then caches it on disk. The first RFA course compiles ≈ 24 s of potential-solver kernels,
+    then the bioheat step (≈ 10 s) and the fate kernels (≈ 7 s); a second RFA course started beside
+    it compiled them all again. An MWA course compiles the bioheat step and the fate kernels at once,
+    so the RFA course finds them cached; cryo and injection courses share no kernel with an RFA
+    session, and those of the largest region keep the second worker busy until the first RFA course
+    is done (docs/performance.md, "Demo"). The rest follow costliest first, RFA and others mixed.
 
     Examples
     --------
     >>> from types import SimpleNamespace as NS
-    >>> def scn(modality, n):
-    ...     return NS(modality=modality, grid=NS(roi_shape=(n, n, n)))
-    >>> course_order([scn("cryo", 56), scn("rfa", 48), scn("mwa", 48), scn("rfa", 56), scn("injection", 48)])
-    [3, 2, 0, 4, 1]
+    >>> def scn(modality, n, ablations=None):
+    ...     return NS(modality=modality, grid=NS(roi_shape=(n, n, n)), course=NS(max_overlapping_ablations=ablations))
+    >>> course_order([scn("cryo", 56), scn("rfa", 48), scn("mwa", 48), scn("rfa", 56), scn("injection", 48),
+    ...               scn("rfa", 48, 4), scn("injection", 56)])
+    [5, 2, 0, 6, 3, 1, 4]
     """
-
-    def cost(k):
-        s = scenarios[k]
-        return (s.modality != "rfa", -math.prod(s.grid.roi_shape))
-
-    order = sorted(range(len(scenarios)), key=cost)
+    order = sorted(range(len(scenarios)), key=lambda k: _course_cost(scenarios[k]))
     if not order or scenarios[order[0]].modality != "rfa":
         return order
     first, rest = order[0], order[1:]
-    beside = sorted((k for k in rest if scenarios[k].modality in _BESIDE_FIRST_RFA),
-                    key=lambda k: _BESIDE_FIRST_RFA.index(scenarios[k].modality) > 0)
+    largest = max((math.prod(scenarios[k].grid.roi_shape) for k in rest if scenarios[k].modality != "rfa"),
+                  default=0)
+    beside = [k for k in rest if scenarios[k].modality == "mwa"]
+    beside += [k for k in rest if scenarios[k].modality in _BESIDE_FIRST_RFA[1:]
+               and math.prod(scenarios[k].grid.roi_shape) == largest]
     return [first] + beside + [k for k in rest if k not in beside]
+
+
+def _course_folder_name(j: int, entry: dict) -> str:
+    scn = entry["scenario"]
+    return f"{j + 1:02d}_{_slug(entry['lesion'])}_{_slug(scn.course.strategy or scn.name)}_{entry['preset']}"
+
+
+def run_demo_course(scenario, lesion: str, preset_label: str, folder, *, one_thread: bool = True, progress=None):
+    """Simulate one course of the demo and write its result folder (``io.write_course_outputs``).
+
+    A job of :func:`run_course_demo`, run in a worker process: each worker writes the courses it
+    simulated while the other simulates, instead of all figures and reports after all courses.
+
+    Returns
+    -------
+    (CourseResult, dict of str → Path)
+        The course (with ``lesion`` and ``preset_label`` set) and the written paths by name.
+    """
+    from .backends.threads import numba_threads
+    from .course import run_course
+    from .io.course_output import write_course_outputs
+
+    if one_thread:
+        with numba_threads(1):
+            course = run_course(scenario, progress=progress)
+    else:
+        course = run_course(scenario, progress=progress)
+    course.lesion = lesion
+    course.preset_label = preset_label
+    return course, write_course_outputs(folder, course, overwrite=True)
 
 
 def run_course_demo(out_dir, *, overwrite: bool = True, quick: bool = False, progress=None, lesions=None,
                     strategies=None):
     """Run the strategy comparison and write one folder per course plus ``report.html``.
+
+    With more than one usable core the courses run in single-threaded worker processes (one per
+    core), each of which also writes the folders of its courses; the comparison figures and the
+    report follow.
 
     Returns
     -------
@@ -340,69 +383,57 @@ def run_course_demo(out_dir, *, overwrite: bool = True, quick: bool = False, pro
         With attributes ``lesion`` and ``preset_label`` added.
     wall_s : float
     """
-    from .backends.threads import call_with_one_numba_thread, pool_size, process_map
-    from .course import run_course
-    from .io.course_output import write_course_outputs
+    from .backends.threads import pool_size, process_map
     from .io.output import atomic_output_dir
     from .viz.course import plot_course_comparison
     from .viz.course_report import course_comparison_report_html
 
     t0 = time.perf_counter()
     entries = demo_course_scenarios(quick, lesions=lesions, strategies=strategies)
-    if pool_size(len(entries)) > 1:
-        order = course_order([e["scenario"] for e in entries])
-
-        def simulated(f, msg):
-            if progress:
-                progress(_SIMULATED * f, f"courses simulated: {msg} (one process per core)")
-
-        done = process_map(call_with_one_numba_thread, [(run_course, entries[k]["scenario"]) for k in order],
-                           progress=simulated)
-        courses = [None] * len(entries)
-        for k, c in zip(order, done, strict=True):
-            courses[k] = c
-    else:
-        courses = []
-        for i, e in enumerate(entries):
-
-            def sub(f, msg, i=i, e=e):
-                if progress:
-                    progress(_SIMULATED * (i + f) / len(entries),
-                             f"{e['lesion']}: {e['scenario'].course.strategy}: {msg}")
-
-            courses.append(run_course(e["scenario"], progress=sub))
-    for c, e in zip(courses, entries, strict=True):
-        c.lesion = e["lesion"]
-        c.preset_label = e["preset"]
+    slugs = [_course_folder_name(j, e) for j, e in enumerate(entries)]
     out = Path(out_dir)
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
-        # figures and files: matplotlib holds the GIL, so in worker processes (one per core)
+        jobs = [(e["scenario"], e["lesion"], e["preset"], tmp / "courses" / slug)
+                for e, slug in zip(entries, slugs, strict=True)]
+        if pool_size(len(entries)) > 1:
+            order = course_order([e["scenario"] for e in entries])
+
+            def simulated(f, msg):
+                if progress:
+                    progress(_SIMULATED * f, f"courses simulated and written: {msg} (one process per core)")
+
+            done = process_map(run_demo_course, [jobs[k] for k in order], progress=simulated)
+            results = [None] * len(entries)
+            for k, r in zip(order, done, strict=True):
+                results[k] = r
+        else:
+            results = []
+            for i, (e, job) in enumerate(zip(entries, jobs, strict=True)):
+
+                def sub(f, msg, i=i, e=e):
+                    if progress:
+                        progress(_SIMULATED * (i + f) / len(entries),
+                                 f"{e['lesion']}: {e['scenario'].course.strategy}: {msg}")
+
+                results.append(run_demo_course(*job, one_thread=False, progress=sub))
+        courses = [c for c, _ in results]
         lesions = list(dict.fromkeys(c.lesion for c in courses))
-        jobs = [(plot_course_comparison, ([c for c in courses if c.lesion == lesion],
-                                          tmp / f"comparison_{j + 1}.png"),
-                 {"title": f"{lesion}: strategies compared (simulated)"}) for j, lesion in enumerate(lesions)]
-        slugs = [f"{j + 1:02d}_{_slug(c.lesion)}_{_slug(c.strategy)}_{c.preset_label}" for j, c in enumerate(courses)]
-        jobs += [(write_course_outputs, (tmp / "courses" / slug, c), {"overwrite": True})
-                 for slug, c in zip(slugs, courses, strict=True)]
-
-        def writing(f, msg):
+        figures = {}
+        for j, lesion in enumerate(lesions):
             if progress:
-                progress(_SIMULATED + (1 - _SIMULATED) * f, f"figures and reports: {msg}")
-
-        done = process_map(_call, jobs, progress=writing)
-        figures = dict(zip(lesions, done[:len(lesions)], strict=True))
+                progress(_SIMULATED + (1 - _SIMULATED) * j / len(lesions), f"comparison figure: {lesion}")
+            figures[lesion] = plot_course_comparison([c for c in courses if c.lesion == lesion],
+                                                     tmp / f"comparison_{j + 1}.png",
+                                                     title=f"{lesion}: strategies compared (simulated)")
         links, slices = [], []
-        for slug, paths in zip(slugs, done[len(lesions):], strict=True):
+        for slug, (_, paths) in zip(slugs, results, strict=True):
             links.append(f"courses/{slug}/report.html")
             slices.append(tmp / "courses" / slug / "course_slices.png" if "course_slices" in paths else None)
         (tmp / "report.html").write_text(course_comparison_report_html(
             courses, figures, title="tissuefate strategy comparison", links=links, slices=slices))
+        if progress:
+            progress(1.0, "report written")
     return courses, time.perf_counter() - t0
-
-
-def _call(fn, args, kwargs):
-    """``fn(*args, **kwargs)``: one job of :func:`process_map` (a module-level function pickles)."""
-    return fn(*args, **kwargs)
 
 
 def _slug(s: str) -> str:
