@@ -4,9 +4,9 @@ CI has no GPU, so the real device tests (``tests/unit/test_gpu_sessions.py``, ``
 there, and the device branches of ``therapy.session.run_session`` — where arrays are placed, copied
 to the host, compared on the device — would go untested between the sessions that draw a GPU. This
 module runs those branches with ``numerics.backend = "cupy"`` against a *fake* ``cupy``: a module
-whose arrays are NumPy arrays of a separate type that, like CuPy's, refuse to be mixed with host
-arrays in array operations and cannot be handed to a numba (CPU) kernel; its kernels are the NumPy
-reference kernels. What it checks: the session's device logic (the placement of every array, the
+whose arrays wrap NumPy arrays in a separate type that, like CuPy's, is no ``np.ndarray``, refuses
+implicit conversion (``np.asarray`` raises), refuses host arrays in array operations and cannot be
+handed to a numba (CPU) kernel; its kernels are the NumPy reference kernels. What it checks: the session's device logic (the placement of every array, the
 host copies, the cascade sub-steps, the local re-solves and ``Vaporisation.apply_in``'s whole-grid
 fallback) gives the NumPy backend's result. What it cannot check: the CUDA kernels themselves and
 CuPy's own semantics — those stay with the ``-m gpu`` tests on a real device.
@@ -19,6 +19,7 @@ import types
 
 import numpy as np
 import pytest
+from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from tissuefate.backends import numpy_kernels, registry
 from tissuefate.config.build import build_session
@@ -26,26 +27,73 @@ from tissuefate.config.scenario import scenario_from_dict
 from tissuefate.therapy.session import run_session
 
 
-class DeviceArray(np.ndarray):
-    """A NumPy array standing for a CuPy array (``backends.arrays`` recognises it by its module)."""
+class DeviceArray(NDArrayOperatorsMixin):
+    """A stand-in for a CuPy array: a NumPy array behind a separate type (``backends.arrays``
+    recognises it by its module) that, like CuPy's, is no ``np.ndarray``, refuses implicit
+    conversion to one (``np.asarray`` raises), refuses host arrays in array operations and is an
+    unknown type to numba. Operators, ufuncs and NumPy functions (``__array_function__``) run on
+    the wrapped array and give device arrays."""
+
+    __slots__ = ("_a",)
+
+    def __init__(self, a: np.ndarray):
+        self._a = a
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed (a device array: use .get())")
 
     def get(self):
         """A host copy, as ``cupy.ndarray.get``."""
-        return np.array(self.view(np.ndarray), copy=True)
+        return self._a.copy()
 
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
         _refuse_host_arrays(inputs + (out or ()), ufunc.__name__)
-        args = [_base(x) for x in inputs]
         if out is not None:
             kwargs["out"] = tuple(_base(o) for o in out)
-        result = getattr(ufunc, method)(*args, **kwargs)
+        result = getattr(ufunc, method)(*[_base(x) for x in inputs], **kwargs)
         if out is not None:
             return out[0] if len(out) == 1 else out
         return _wrap(result)
 
     def __array_function__(self, func, types_, args, kwargs):
         _refuse_host_arrays(tuple(args) + tuple(kwargs.values()), func.__name__)
-        return _wrap(func(*[_base(a) for a in args], **{k: _base(v) for k, v in kwargs.items()}))
+        return _wrap(func(*_base(tuple(args)), **{k: _base(v) for k, v in kwargs.items()}))
+
+    def __getitem__(self, key):
+        _refuse_host_arrays((key,) if not isinstance(key, tuple) else key, "indexing")
+        return _wrap(self._a[_base(key)])
+
+    def __setitem__(self, key, value):  # CuPy copies a host value in; a host index array is refused
+        _refuse_host_arrays((key,) if not isinstance(key, tuple) else key, "indexing")
+        self._a[_base(key)] = _base(value)
+
+    def __len__(self):
+        return len(self._a)
+
+    def __bool__(self):
+        return bool(self._a)
+
+    def __float__(self):
+        return float(self._a)
+
+    def __int__(self):
+        return int(self._a)
+
+    def __repr__(self):
+        return f"DeviceArray({self._a!r})"
+
+    def __getattr__(self, name):  # shape, dtype, flags, reshape, max, astype, ...
+        if name.startswith("__"):  # no __array_interface__ & co.: NumPy must not see the memory
+            raise AttributeError(name)
+        attr = getattr(self._a, name)
+        if not callable(attr):
+            return _wrap(attr)
+
+        def method(*args, **kwargs):
+            _refuse_host_arrays(tuple(args) + tuple(kwargs.values()), name)
+            return _wrap(attr(*_base(tuple(args)), **{k: _base(v) for k, v in kwargs.items()}))
+
+        return method
 
 
 DeviceArray.__module__ = "cupy._fake"  # what tissuefate.backends.arrays looks at
@@ -53,17 +101,17 @@ DeviceArray.__module__ = "cupy._fake"  # what tissuefate.backends.arrays looks a
 
 def _base(x):
     if isinstance(x, DeviceArray):
-        return x.view(np.ndarray)
+        return x._a
     if isinstance(x, (tuple, list)):
         return type(x)(_base(v) for v in x)
     return x
 
 
 def _wrap(x):
-    if isinstance(x, np.ndarray) and not isinstance(x, DeviceArray):
-        return x.view(DeviceArray)
+    if isinstance(x, np.ndarray):
+        return DeviceArray(x)
     if isinstance(x, np.generic):  # CuPy reductions give 0-d device arrays, not scalars
-        return np.asarray(x).view(DeviceArray)
+        return DeviceArray(np.asarray(x))
     if isinstance(x, tuple):
         return tuple(_wrap(v) for v in x)
     return x
@@ -73,7 +121,7 @@ def _refuse_host_arrays(values, what):
     for v in values:
         if isinstance(v, (tuple, list)):
             _refuse_host_arrays(tuple(v), what)
-        elif isinstance(v, np.ndarray) and not isinstance(v, DeviceArray) and v.ndim > 0:
+        elif isinstance(v, np.ndarray) and v.ndim > 0:
             raise TypeError(f"{what}: a host (NumPy) array mixed with a device array")
 
 
@@ -81,11 +129,11 @@ def _to_device(a, dtype=None, order="C"):
     if isinstance(a, DeviceArray) and (dtype is None or a.dtype == np.dtype(dtype)):
         return a
     # a copy, as a host-to-device transfer: later host writes must not show on the device
-    return np.array(_base(a), dtype=dtype, order=order, copy=True).view(DeviceArray)
+    return DeviceArray(np.array(_base(a), dtype=dtype, order=order, copy=True))
 
 
 def _creator(fn):
-    return lambda *a, **k: fn(*[_base(v) for v in a], **{key: _base(v) for key, v in k.items()}).view(DeviceArray)
+    return lambda *a, **k: DeviceArray(fn(*_base(a), **{key: _base(v) for key, v in k.items()}))
 
 
 def _fake_cupy() -> types.ModuleType:
@@ -108,7 +156,7 @@ def _fake_cupy() -> types.ModuleType:
 
         def device_fn(*args, **kwargs):
             _refuse_host_arrays(tuple(args) + tuple(kwargs.values()), name)
-            return _wrap(obj(*[_base(a) for a in args], **{k: _base(v) for k, v in kwargs.items()}))
+            return _wrap(obj(*_base(args), **{k: _base(v) for k, v in kwargs.items()}))
 
         return device_fn
 
@@ -186,6 +234,9 @@ def test_the_stand_in_behaves_like_a_device():
         a + np.ones(6)
     with pytest.raises(TypeError, match="host"):
         cp.any(np.ones(3))
+    with pytest.raises(TypeError, match="Implicit conversion"):
+        np.asarray(a)
+    assert not isinstance(a, np.ndarray)
     m = a[a > 2].max()  # a 0-d device array, usable as a number
     assert isinstance(m, DeviceArray) and float(m) == 5.0 and bool(cp.any(a > 4))
     host = np.zeros(3)
