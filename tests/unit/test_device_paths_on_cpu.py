@@ -6,9 +6,10 @@ to the host, compared on the device — would go untested between the sessions t
 module runs those branches with ``numerics.backend = "cupy"`` against a *fake* ``cupy``: a module
 whose arrays wrap NumPy arrays in a separate type that, like CuPy's, is no ``np.ndarray``, refuses
 implicit conversion (``np.asarray`` raises), refuses host arrays in array operations and cannot be
-handed to a numba (CPU) kernel; its kernels are the NumPy reference kernels. What it checks: the session's device logic (the placement of every array, the
-host copies, the cascade sub-steps, the local re-solves and ``Vaporisation.apply_in``'s whole-grid
-fallback) gives the NumPy backend's result. What it cannot check: the CUDA kernels themselves and
+handed to a numba (CPU) kernel; its kernels are the NumPy reference kernels. What it checks: the
+session's device logic (the placement of every array, the host copies, the cascade sub-steps, the
+local re-solves and ``Vaporisation.apply_in``'s whole-grid fallback) gives the NumPy backend's
+result. What it cannot check: the CUDA kernels themselves and
 CuPy's own semantics — those stay with the ``-m gpu`` tests on a real device.
 """
 
