@@ -355,15 +355,12 @@ def run_demo_course(scenario, lesion: str, preset_label: str, folder, *, one_thr
     (CourseResult, dict of str → Path)
         The course (with ``lesion`` and ``preset_label`` set) and the written paths by name.
     """
-    from .backends.threads import numba_threads
+    from .backends.threads import call_with_one_numba_thread
     from .course import run_course
     from .io.course_output import write_course_outputs
 
-    if one_thread:
-        with numba_threads(1):
-            course = run_course(scenario, progress=progress)
-    else:
-        course = run_course(scenario, progress=progress)
+    course = (call_with_one_numba_thread(run_course, scenario, progress) if one_thread
+              else run_course(scenario, progress))
     course.lesion = lesion
     course.preset_label = preset_label
     return course, write_course_outputs(folder, course, overwrite=True)
