@@ -21,6 +21,7 @@ import types
 import numpy as np
 import pytest
 from numpy.lib.mixins import NDArrayOperatorsMixin
+from test_gpu_sessions import MWA_VESSEL, RFA_BLOCK, RFA_VESSEL  # same folder: on sys.path under pytest
 
 from tissuefate.backends import numpy_kernels, registry
 from tissuefate.config.build import build_session
@@ -246,30 +247,16 @@ def test_the_stand_in_behaves_like_a_device():
     assert float(d[0]) == 0.0
 
 
-#: A cooled 3-cm electrode at 1 mm that rolls off within 2.5 min (cascade sub-steps, local
-#: re-solves, roll-offs inside the step, the dried fraction gating σ), and RFA and MWA next to a
-#: large vessel of the phantom (Dirichlet vessel voxels and wall-exchange nodes).
-_BLOCK = {
-    "name": "device-rfa-block", "modality": "rfa", "tissue": {"species": "porcine"},
-    "anatomy": {"kind": "block", "tumour_diameter_mm": 12},
-    "grid": {"spacing_mm": 1.0, "roi_shape": [40, 40, 56]},
-    "applicator": {"type": "rf_electrode", "active_length_mm": 30, "gauge": 17, "cooled": True},
-    "protocol": {"duration_min": 2.5, "control": "impedance", "power_W": 200},
-}
-_NEAR_VESSEL = {
-    "tissue": {"species": "human"},
-    "anatomy": {"kind": "phantom", "seed": 1, "tumour_type": "hcc", "tumour_diameter_mm": 20,
-                "tumour_location": "near_vessel", "vessel_distance_mm": 2},
-    "grid": {"spacing_mm": 1.5, "roi_shape": [36, 36, 36]},
-}
+#: The GPU tests' cases (a cooled 3-cm electrode at 1 mm that rolls off within 2.5 min: cascade
+#: sub-steps, local re-solves, roll-offs inside the step, the dried fraction gating σ; RFA and MWA
+#: next to a large vessel of the phantom: Dirichlet vessel voxels and wall-exchange nodes) on
+#: smaller regions, for the NumPy kernels' speed.
 CASES = {
-    "rfa_block": _BLOCK,
-    "rfa_vessel": {"name": "device-rfa-vessel", "modality": "rfa", **_NEAR_VESSEL,
-                   "applicator": {"type": "rf_electrode", "active_length_mm": 30, "cooled": True},
-                   "protocol": {"duration_min": 1.5, "control": "impedance", "power_W": 200}},
-    "mwa_vessel": {"name": "device-mwa-vessel", "modality": "mwa", **_NEAR_VESSEL,
-                   "applicator": {"type": "mw_antenna", "frequency_MHz": 2450, "antenna": "monopole"},
-                   "protocol": {"duration_min": 1.5, "power_W": 80}},
+    "rfa_block": {**RFA_BLOCK, "grid": {"spacing_mm": 1.0, "roi_shape": [40, 40, 56]}},
+    "rfa_vessel": {**RFA_VESSEL, "grid": {"spacing_mm": 1.5, "roi_shape": [36, 36, 36]},
+                   "protocol": {**RFA_VESSEL["protocol"], "duration_min": 1.5}},
+    "mwa_vessel": {**MWA_VESSEL, "grid": {"spacing_mm": 1.5, "roi_shape": [36, 36, 36]},
+                   "protocol": {**MWA_VESSEL["protocol"], "duration_min": 1.5}},
 }
 
 
