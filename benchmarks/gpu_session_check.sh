@@ -5,7 +5,8 @@
 # cupy in the same run. About 3 minutes; numba compiles on first use (≈1 min, cached on disk for
 # the timing step).
 # Usage (repository root; wheels of the pure-Python dependencies the machine lacks in .whl/:
-# pydantic, pydantic_core, annotated_types, typing_inspection, typing_extensions, h5netcdf):
+# pydantic, pydantic_core, annotated_types, typing_inspection, typing_extensions, h5netcdf —
+# `bash benchmarks/fetch_gpu_wheels.sh` downloads them; carry .whl to the machine):
 #   bash benchmarks/gpu_session_check.sh [OUT_DIR]
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:src
 set -u
