@@ -201,3 +201,45 @@ def test_boiling_cap_numba_matches_numpy(dtype, below):
     Tw, dw = T0.copy(), d0.copy()
     get_kernel("boiling_cap", "numpy")(Tw[:, ::2], dw[:, ::2], iv, *args)
     assert np.array_equal(T, Tw) and np.array_equal(d, dw)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_damage_and_boiling_match_reference_on_a_mostly_cool_region(dtype):
+    """The numba damage and boiling passes on a region that is cool except for a few scattered
+    voxels (the case of a session; the random fields above are hot almost everywhere): every field
+    matches the NumPy reference — the peak rises everywhere, damage and CEM43 grow only where T is
+    above their floors (one voxel between the CEM43 floor and the damage threshold), a lone boiling
+    voxel is capped and lone dried voxels that cooled are rehydrated. Kept as the oracle for any
+    pass that skips the cool parts of the region."""
+    rng = np.random.default_rng(7)
+    shape = (24, 30, 40)
+    T0 = (309.0 + 2.0 * rng.random(shape)).astype(dtype)  # below the CEM43 floor everywhere
+    flat = T0.reshape(-1)
+    spots = rng.choice(flat.size, 12, replace=False)
+    flat[spots[:4]] = [313.0, 317.5, 340.0, 360.0]  # above the floors, not boiling
+    flat[spots[4:7]] = [374.0, 380.0, 400.0]        # boiling
+    d0 = np.zeros(shape, dtype)
+    d0.reshape(-1)[spots[7:10]] = 0.3               # dried, cool: rehydrated
+    d0.reshape(-1)[spots[4]] = 0.1                  # dried and boiling: dries further
+    args = (0.9, DAMAGE["arrhenius_A_per_s"].value, DAMAGE["arrhenius_Ea_J_per_mol"].value,
+            DAMAGE["arrhenius_threshold_K"].value)
+    start = [np.zeros(shape, dtype), np.zeros(shape, dtype), (T0 - dtype(0.25)).astype(dtype)]
+    ref = [a.copy() for a in start]
+    got = [a.copy() for a in start]
+    get_kernel("arrhenius_step", "numpy")(T0, *ref, *args)
+    get_kernel("arrhenius_step", "numba")(T0, *got, *args)
+    np.testing.assert_array_equal(got[2], ref[2])    # the peak, in every run
+    assert np.array_equal(got[2], T0)
+    for g, r in zip(got[:2], ref[:2], strict=True):
+        np.testing.assert_allclose(g, r, **TOL[dtype]["damage"])
+        assert np.count_nonzero(g) == np.count_nonzero(r) > 0
+    irc = np.full(shape, 1.0 / 3.8e6, dtype)
+    cap = (373.15, 0.78 * 1060.0 * 2.257e6, 368.15)
+    out = {}
+    for name in ("numpy", "numba"):
+        T, d = T0.copy(), d0.copy()
+        out[name] = (T, d, get_kernel("boiling_cap", name)(T, d, irc, *cap))
+    (Tr, dr, er), (Tn, dn, en) = out["numpy"], out["numba"]
+    assert np.array_equal(Tr, Tn) and np.array_equal(dr, dn)
+    assert en == pytest.approx(er, rel=1e-12) and er > 0
+    assert np.count_nonzero(dn) == 3 and float(Tn.max()) == pytest.approx(373.15, rel=1e-7)
