@@ -7,10 +7,13 @@ vivo (72 × 72 × 80 block at 1 mm) and the Cool-tip 3 cm (80 × 80 × 96). Prin
 fit: the defaults are not changed by it.
 
     python benchmarks/generator_sensitivity.py    # 18 sessions, 2-3 min on a quiet 2-core machine
+    python benchmarks/generator_sensitivity.py --gauge-ratio   # the Song 2015 in vivo 15 G / 17 G
+                                                               # ratios under each variant (18 sessions)
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 
 from tissuefate.api import simulate
@@ -33,12 +36,12 @@ VARIANTS = [
 ]
 
 
-def run(case: dict, protocol: dict) -> dict:
+def run(case: dict, protocol: dict, gauge: int = 17) -> dict:
     scn = scenario_from_dict({
         "name": "generator-sensitivity", "modality": "rfa", "tissue": {"species": "porcine"},
         "anatomy": {"kind": "block", "tumour_diameter_mm": 0},
         "grid": {"roi_shape": case["roi"]},
-        "applicator": {"type": "rf_electrode", "active_length_mm": case["active_length_mm"], "gauge": 17},
+        "applicator": {"type": "rf_electrode", "active_length_mm": case["active_length_mm"], "gauge": gauge},
         "protocol": {"duration_min": 12, "control": "impedance", "power_W": 200, **protocol},
     })
     r = simulate(scn)
@@ -48,7 +51,22 @@ def run(case: dict, protocol: dict) -> dict:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--gauge-ratio", action="store_true",
+                    help="instead: the in vivo 15 G / 17 G volume and energy ratios of the 3-cm case under each "
+                         "variant (Song 2015: 1.32 ± 0.26 and 1.32 ± 0.09)")
+    args = ap.parse_args()
     t0 = time.perf_counter()
+    if args.gauge_ratio:
+        case = CASES["Cool-tip 3 cm in vivo (46.0 × 30.2 mm)"]
+        print("| generator | 17 G volume [mL], energy [kJ] | 15 G volume, energy | volume ratio | energy ratio |")
+        print("|---|---|---|---|---|")
+        for label, protocol in VARIANTS:
+            a, b = run(case, protocol, 17), run(case, protocol, 15)
+            print(f"| {label} | {a['vol']:.2f}, {a['energy']:.1f} | {b['vol']:.2f}, {b['energy']:.1f} | "
+                  f"{b['vol'] / a['vol']:.3f} | {b['energy'] / a['energy']:.3f} |", flush=True)
+        print(f"\n{time.perf_counter() - t0:.0f} s")
+        return
     print("| case | generator | zone Ω ≥ 1 [mm] | volume [mL] | energy [kJ] | roll-offs |")
     print("|---|---|---|---|---|---|")
     for name, case in CASES.items():
