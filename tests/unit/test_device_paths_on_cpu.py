@@ -58,8 +58,7 @@ class DeviceArray(NDArrayOperatorsMixin):
         return _wrap(result)
 
     def __array_function__(self, func, types_, args, kwargs):
-        _refuse_host_arrays(tuple(args) + tuple(kwargs.values()), func.__name__)
-        return _wrap(func(*_base(tuple(args)), **{k: _base(v) for k, v in kwargs.items()}))
+        return _on_device(func, func.__name__)(*args, **kwargs)
 
     def __getitem__(self, key):
         _refuse_host_arrays((key,) if not isinstance(key, tuple) else key, "indexing")
@@ -91,11 +90,7 @@ class DeviceArray(NDArrayOperatorsMixin):
         if not callable(attr):
             return _wrap(attr)
 
-        def method(*args, **kwargs):
-            _refuse_host_arrays(tuple(args) + tuple(kwargs.values()), name)
-            return _wrap(attr(*_base(tuple(args)), **{k: _base(v) for k, v in kwargs.items()}))
-
-        return method
+        return _on_device(attr, name)
 
 
 DeviceArray.__module__ = "cupy._fake"  # what tissuefate.backends.arrays looks at
@@ -117,6 +112,17 @@ def _wrap(x):
     if isinstance(x, tuple):
         return tuple(_wrap(v) for v in x)
     return x
+
+
+def _on_device(fn, name):
+    """``fn`` as a device operation: host arrays among the arguments are refused, device arrays
+    unwrapped, array results wrapped."""
+
+    def op(*args, **kwargs):
+        _refuse_host_arrays(tuple(args) + tuple(kwargs.values()), name)
+        return _wrap(fn(*_base(tuple(args)), **{k: _base(v) for k, v in kwargs.items()}))
+
+    return op
 
 
 def _refuse_host_arrays(values, what):
@@ -153,14 +159,7 @@ def _fake_cupy() -> types.ModuleType:
 
     def module_getattr(name):  # everything else: NumPy's, under the device rules
         obj = getattr(np, name)
-        if isinstance(obj, type) or not callable(obj):
-            return obj
-
-        def device_fn(*args, **kwargs):
-            _refuse_host_arrays(tuple(args) + tuple(kwargs.values()), name)
-            return _wrap(obj(*_base(args), **{k: _base(v) for k, v in kwargs.items()}))
-
-        return device_fn
+        return obj if isinstance(obj, type) or not callable(obj) else _on_device(obj, name)
 
     mod.__getattr__ = module_getattr
     return mod
@@ -168,7 +167,7 @@ def _fake_cupy() -> types.ModuleType:
 
 def _on_host(fn):
     """A NumPy reference kernel run on the device arrays' memory (in place, as the CUDA kernels)."""
-    return lambda *a, **k: fn(*[_base(v) for v in a], **{key: _base(v) for key, v in k.items()})
+    return lambda *a, **k: fn(*_base(a), **{key: _base(v) for key, v in k.items()})
 
 
 def _boiling_cap_device(T, dried, inv_rho_c, vaporised_J_per_m3, boil_K, latent_J_per_m3):

@@ -423,9 +423,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
             when it holds it, else ``near``; None for None."""
             if box_rel is None:
                 return None
-            if all(b.start >= i.start and b.stop <= i.stop for b, i in zip(box_rel, inner_rel, strict=True)):
-                return inner
-            return near
+            return inner if union_box(box_rel, inner_rel) == inner_rel else near
 
         def desiccation_box(now):
             """The box to re-solve for the desiccated voxels ``now`` against those of the last solve."""
