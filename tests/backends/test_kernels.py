@@ -235,11 +235,18 @@ def test_damage_and_boiling_match_reference_on_a_mostly_cool_region(dtype):
         assert np.count_nonzero(g) == np.count_nonzero(r) > 0
     irc = np.full(shape, 1.0 / 3.8e6, dtype)
     cap = (373.15, 0.78 * 1060.0 * 2.257e6, 368.15)
-    out = {}
-    for name in ("numpy", "numba"):
-        T, d = T0.copy(), d0.copy()
-        out[name] = (T, d, get_kernel("boiling_cap", name)(T, d, irc, *cap))
-    (Tr, dr, er), (Tn, dn, en) = out["numpy"], out["numba"]
-    assert np.array_equal(Tr, Tn) and np.array_equal(dr, dn)
-    assert en == pytest.approx(er, rel=1e-12) and er > 0
-    assert np.count_nonzero(dn) == 3 and float(Tn.max()) == pytest.approx(373.15, rel=1e-7)
+    dried_at = np.flatnonzero(d0)
+    for ranged in (False, True):  # the flat range outside which nothing is dried, kept up to date
+        out = {}
+        for name in ("numpy", "numba"):
+            T, d = T0.copy(), d0.copy()
+            rng_ = np.array([dried_at.min(), dried_at.max() + 1]) if ranged else None
+            out[name] = (T, d, get_kernel("boiling_cap", name)(T, d, irc, *cap, rng_), rng_)
+        (Tr, dr, er, rr), (Tn, dn, en, rn) = out["numpy"], out["numba"]
+        assert np.array_equal(Tr, Tn) and np.array_equal(dr, dn)
+        assert en == pytest.approx(er, rel=1e-12) and er > 0
+        assert np.count_nonzero(dn) == 3 and float(Tn.max()) == pytest.approx(373.15, rel=1e-7)
+        if ranged:  # widened to the boiling voxels as well
+            now = np.flatnonzero(dn)
+            assert rn.tolist() == rr.tolist()
+            assert rn[0] <= min(now.min(), spots[4:7].min()) and rn[1] > max(now.max(), spots[4:7].max())

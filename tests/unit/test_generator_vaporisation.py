@@ -71,6 +71,35 @@ def test_boiling_cap_in_a_box_caps_only_there(backend):
     assert part.vaporised_J_per_m3 == pytest.approx(inside, rel=1e-5)
 
 
+
+def test_dried_voxels_rehydrate_wherever_they_were_dried():
+    """The numba cap tests for rehydration only where something is dried (the flat range that
+    apply and apply_in keep). A sequence that dries voxels at both ends of a 64³ region — one by
+    the whole-grid cap, one in a box after it — then cools everything gives the NumPy reference's
+    dried fraction at every stage, and the cooled voxels are all wet again. (Without apply_in
+    widening the range, the second voxel stays dried.)"""
+    shape = (64, 64, 64)
+    inv = np.full(shape, 1.0 / 3.8e6, np.float32)
+    hot_a, hot_b = (3, 5, 7), (60, 58, 61)
+    box = (slice(56, 64), slice(54, 62), slice(57, 64))
+    runs = {}
+    for backend in (None, "numpy"):
+        v = Vaporisation(shape, np.float32, 1060.0, backend=backend)
+        T = np.full(shape, 310.0, np.float32)
+        T[hot_a] = 390.0
+        v.apply(T, inv, rehydrate_below_K=372.15)
+        T[hot_b] = 385.0
+        v.apply_in(T, inv, box)
+        stages = [v.dried.copy()]
+        T[hot_a] = T[hot_b] = 360.0
+        v.apply(T, inv, rehydrate_below_K=372.15)
+        stages.append(v.dried.copy())
+        runs[backend] = stages
+    for got, ref in zip(runs[None], runs["numpy"], strict=True):
+        np.testing.assert_array_equal(got, ref)
+    assert runs[None][0][hot_a] > 0 and runs[None][0][hot_b] > 0
+    assert not runs[None][1].any()
+
 def _ramped(**kw):
     g = RFGenerator("impedance", 200.0, impedance_rise_ohm=10.0, pulse_off_s=15.0, **kw)
     g.voltage_V(0.0, 1.0, 60.0)  # first power: baseline 60 ohm, threshold 70 ohm

@@ -229,7 +229,10 @@ def test_boiling_cap_numpy_path_is_unchanged(dtype, backend):
         total += _boiling_cap_reference(T_ref, dried_ref, inv, v.boil_K, v.latent_J_per_m3)
     np.testing.assert_array_equal(T, T_ref)
     np.testing.assert_array_equal(v.dried, dried_ref)
-    assert v.vaporised_J_per_m3 == total > 0
+    if backend == "numpy":
+        assert v.vaporised_J_per_m3 == total > 0
+    else:  # numba sums the float64 energies per block of voxels: the same terms in another order
+        assert v.vaporised_J_per_m3 == pytest.approx(total, rel=1e-12) and total > 0
 
 
 # ------------------------------------------------------------------------------------------------

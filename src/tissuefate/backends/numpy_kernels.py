@@ -23,6 +23,8 @@ __all__ = [
     "pennes_step",
     "arrhenius_step",
     "apply_dirichlet",
+    "boiling_cap",
+    "widen_range",
 ]
 
 #: Molar gas constant R = N_A k_B [J/(mol K)] (exact in the 2019 SI).
@@ -110,8 +112,22 @@ def pennes_step(T, out, k, inv_rho_c, perf, q, T_art, dt, inv_h2):
     return out
 
 
+def widen_range(rng, lo: int, hi: int) -> None:
+    """Widen the flat index range ``rng`` = [start, stop) in place to cover [lo, hi) (an empty
+    range, start >= stop, becomes [lo, hi)).
+
+    >>> r = np.array([0, 0]); widen_range(r, 5, 9); widen_range(r, 2, 6); r.tolist()
+    [2, 9]
+    """
+    if rng[0] >= rng[1]:
+        rng[0], rng[1] = lo, hi
+    else:
+        rng[0], rng[1] = min(int(rng[0]), lo), max(int(rng[1]), hi)
+
+
 @register_kernel("boiling_cap", "numpy")
-def boiling_cap(T, dried, inv_rho_c, boil_K, latent_J_per_m3, rehydrate_below_K=-np.inf) -> float:
+def boiling_cap(T, dried, inv_rho_c, boil_K, latent_J_per_m3, rehydrate_below_K=-np.inf,
+                dried_range=None) -> float:
     r"""Cap ``T`` at the boiling point in place and dry the voxels above it (reference).
 
     The excess energy of a voxel above ``boil_K`` [K], ρc (T − T_b) = (T − T_b) / ``inv_rho_c``,
@@ -120,6 +136,11 @@ def boiling_cap(T, dried, inv_rho_c, boil_K, latent_J_per_m3, rehydrate_below_K=
     fraction is reset to 0 (tissue that cooled off the boiling point counts as wet again; the
     default −∞ rehydrates nothing). ``T``, ``dried`` and ``inv_rho_c`` share one shape and dtype;
     the arithmetic is in that dtype.
+
+    ``dried_range``, an optional int64 array [start, stop) of flat (C-order) indices outside which
+    ``dried`` is zero, is widened in place to cover the voxels dried by this call: it lets the
+    numba kernel skip the rehydration test where nothing is dried (the reference only keeps it up
+    to date).
 
     Returns
     -------
@@ -140,6 +161,9 @@ def boiling_cap(T, dried, inv_rho_c, boil_K, latent_J_per_m3, rehydrate_below_K=
         vaporised = float(e.sum(dtype=np.float64))
         dried[over] = np.minimum(dried[over] + e / latent_J_per_m3, 1.0)
         T[over] = boil_K
+        if dried_range is not None:
+            at = np.flatnonzero(over)
+            widen_range(dried_range, int(at[0]), int(at[-1]) + 1)
     if rehydrate_below_K > -np.inf:
         dried[T < rehydrate_below_K] = 0
     return vaporised

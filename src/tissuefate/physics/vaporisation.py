@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backends.numpy_kernels import widen_range
 from ..tissue.properties import WATER
 
 __all__ = ["Vaporisation"]
@@ -49,6 +50,7 @@ class Vaporisation:
     ----------
     dried : ndarray
         Fraction of each voxel's water that has boiled off [1] (a CuPy array with ``backend="cupy"``).
+        Read it freely; write it only through the methods, which keep track of where it is non-zero.
     vaporised_J_per_m3 : float
         Energy density sum that went into vaporisation (× voxel volume for joules).
 
@@ -83,6 +85,9 @@ class Vaporisation:
             # numba by default; the NumPy reference with backend="numpy" (the sessions' test oracle)
             self._cpu_cap = get_kernel("boiling_cap", "numpy" if backend == "numpy" else "numba")
             self.dried = np.zeros(shape, dtype=dtype)
+        # flat (C-order) indices [start, stop) outside which ``dried`` is zero: the caps widen it,
+        # and the numba cap skips the rehydration test outside it (empty at the start)
+        self._dried_range = np.zeros(2, dtype=np.int64)
 
     @property
     def vaporised_J_per_m3(self) -> float:
@@ -105,7 +110,8 @@ class Vaporisation:
                 self.rehydrate(T, rehydrate_below_K)
             return
         below = -np.inf if rehydrate_below_K is None else rehydrate_below_K
-        self._vaporised += self._cpu_cap(T, self.dried, inv_rho_c, self.boil_K, self.latent_J_per_m3, below)
+        self._vaporised += self._cpu_cap(T, self.dried, inv_rho_c, self.boil_K, self.latent_J_per_m3, below,
+                                         self._dried_range)
 
     def apply_in(self, T, inv_rho_c, box) -> None:
         """:meth:`apply` (without rehydration) in ``box`` (three slices) only: where heat was added
@@ -119,6 +125,11 @@ class Vaporisation:
                                          self.latent_J_per_m3, -np.inf)
         T[box] = Tb
         self.dried[box] = db
+        if db.any():  # the box's first and last voxel bound its flat indices
+            shape = self.dried.shape
+            first = np.ravel_multi_index(tuple(sl.indices(n)[0] for sl, n in zip(box, shape, strict=True)), shape)
+            last = np.ravel_multi_index(tuple(sl.indices(n)[1] - 1 for sl, n in zip(box, shape, strict=True)), shape)
+            widen_range(self._dried_range, int(first), int(last) + 1)
 
     def rehydrate(self, T, below_K: float) -> None:
         """Reset the dried fraction to 0 where ``T`` is below ``below_K`` (NumPy or CuPy, like
