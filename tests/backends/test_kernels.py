@@ -73,6 +73,34 @@ def test_pennes_step_matches_reference(backend, dtype, with_q, shape):
     np.testing.assert_array_equal(out[0], f["T"][0])
     np.testing.assert_array_equal(out[:, :, -1], f["T"][:, :, -1])
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_pennes_step_scales_the_source_as_it_reads_it(dtype, layout):
+    """``q_scale`` (an RF session's V² times its source at 1 V): the reference equals a step with
+    the source scaled beforehand, bit for bit; numba (flat and strided kernels) agrees with it to
+    rounding, and with ``q_scale`` = 1 equals its own step without the argument bit for bit. The
+    planes are long enough (38 × 67) for the flat kernel's prefetched blocks."""
+    shape = (5, 38, 67)
+    f = _fields(shape, dtype, seed=4)
+    if layout == "F":
+        f = {k: np.asfortranarray(v) for k, v in f.items()}
+    args = (310.15, 0.37, (1 / 0.8e-3**2, 1 / 1e-3**2, 1 / 1.3e-3**2))
+    s = 3.7e-3  # below 1: the scaled source must heat less than the unscaled one (checked below)
+    run = {}
+    for name, q, kw in (("ref_prescaled", f["q"] * dtype(s), {}), ("ref", f["q"], {"q_scale": s}),
+                        ("numba", f["q"], {"q_scale": s}), ("numba_1", f["q"], {"q_scale": 1.0}),
+                        ("numba_plain", f["q"], {})):
+        out = np.full(shape, np.nan, dtype)
+        backend = "numpy" if name.startswith("ref") else "numba"
+        get_kernel("pennes_step", backend)(f["T"], out, f["k"], f["irc"], f["perf"], q, *args, **kw)
+        run[name] = out
+    np.testing.assert_array_equal(run["ref"], run["ref_prescaled"])
+    np.testing.assert_allclose(run["numba"], run["ref"], **TOL[dtype]["T"])
+    np.testing.assert_array_equal(run["numba_1"], run["numba_plain"])
+    heated = run["ref"] - run["numba_plain"]  # the scaled source heats less than the unscaled one
+    assert (heated[1:-1, 1:-1, 1:-1] < 0).all()
+
+
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("layout", ["C", "out_offset", "out_unaligned", "F"])

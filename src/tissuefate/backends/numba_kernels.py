@@ -75,7 +75,7 @@ def _div_k_grad(T, k, i, j, l, t, cx, cy, cz):
 
 
 @njit(parallel=True, fastmath=True, cache=True, boundscheck=False)
-def _pennes_strided(T, out, k, irc, perf, q, has_q, t_art, dt, cx, cy, cz):  # pragma: no cover
+def _pennes_strided(T, out, k, irc, perf, q, has_q, qs, t_art, dt, cx, cy, cz):  # pragma: no cover
     # Any layout (the flat kernel below needs C-contiguous arrays); plain 3-D indexing per row.
     # ``has_q`` is a runtime flag (``q`` is then ``T``, never read) so that each dtype compiles
     # once; the branch sits outside the vectorised inner loop.
@@ -93,7 +93,7 @@ def _pennes_strided(T, out, k, irc, perf, q, has_q, t_art, dt, cx, cy, cz):  # p
                 for l in range(1, nz - 1):
                     t = T[i, j, l]
                     d = _div_k_grad(T, k, i, j, l, t, cx, cy, cz)
-                    out[i, j, l] = t + dt * (irc[i, j, l] * (d + q[i, j, l]) - perf[i, j, l] * (t - t_art))
+                    out[i, j, l] = t + dt * (irc[i, j, l] * (d + qs * q[i, j, l]) - perf[i, j, l] * (t - t_art))
             else:
                 for l in range(1, nz - 1):
                     t = T[i, j, l]
@@ -110,7 +110,7 @@ _PF_AHEAD_B = 1024
 
 @njit(inline="always", fastmath=True, boundscheck=False)
 def _pennes_run(Tc, kc, Txp, Txm, kxp, kxm, Typ, Tym, kyp, kym, Tzp, Tzm, kzp, kzm, o, r, p, qq,
-                has_q, t_art, dt, cx, cy, cz, a, b):  # pragma: no cover - compiled
+                has_q, qs, t_art, dt, cx, cy, cz, a, b):  # pragma: no cover - compiled
     # 1-D views whose indices are all the loop counter: no wraparound selects, one vector loop
     if has_q:
         for n in range(a, b):
@@ -119,7 +119,7 @@ def _pennes_run(Tc, kc, Txp, Txm, kxp, kxm, Typ, Tym, kyp, kym, Tzp, Tzm, kzp, k
             d = (cx * ((kk + kxp[n]) * (Txp[n] - t) - (kk + kxm[n]) * (t - Txm[n]))
                  + cy * ((kk + kyp[n]) * (Typ[n] - t) - (kk + kym[n]) * (t - Tym[n]))
                  + cz * ((kk + kzp[n]) * (Tzp[n] - t) - (kk + kzm[n]) * (t - Tzm[n])))
-            o[n] = t + dt * (r[n] * (d + qq[n]) - p[n] * (t - t_art))
+            o[n] = t + dt * (r[n] * (d + qs * qq[n]) - p[n] * (t - t_art))
     else:
         for n in range(a, b):
             t = Tc[n]
@@ -131,7 +131,7 @@ def _pennes_run(Tc, kc, Txp, Txm, kxp, kxm, Typ, Tym, kyp, kym, Tzp, Tzm, kzp, k
 
 
 @njit(inline="always", fastmath=True, boundscheck=False)
-def _pennes_span(T, out, k, irc, perf, q, has_q, t_art, dt, cx, cy, cz, lo, hi, P, nz,
+def _pennes_span(T, out, k, irc, perf, q, has_q, qs, t_art, dt, cx, cy, cz, lo, hi, P, nz,
                  prefetch):  # pragma: no cover - compiled
     # Flat voxels [lo, hi) through 1-D views offset by the stencil's strides. Every loop below
     # starts at 0 so that its indices are provably non-negative: a run starting at a computed
@@ -174,13 +174,13 @@ def _pennes_span(T, out, k, irc, perf, q, has_q, t_art, dt, cx, cy, cz, lo, hi, 
                     _prefetch(qq, u)
                     _prefetch(o, u)
             _pennes_run(Tc, kc, Txp, Txm, kxp, kxm, Typ, Tym, kyp, kym, Tzp, Tzm, kzp, kzm, o, r, p,
-                        qq, has_q, t_art, dt, cx, cy, cz, c, c + _PF_BLOCK)
+                        qq, has_q, qs, t_art, dt, cx, cy, cz, c, c + _PF_BLOCK)
     _pennes_run(Tc, kc, Txp, Txm, kxp, kxm, Typ, Tym, kyp, kym, Tzp, Tzm, kzp, kzm, o, r, p, qq,
-                has_q, t_art, dt, cx, cy, cz, full, m)
+                has_q, qs, t_art, dt, cx, cy, cz, full, m)
 
 
 @njit(parallel=True, fastmath=True, cache=True, boundscheck=False)
-def _pennes(T3, out3, k3, irc3, perf3, q3, has_q, t_art, dt, cx, cy, cz):  # pragma: no cover
+def _pennes(T3, out3, k3, irc3, perf3, q3, has_q, qs, t_art, dt, cx, cy, cz):  # pragma: no cover
     # C-contiguous arrays only. Per x-plane, rows 1..ny-2 as one flat run [lo, hi).
     nx, ny, nz = T3.shape
     P = ny * nz
@@ -203,8 +203,8 @@ def _pennes(T3, out3, k3, irc3, perf3, q3, has_q, t_art, dt, cx, cy, cz):  # pra
         s = lo
         if addr % isz == 0:
             s = min(lo + ((-(addr + lo * isz)) % 64) // isz, hi)
-        _pennes_span(T, out, k, irc, perf, q, has_q, t_art, dt, cx, cy, cz, lo, s, P, nz, False)
-        _pennes_span(T, out, k, irc, perf, q, has_q, t_art, dt, cx, cy, cz, s, hi, P, nz, True)
+        _pennes_span(T, out, k, irc, perf, q, has_q, qs, t_art, dt, cx, cy, cz, lo, s, P, nz, False)
+        _pennes_span(T, out, k, irc, perf, q, has_q, qs, t_art, dt, cx, cy, cz, s, hi, P, nz, True)
         # Dirichlet faces of this plane, after the run wrote wrapped values into its z faces
         out3[i, 0] = T3[i, 0]
         out3[i, ny - 1] = T3[i, ny - 1]
@@ -214,8 +214,12 @@ def _pennes(T3, out3, k3, irc3, perf3, q3, has_q, t_art, dt, cx, cy, cz):  # pra
 
 
 @register_kernel("pennes_step", "numba")
-def pennes_step(T, out, k, inv_rho_c, perf, q, T_art, dt, inv_h2):
-    """numba version of :func:`tissuefate.backends.numpy_kernels.pennes_step` (same arguments)."""
+def pennes_step(T, out, k, inv_rho_c, perf, q, T_art, dt, inv_h2, q_scale=1.0):
+    """numba version of :func:`tissuefate.backends.numpy_kernels.pennes_step` (same arguments).
+
+    The scaled source enters as ``q_scale · q`` inside the loop (fast-math may fuse it with the
+    sum, one rounding less than the reference's scaled array; bit for bit equal when
+    ``q_scale`` is 1)."""
     f = T.dtype.type
     if min(T.shape) < 3:
         np.copyto(out, T)
@@ -223,7 +227,7 @@ def pennes_step(T, out, k, inv_rho_c, perf, q, T_art, dt, inv_h2):
     qq = T if q is None else q
     flat = all(a.flags.c_contiguous for a in (T, out, k, inv_rho_c, perf, qq))
     (_pennes if flat else _pennes_strided)(
-        T, out, k, inv_rho_c, perf, qq, q is not None, f(T_art), f(dt),
+        T, out, k, inv_rho_c, perf, qq, q is not None, f(q_scale), f(T_art), f(dt),
         f(0.5 * inv_h2[0]), f(0.5 * inv_h2[1]), f(0.5 * inv_h2[2]))
     return out
 

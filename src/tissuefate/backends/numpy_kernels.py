@@ -46,7 +46,7 @@ CEM43_CEILING_K = CEM43_REFERENCE_K + 100.0
 
 
 @register_kernel("pennes_step", "numpy")
-def pennes_step(T, out, k, inv_rho_c, perf, q, T_art, dt, inv_h2):
+def pennes_step(T, out, k, inv_rho_c, perf, q, T_art, dt, inv_h2, q_scale=1.0):
     r"""One explicit Euler step of the Pennes bioheat equation (reference implementation).
 
     Parameters
@@ -70,6 +70,9 @@ def pennes_step(T, out, k, inv_rho_c, perf, q, T_art, dt, inv_h2):
         Time step [s].
     inv_h2 : tuple of 3 float
         (1/hx², 1/hy², 1/hz²) [1/m²]; an entry 0 switches conduction along that axis off.
+    q_scale : float
+        Factor [1] the source is multiplied by (in the array dtype): an RF session passes its
+        source at 1 V and V² here instead of scaling the whole array every step.
 
     Notes
     -----
@@ -107,7 +110,7 @@ def pennes_step(T, out, k, inv_rho_c, perf, q, T_art, dt, inv_h2):
         plus, minus = tuple(plus), tuple(minus)
         div += ih2 * ((kc + k[plus]) * (T[plus] - Tc) - (kc + k[minus]) * (Tc - T[minus]))
     if q is not None:
-        div += q[c]
+        div += q[c] if q_scale == 1.0 else q[c] * dtype(q_scale)
     out[c] = Tc + dt * (inv_rho_c[c] * div - perf[c] * (Tc - T_art))
     return out
 

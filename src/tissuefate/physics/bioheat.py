@@ -409,8 +409,10 @@ class BioheatModel:
         T[box] -= q * (m * self.inv_rho_c[box])
         return T
 
-    def step(self, T, q_W_per_m3, dt_s: float):
-        """Advance ``T`` [K] by ``dt_s`` [s] with heat source ``q_W_per_m3`` [W/m³] (or None).
+    def step(self, T, q_W_per_m3, dt_s: float, q_scale: float = 1.0):
+        """Advance ``T`` [K] by ``dt_s`` [s] with heat source ``q_scale`` × ``q_W_per_m3`` [W/m³]
+        (or None). On the CPU the kernel scales the source as it reads it (an RF session's source
+        at 1 V times V², without a pass over the grid); on the GPU the source is scaled first.
 
         Returns the new temperature, written into the model's other buffer (no allocation when
         ``T`` is a model buffer and ``q`` has the model dtype). With vessel-wall nodes
@@ -442,8 +444,14 @@ class BioheatModel:
             if q.dtype != self.dtype or not q.flags.c_contiguous or not isinstance(q, type(b0)):
                 q = self._xp.ascontiguousarray(self._xp.asarray(q), dtype=self.dtype)
             self.zero_source_at_wall_nodes(q)
-        self._step_kernel(T, out, self.k, self.inv_rho_c, self.perf, q, self.arterial_K,
-                          float(dt_s), self._inv_h2)
+        if self.backend == "cupy" or q is None:
+            if q is not None and q_scale != 1.0:
+                q = q * self.dtype.type(q_scale)
+            self._step_kernel(T, out, self.k, self.inv_rho_c, self.perf, q, self.arterial_K,
+                              float(dt_s), self._inv_h2)
+        else:
+            self._step_kernel(T, out, self.k, self.inv_rho_c, self.perf, q, self.arterial_K,
+                              float(dt_s), self._inv_h2, q_scale=float(q_scale))
         self._dirichlet_kernel(out, self._dir_idx, self._dir_vals)
         self.n_steps += 1
         self.time_s += float(dt_s)

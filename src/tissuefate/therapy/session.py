@@ -495,27 +495,40 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
             Otherwise σ is re-evaluated everywhere and the potential re-solved globally.
             Returns the power [W] at 1 V.
             """
-            nonlocal sig_solved, q_unit, q_scale, n_local
+            nonlocal sig_solved, q_unit, q_scale, n_local, q_replaced
             if box == "full" or not s.rf_local_resolves or not solver.fits_locally(box):
                 sig_solved = sigma_now(_to_host(T), keep=sig_solved)
-                q_unit, p1 = rf_source(sig_solved)
+                q_unit, p1 = rf_source(sig_solved)  # a new array: the old one stays as it was
                 q_scale = 1.0
+                q_replaced = None
                 return p1
             sb = sigma_in(box, T)
             sig_solved[box] = sb
             region, qr, p1, outer = solver.heating_near(sb, box)
             n_local += 1
+            q_replaced = (region, q_unit[region].copy())  # what the old array held there
             q_scale *= outer
-            if not 1e-3 < q_scale < 1e3:  # fold a drifting factor back into q_unit (rare)
-                q_unit *= dtype.type(q_scale)
+            if not 1e-3 < q_scale < 1e3:  # fold a drifting factor back into q_unit (rare; a new array)
+                q_unit = q_unit * dtype.type(q_scale)
                 q_scale = 1.0
             qr = (qr / q_scale).astype(dtype)
             q_unit[region] = xp.asarray(qr) if on_device else qr
             return p1
 
+        def source_before(q_old_unit, scale):
+            """The whole-grid source of a step whose ``q_old_unit`` (the array, before rf_update)
+            was scaled by ``scale`` in the kernel: restored where the re-solve replaced it (for
+            taking back part of the step at a roll-off; rare)."""
+            q = xp.multiply(q_old_unit, dtype.type(scale), out=qbuf)
+            if q_replaced is not None and q_old_unit is q_unit:
+                region, old = q_replaced
+                q[region] = old * dtype.type(scale)
+            return q
+
         sig_solved = sigma_now(_to_host(T))
         q_unit, p_unit = rf_source(sig_solved)
         q_scale = 1.0  # the heating at 1 V is q_scale × q_unit (local re-solves rescale the rest)
+        q_replaced = None  # (region, values) of q_unit before the last local re-solve wrote there
         n_solves = 1
         n_local = 0  # of which local re-solves
         rolloffs_located = 0  # roll-offs placed inside a step (RFGenerator.roll_off_within)
@@ -600,7 +613,17 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
                 z = 1.0 / p_unit if p_unit > 0 else np.inf
                 v = gen.voltage_V(t, h, z)
                 p = v * v * p_unit
-                q = xp.multiply(q_unit, dtype.type(v * v * q_scale), out=qbuf) if v > 0 else None
+                # the source is q_mul × q_unit: on the CPU the Pennes kernel scales it as it reads it
+                # (a pass over the grid less per step), on the GPU it is scaled into qbuf first. On the
+                # CPU the step then zeroes q_unit itself at vessel-wall nodes (before: its scaled copy),
+                # so those blood voxels get no weight in desiccation_crossings; they do not boil.
+                q_mul = v * v * q_scale
+                if v <= 0:
+                    q = None
+                elif on_device:
+                    q, q_mul = xp.multiply(q_unit, dtype.type(q_mul), out=qbuf), 1.0
+                else:
+                    q = q_unit
                 if t - last_rec >= s.record_interval_s - 1e-9:
                     _record(traces, time_s=t, power_W=p, voltage_V=v, impedance_ohm=z, energy_J=energy,
                             max_temperature_K=float(T.max()), rolloff=gen.rolloffs,
@@ -611,7 +634,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
                     q_mw, p_abs = mw_source(T)
                     last_src = t
                     n_solves += 1
-                q = q_mw
+                q, q_mul = q_mw, 1.0
                 p = s.power_W  # generator output; p_abs is what the tissue absorbs (efficiency)
                 if t - last_rec >= s.record_interval_s - 1e-9:
                     _record(traces, time_s=t, power_W=p, absorbed_power_W=p_abs, energy_J=energy,
@@ -621,7 +644,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
             T_prev = T
             if vaporised and q is not None:
                 dried_prev = vap.dried[near].copy()
-            T = model.step(T, q, h)  # into the model's other buffer: T_prev is kept
+            T = model.step(T, q, h, q_scale=q_mul)  # into the model's other buffer: T_prev is kept
             if cold_wall is not None:
                 cold_wall.apply(T, inv_rho_c, h)
             if vaporised:  # the dried fraction decides desiccation: the cap comes first
@@ -638,12 +661,14 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
                 fractions, weights = desiccation_crossings(T_prev, T, now)
                 box = desiccation_box(now)
                 desic_solved = now
-                p_unit = rf_update(T, box)
+                q_sb = q[switch_box] * dtype.type(q_mul)  # this step's source where it may be switched
+                p_unit = rf_update(T, box)  # (re-solves into q_unit, which may be q)
                 n_solves += 1
                 z_end = 1.0 / p_unit if p_unit > 0 else np.inf
                 powered = gen.roll_off_within(t, h, fractions, z + (z_end - z) * weights)
                 if powered < 1.0:
-                    model.remove_source(T, q, (1.0 - powered) * h)
+                    q_step = q if on_device else source_before(q, q_mul)
+                    model.remove_source(T, q_step, (1.0 - powered) * h)
                     rolloffs_located += 1
                 # From the desiccation on, the current no longer flows as the old solve says: replace
                 # the old source by the new one for that part of the step (an explicit step is linear
@@ -655,7 +680,7 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
                 # of the outer amplitude of a local re-solve for a fraction of a step)
                 theta = float(np.sum(np.diff(weights, prepend=0.0) * fractions))
                 if powered > theta:
-                    dq = q[switch_box] - q_unit[switch_box] * dtype.type(v * v * q_scale)
+                    dq = q_sb - q_unit[switch_box] * dtype.type(v * v * q_scale)
                     model.remove_source_in(T, dq, (powered - theta) * h, switch_box)
                     energy += (v * v * p_unit - p) * (powered - theta) * h
                     sources_blended += 1
