@@ -234,9 +234,9 @@ def pennes_step(T, out, k, inv_rho_c, perf, q, T_art, dt, inv_h2, q_scale=1.0):
 
 #: Voxels per parallel task of the damage update and the boiling cap.
 _CHUNK = 16384
-#: Voxels per screening block inside a task: a vectorised pass over the block finds its largest
-#: temperature (and, for the damage update, raises the peak); the branchy per-voxel work runs only
-#: on blocks above their floors. In a session the region is cool almost everywhere.
+#: Voxels per screening block inside a task: a vectorised pass over the block counts the voxels
+#: above its floor (and, for the damage update, raises the peak); the branchy per-voxel work runs
+#: only on blocks with a count above 0. In a session the region is cool almost everywhere.
 _SCREEN = 512
 
 
@@ -300,7 +300,8 @@ def arrhenius_step(T, omega, cem43, peak, dt, A, Ea, T_threshold, cem43_floor_K=
     """numba version of :func:`tissuefate.backends.numpy_kernels.arrhenius_step`.
 
     Exponents are evaluated in float64 (only for voxels above the floors), accumulated in the
-    array dtype.
+    array dtype. Blocks of 512 voxels with none above the lower of the two floors only have their
+    peak raised, in a vector loop.
     """
     f = T.dtype.type
     _arrhenius(T.reshape(-1), omega.reshape(-1), cem43.reshape(-1), peak.reshape(-1),
