@@ -337,6 +337,40 @@ def test_coarsen_equals_reference(shape, dtype):
         np.testing.assert_array_equal(a, r)
 
 
+@pytest.mark.parametrize("shape", SHAPES + [(8, 6, 4)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_network_to_csc_equals_the_numpy_csr(shape, dtype):
+    """The compiled CSC of the coarsest level (factorised at every multigrid refresh) holds the
+    NumPy ``network_to_csr(...).tocsc()`` entries bit for bit: the same structure (zeros left out,
+    among them the diagonal of an active voxel with no conductance at all), the same values and the
+    same index dtype, so SuperLU factorises the same matrix."""
+    import scipy.sparse.linalg as spla
+
+    gx, gy, gz, g0, act, _, b = random_network(shape, dtype, 11)
+    gx.reshape(-1)[::5] = 0  # active faces of zero conductance: left out as well
+    lone = tuple(n // 2 for n in shape)  # an active voxel cut off from everything: diagonal 0
+    act[lone] = 1
+    g0[lone] = 0
+    for g, ax in ((gx, 0), (gy, 1), (gz, 2)):
+        for d in (-1, 0):
+            idx = list(lone)
+            idx[ax] += d
+            if 0 <= idx[ax] < g.shape[ax]:
+                g[tuple(idx)] = 0
+    new = mg.network_to_csc(gx, gy, gz, g0, act)
+    ref = mg.network_to_csr(gx, gy, gz, g0, act).tocsc()
+    for name in ("indptr", "indices", "data"):
+        a, r = getattr(new, name), getattr(ref, name)
+        assert a.dtype == r.dtype, name
+        np.testing.assert_array_equal(a, r)
+    assert ref[np.ravel_multi_index(lone, shape), np.ravel_multi_index(lone, shape)] == 0
+    g0 += 0.05 * (act != 0)  # grounded everywhere: non-singular; the same LU solves bit for bit
+    new = mg.network_to_csc(gx, gy, gz, g0, act)
+    ref = mg.network_to_csr(gx, gy, gz, g0, act).tocsc()
+    rhs = b.ravel().astype(np.float64)
+    np.testing.assert_array_equal(spla.splu(new).solve(rhs), spla.splu(ref).solve(rhs))
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 def test_residual_norms_equal_reference(shape):
     gx, gy, gz, g0, act, x, b = random_network(shape, np.float32, 8)

@@ -690,3 +690,50 @@ def _dot2(r, z, zold):  # pragma: no cover - compiled
 def _update_p(p, z, beta):  # pragma: no cover - compiled
     for i in nb.prange(p.shape[0]):
         p[i] = z[i] + beta * p[i]
+
+
+# --------------------------------------------------------------------------------------------
+# the coarsest level as a sparse matrix
+
+
+@nb.njit(cache=True)
+def _network_csr(gx, gy, gz, g0, act, indptr, indices, data):  # pragma: no cover - compiled
+    # network_to_csr in one serial pass: rows over every voxel in C order, columns sorted
+    # (x−, y−, z−, diag, z+, y+, x+), zero entries left out (eliminate_zeros), inactive voxels an
+    # identity row; the diagonal summed as the NumPy version sums it: g0, then per axis the face
+    # to the + neighbour and the face to the − neighbour, faces counted only between two active
+    # voxels. ``indices``/``data`` must hold 7 entries per voxel; returns the number used.
+    nx, ny, nz = act.shape
+    P = ny * nz
+    p = 0
+    for i in range(nx):
+        for j in range(ny):
+            for k in range(nz):
+                n = (i * ny + j) * nz + k
+                indptr[n] = p
+                if act[i, j, k] == 0:
+                    indices[p] = n
+                    data[p] = 1.0
+                    p += 1
+                    continue
+                d = np.float64(g0[i, j, k])
+                gxp = np.float64(gx[i, j, k]) if i < nx - 1 and act[i + 1, j, k] != 0 else 0.0
+                gxm = np.float64(gx[i - 1, j, k]) if i > 0 and act[i - 1, j, k] != 0 else 0.0
+                gyp = np.float64(gy[i, j, k]) if j < ny - 1 and act[i, j + 1, k] != 0 else 0.0
+                gym = np.float64(gy[i, j - 1, k]) if j > 0 and act[i, j - 1, k] != 0 else 0.0
+                gzp = np.float64(gz[i, j, k]) if k < nz - 1 and act[i, j, k + 1] != 0 else 0.0
+                gzm = np.float64(gz[i, j, k - 1]) if k > 0 and act[i, j, k - 1] != 0 else 0.0
+                d = d + gxp
+                d = d + gxm
+                d = d + gyp
+                d = d + gym
+                d = d + gzp
+                d = d + gzm
+                for col, v in ((n - P, -gxm), (n - nz, -gym), (n - 1, -gzm), (n, d),
+                               (n + 1, -gzp), (n + nz, -gyp), (n + P, -gxp)):
+                    if v != 0.0:
+                        indices[p] = col
+                        data[p] = v
+                        p += 1
+    indptr[nx * P] = p
+    return p
