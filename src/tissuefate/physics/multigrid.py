@@ -142,8 +142,9 @@ def network_to_csc(gx, gy, gz, g0, act) -> sp.csc_matrix:
     (True, True)
     """
     n = g0.size
-    indptr = np.empty(n + 1, dtype=np.int32)
-    indices = np.empty(7 * n, dtype=np.int32)
+    index = np.int32 if 7 * n < np.iinfo(np.int32).max else np.int64  # as SciPy picks it
+    indptr = np.empty(n + 1, dtype=index)
+    indices = np.empty(7 * n, dtype=index)
     data = np.empty(7 * n, dtype=np.float64)
     nnz = _network_csr(gx, gy, gz, g0, act, indptr, indices, data)
     return sp.csc_matrix((data[:nnz], indices[:nnz], indptr), shape=(n, n))
