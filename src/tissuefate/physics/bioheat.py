@@ -444,14 +444,14 @@ class BioheatModel:
             if q.dtype != self.dtype or not q.flags.c_contiguous or not isinstance(q, type(b0)):
                 q = self._xp.ascontiguousarray(self._xp.asarray(q), dtype=self.dtype)
             self.zero_source_at_wall_nodes(q)
-        if self.backend == "cupy" or q is None:
-            if q is not None and q_scale != 1.0:
+        scaled = {}
+        if q is not None and q_scale != 1.0:
+            if self.backend == "cupy":  # the CUDA kernel takes no scale
                 q = q * self.dtype.type(q_scale)
-            self._step_kernel(T, out, self.k, self.inv_rho_c, self.perf, q, self.arterial_K,
-                              float(dt_s), self._inv_h2)
-        else:
-            self._step_kernel(T, out, self.k, self.inv_rho_c, self.perf, q, self.arterial_K,
-                              float(dt_s), self._inv_h2, q_scale=float(q_scale))
+            else:
+                scaled["q_scale"] = float(q_scale)
+        self._step_kernel(T, out, self.k, self.inv_rho_c, self.perf, q, self.arterial_K,
+                          float(dt_s), self._inv_h2, **scaled)
         self._dirichlet_kernel(out, self._dir_idx, self._dir_vals)
         self.n_steps += 1
         self.time_s += float(dt_s)

@@ -703,6 +703,8 @@ def _network_csr(gx, gy, gz, g0, act, indptr, indices, data):  # pragma: no cove
     # identity row; the diagonal summed as the NumPy version sums it: g0, then per axis the face
     # to the + neighbour and the face to the − neighbour, faces counted only between two active
     # voxels. ``indices``/``data`` must hold 7 entries per voxel; returns the number used.
+    # (network_kernels.csr_fill builds the reduced system over the unknowns only, with another
+    # summation order; this one must equal network_to_csr bit for bit.)
     nx, ny, nz = act.shape
     P = ny * nz
     p = 0
