@@ -340,6 +340,79 @@ def test_session_heating_does_not_depend_on_the_roi_size():
     assert t_small == pytest.approx(t_big, abs=0.5)  # the same heating next to the antenna
 
 
+def _two_boxes(h, n_small, n_big, centre, tip):
+    """Two grids of spacing ``h`` centred (to a voxel) on ``centre``, the small one a sub-box of the
+    big one, and the index slices of the small box inside the big one."""
+    grids = []
+    for n in (n_small, n_big):
+        origin = tuple(round(c - (n // 2) * h, 6) for c in centre)  # as a crop of a phantom: rounded mm
+        grids.append(Grid((n, n, n), (h, h, h), origin))
+    off = [round((a - b) / h) for a, b in zip(grids[0].origin_m, grids[1].origin_m, strict=True)]
+    return grids[0], grids[1], tuple(slice(o, o + n_small) for o in off)
+
+
+def _axis_voxels(g, tip, d):
+    """The voxels on the antenna's axis from the tip towards the handle (a 1-voxel applicator)."""
+    x, y, z = g.coordinates_m()
+    p = [x - tip[0], y - tip[1], z - tip[2]]
+    u = p[0] * d[0] + p[1] * d[1] + p[2] * d[2]
+    rho2 = p[0] ** 2 + p[1] ** 2 + p[2] ** 2 - u * u
+    return np.asarray((rho2 < (0.25 * g.spacing_m[0]) ** 2) & (u > -0.5 * g.spacing_m[0]))
+
+
+def test_heating_does_not_depend_on_where_the_box_puts_the_voxels():
+    """An antenna along a grid axis has voxels at exactly j spacings from it; the two boxes below
+    hold the same voxels at coordinates that round differently. Whole-ring binning put those
+    voxels into one ring or the next by that rounding, and Q next to the antenna moved by up to
+    20 % between the boxes (a 2-mm trial case); shared between rings, it is the same."""
+    m = AntennaModel.default("monopole", 2.45e9)
+    tip, centre = (-0.042, -0.003, -0.019), (-0.042, -0.003, -0.009)
+    small, big, sl = _two_boxes(2e-3, 32, 56, centre, tip)
+    qs = []
+    for g in (small, big):
+        app = _axis_voxels(g, tip, (0, 0, 1))
+        tf = np.zeros(g.shape, np.float32)
+        x, y, z = g.coordinates_m()
+        tf[np.broadcast_to((x - centre[0]) ** 2 + (y - centre[1]) ** 2 + (z - centre[2]) ** 2 < 0.0085**2, g.shape)] = 1
+        src = MicrowaveSource(g, tip, (0, 0, 1), m, 80.0, tumour_fraction=tf, outside_mask=app,
+                              applicator_mask=app, renormalise=False)
+        qs.append(src.heating_W_per_m3(body(g)))
+    a, b = qs[0], qs[1][sl]
+    assert np.abs(a - b).max() <= 1e-3 * a.max()
+
+
+def test_heating_does_not_depend_on_how_much_of_the_body_outside_the_box_holds():
+    """The organ ends 24 mm along the shaft. A box that stops before that and one that holds the
+    body beyond it must heat their common voxels alike: the normalisation continues the organ
+    through outside voxels (before, the rows beyond the organ absorbed nothing in the
+    normalisation, which scaled Q down by 7 % in the bigger box)."""
+    m = AntennaModel.default("monopole", 2.45e9)
+    tip = (0.0, 0.0, -0.010)
+    small, big, sl = _two_boxes(2e-3, 24, 48, (0.0, 0.0, 0.0), tip)
+    qs, caps = [], []
+    for g in (small, big):
+        _, _, z = g.coordinates_m()
+        outside = np.broadcast_to(z > 0.024, g.shape)
+        app = _axis_voxels(g, tip, (0, 0, 1)) & ~outside
+        src = MicrowaveSource(g, tip, (0, 0, 1), m, 80.0, outside_mask=outside | app, applicator_mask=app,
+                              renormalise=False)
+        qs.append(src.heating_W_per_m3(body(g)))
+        caps.append(src.captured_fraction)
+    a, b = qs[0], qs[1][sl]
+    assert np.abs(a - b).max() <= 1e-3 * a.max()
+    assert caps[0] < caps[1] < 1.0  # the bigger box holds more of the pattern; none is created
+
+
+def test_applicator_mask_must_lie_in_the_outside_mask(small):
+    m = AntennaModel.default("monopole", 2.45e9)
+    app = np.zeros(small.shape, bool)
+    app[4, 4, 4] = True
+    with pytest.raises(ConfigError, match="applicator_mask marks tissue voxels"):
+        MicrowaveSource(small, (0, 0, 0), (0, 0, 1), m, 30.0, applicator_mask=app)
+    with pytest.raises(ConfigError, match="applicator_mask has shape"):
+        MicrowaveSource(small, (0, 0, 0), (0, 0, 1), m, 30.0, outside_mask=app, applicator_mask=app[:2])
+
+
 def test_lost_pattern_split_into_outside_organ_and_beyond_roi():
     """A subcapsular antenna in a box that holds its pattern: what is lost falls outside the organ
     (no advice to enlarge the region); the same antenna without the surface loses only the box's

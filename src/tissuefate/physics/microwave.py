@@ -556,8 +556,13 @@ class MicrowaveSource:
     tumour_fraction : ndarray, optional
         Tumour fraction per voxel [1] (grid shape), for the Stauffer dielectric ratios.
     outside_mask : ndarray of bool, optional
-        Voxels outside the organ (air, peritoneum): no absorption, no attenuation; the power is
-        normalised over the remaining voxels.
+        Voxels outside the organ (air, peritoneum) or of the applicator: no absorption, no
+        attenuation; the power is normalised over the remaining voxels.
+    applicator_mask : ndarray of bool, optional
+        Which of the ``outside_mask`` voxels are the applicator's own. The normalisation's infinite
+        medium keeps them as they are and continues the organ through the other outside voxels, so
+        that Q does not depend on where the organ ends or on how much of the body the grid holds.
+        Without it every outside voxel is continued as tissue there.
     renormalise : bool
         ``True`` (default): Σ Q dV over the grid equals efficiency × power, i.e. the power the
         pattern would deposit beyond the box or in outside voxels is redistributed over the tissue
@@ -623,6 +628,7 @@ class MicrowaveSource:
         *,
         tumour_fraction=None,
         outside_mask=None,
+        applicator_mask=None,
         renormalise: bool = True,
     ):
         if not isinstance(model, AntennaModel):
@@ -671,6 +677,14 @@ class MicrowaveSource:
             if om.all():
                 raise ConfigError("outside_mask covers the whole grid: no tissue to heat")
             self._tissue = ~om
+        self._applicator = None
+        if applicator_mask is not None:
+            am = np.asarray(applicator_mask, dtype=bool)
+            if am.shape != shape:
+                raise ConfigError(f"applicator_mask has shape {am.shape}, grid is {shape}")
+            if (am if self._tissue is None else am & self._tissue).any():
+                raise ConfigError("applicator_mask marks tissue voxels: it must lie inside outside_mask")
+            self._applicator = am
         self._build_geometry()
 
     # -- power ----------------------------------------------------------------------------------
@@ -713,24 +727,40 @@ class MicrowaveSource:
         # (rows without voxels hold the 37 °C liver value) so that the infinite-medium total
         # is known.
         a_lo, a_hi = m.axial_extent_m(rho_max)
-        t_lo = min(float(u.min()), a_lo) - h
+        # Rows centred on the voxel layers along the axis (for an antenna along a grid axis), whatever
+        # the profile's extent: the binning and the interpolation then do not depend on where the
+        # grid's box starts.
+        u_min = float(u.min())
+        t_lo = u_min - (max(math.ceil((u_min - a_lo) / h), 0) + 1.5) * h
         t_hi = max(float(u.max()), a_hi) + h
         nu = int(math.ceil((t_hi - t_lo) / h)) + 1
         nr = int(math.floor(rho_max / h)) + 2
         self._h, self._nu, self._nr = h, nu, nr
 
-        # Ring-average bins: nearest row in u, annulus [j h, (j+1) h) in rho.
+        # Ring-average bins: nearest row in u; in ρ, each voxel is shared linearly between the two
+        # rings whose mid-radii (j + 1/2) h enclose it, so that the table changes continuously with
+        # the geometry (with whole-ring binning, voxels at ρ = j h exactly, j voxels from an antenna
+        # along a grid axis, went to ring j - 1 or j by the rounding of their coordinates, and the
+        # heating at 2 mm moved by ±10 % with the grid's origin).
         su = (u - t_lo) / h
         ku = np.clip(np.floor(su).astype(np.intp), 0, nu - 1)
+        fr = rho / h - 0.5
+        j0 = np.floor(fr)
+        w1 = np.where(fr > 0.0, fr - j0, 0.0)
+        j0 = np.clip(j0.astype(np.intp), 0, nr - 1)
+        row = ku * nr
+        self._bin0 = (row + j0).ravel()
+        self._bin1 = (row + np.minimum(j0 + 1, nr - 1)).ravel()
+        self._w1 = w1.astype(np.float32).ravel()
+        self._w0 = (1.0 - w1).astype(np.float32).ravel()
+        del fr, j0, w1, row
+        self._count_all = self._ring_sum(None)
+        self._count_tis = self._count_all if self._tissue is None else self._ring_sum(self._tissue.ravel())
+        # bins the normalisation continues the organ through: no tissue, no applicator voxel
+        self._norm_holes = self._count_tis <= 0
+        if self._applicator is not None:
+            self._norm_holes &= self._ring_sum(self._applicator.ravel()) <= 0
         jr = np.minimum(np.floor(rho / h).astype(np.intp), nr - 1)
-        self._bin = (ku * nr + jr).ravel()
-        self._count_all = np.bincount(self._bin, minlength=nu * nr).reshape(nu, nr)
-        if self._tissue is None:
-            self._count_tis = self._count_all
-        else:
-            self._count_tis = np.bincount(
-                self._bin, weights=self._tissue.ravel().astype(np.float64), minlength=nu * nr
-            ).reshape(nu, nr)
 
         # Bilinear interpolation of the optical-depth table tau[row, node] (node j at rho = j h,
         # row k centred at u = t_lo + (k + 1/2) h).
@@ -802,7 +832,7 @@ class MicrowaveSource:
         q *= self._geom  # q = alpha G e^-tau / (2 pi rho) = Q_raw / 2
         raw = 2.0 * float(np.sum(q, dtype=np.float64)) * self.grid.voxel_volume_m3
 
-        total = self._infinite_total(tau_nodes)
+        total = self._infinite_total()
         self.captured_fraction = raw / total if total > 0 else float("nan")
         if self.captured_fraction < 0.8 and not self._warned:
             self._warned = True
@@ -848,34 +878,64 @@ class MicrowaveSource:
         self.outside_organ_fraction = box - self.captured_fraction
 
     def _optical_depth_table(self, alpha_flat) -> np.ndarray:
-        """Ring-averaged α per (u row, ρ bin) → optical depth 2∫ᾱ dρ at the ρ nodes."""
+        """Ring-averaged α per (u row, ρ bin) → optical depth 2∫ᾱ dρ at the ρ nodes.
+
+        Also sets the table the normalisation integrates (:meth:`_infinite_total`): the same α with
+        the organ continued through bins that hold no tissue, so that the pattern's total — and with
+        it Q everywhere — does not depend on where the organ ends or on how much of the body
+        outside it the region of interest holds.
+        """
         nu, nr, h = self._nu, self._nr, self._h
-        s = np.bincount(self._bin, weights=alpha_flat, minlength=nu * nr).reshape(nu, nr)
+        s = self._ring_sum(alpha_flat)
         ct = self._count_tis
         a = np.where(ct > 0, s / np.where(ct > 0, ct, 1.0), 0.0)
         # Bins holding no voxel at all (gaps near the axis, beyond the grid's edge, rows beyond
-        # the grid): the value of the nearest inner bin of the row, else 37 °C liver.
-        empty = self._count_all == 0
-        if empty.any():
-            last = np.where(empty, -1, np.arange(nr)[None, :])
-            np.maximum.accumulate(last, axis=1, out=last)
-            filled = np.take_along_axis(a, np.maximum(last, 0), axis=1)
-            filled[last < 0] = self._alpha_ref
-            a = np.where(empty, filled, a)
-        self._alpha_bins = a
+        # the grid): the value of the nearest inner bin of the row, else 37 °C liver. Bins of
+        # outside voxels only keep α = 0 (no absorption, no attenuation).
+        self._alpha_bins = a = self._fill_inward(a, self._count_all <= 0)
+        # the normalisation's medium: bins of outside voxels take the nearest inner tissue bin's α
+        self._alpha_norm = a if self._tissue is None else self._fill_inward(a, self._norm_holes, ct > 0)
         tau = np.zeros((nu, nr + 1))
-        np.cumsum(2.0 * h * a, axis=1, out=tau[:, 1:])
+        np.cumsum(2.0 * h * self._alpha_bins, axis=1, out=tau[:, 1:])
         return tau
 
-    def _infinite_total(self, tau_nodes) -> float:
-        r"""∫ Q_raw dV in an infinite medium that continues the table's last ring outward.
+    def _ring_sum(self, values) -> np.ndarray:
+        """Σ over the voxels of each (u row, ρ ring) bin of ``values`` (flat; None: 1) times the
+        voxel's share of the bin [float64, (rows, rings)]."""
+        n = self._nu * self._nr
+        if values is None:
+            v0, v1 = self._w0, self._w1
+        else:
+            v0 = values * self._w0
+            v1 = values * self._w1
+        out = np.bincount(self._bin0, weights=v0, minlength=n)
+        out += np.bincount(self._bin1, weights=v1, minlength=n)
+        return out.reshape(self._nu, self._nr)
+
+    def _fill_inward(self, a, holes, sources=None) -> np.ndarray:
+        """``a`` with each ``holes`` bin set to the value of the nearest inner ``sources`` bin of its
+        row (default: the bins that are not holes), 37 °C liver where the row has none."""
+        if not holes.any():
+            return a
+        src = ~holes if sources is None else sources
+        last = np.where(src, np.arange(a.shape[1])[None, :], -1)
+        np.maximum.accumulate(last, axis=1, out=last)
+        filled = np.take_along_axis(a, np.maximum(last, 0), axis=1)
+        filled[last < 0] = self._alpha_ref
+        return np.where(holes, filled, a)
+
+    def _infinite_total(self) -> float:
+        r"""∫ Q_raw dV in an infinite medium that continues the table's last ring outward and the
+        organ through bins without tissue (the α of :meth:`_optical_depth_table`'s last call).
 
         Per ring: :math:`G\int 2\alpha e^{-\tau}\rho/\max(\rho,\rho_{min})\,d\rho` with α constant
         in the ring (exact beyond ρ_min, midpoint rule inside it), plus the flux that leaves the
         table's last node (absorbed further out).
         """
         h = self._h
-        a = self._alpha_bins
+        a = self._alpha_norm
+        tau_nodes = np.zeros((a.shape[0], a.shape[1] + 1))
+        np.cumsum(2.0 * h * a, axis=1, out=tau_nodes[:, 1:])
         rmin = self.model.rho_min_m.value
         e = np.exp(-tau_nodes)
         outer = e[:, :-1] - e[:, 1:]

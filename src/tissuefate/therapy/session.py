@@ -543,7 +543,8 @@ def run_session(session, progress: ProgressFn | None = None) -> SessionResult:
         # is not pushed back into the simulated tissue, and Q does not depend on the ROI's size
         mw = MicrowaveSource(grid, s.placement.tip_m, s.placement.direction,
                              AntennaModel.default(ant.antenna_type, ant.frequency_Hz), s.power_W,
-                             tumour_fraction=state.tumour, outside_mask=~tissue_mask, renormalise=False)
+                             tumour_fraction=state.tumour, outside_mask=~tissue_mask,
+                             applicator_mask=appl, renormalise=False)
         captured = []
 
         def mw_source(T):
