@@ -228,20 +228,42 @@ def test_a_worker_killed_mid_trial_does_not_fail_it(small_runs, tmp_path):
         try:
             trial = subprocess.Popen(_cli("trial", str(SMALL), "--out", str(out), "--scheduler", addr, "--quiet"),
                                      start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + 300  # generous: the suite may share the cores
             while time.monotonic() < deadline and not any((out / "parts").glob("*.parquet")):
                 time.sleep(0.05)
-            assert any((out / "parts").glob("*.parquet")), "no case finished"
+            assert any((out / "parts").glob("*.parquet")), "no case finished\n" + _log_tail(tmp_path)
             os.killpg(workers[0].pid, signal.SIGKILL)  # mid-trial: the other cases are queued or running
             workers[0].wait(timeout=10)
-            output, _ = trial.communicate(timeout=300)
-            assert trial.returncode == 0, output.decode(errors="replace")
+            output, _ = trial.communicate(timeout=600)
+            assert trial.returncode == 0, output.decode(errors="replace") + "\n" + _log_tail(tmp_path)
         finally:
             if trial is not None and trial.poll() is None:
                 os.killpg(trial.pid, signal.SIGKILL)
     df = pd.read_parquet(out / "outcomes.parquet")
     assert df["case_id"].is_unique and len(df) == 8
-    pd.testing.assert_frame_equal(_table(df), _table(one.outcomes))
+    try:
+        pd.testing.assert_frame_equal(_table(df), _table(one.outcomes))
+    except AssertionError as err:  # say which cases and columns differ, and by how much
+        raise AssertionError(f"{err}\n{_differences(_table(df), _table(one.outcomes))}") from None
+
+
+def _log_tail(tmp_path: Path, n: int = 40) -> str:
+    """The last ``n`` lines the scheduler and workers logged (for a failure message)."""
+    try:
+        return "dask log:\n" + "\n".join((tmp_path / "dask.log").read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return "(no dask log)"
+
+
+def _differences(a: pd.DataFrame, b: pd.DataFrame) -> str:
+    """Case, column and both values wherever two outcome tables differ."""
+    lines = []
+    for col in a.columns:
+        x, y = a[col], b[col]
+        same = (x == y) | (x.isna() & y.isna())
+        for i in (~same).to_numpy().nonzero()[0]:
+            lines.append(f"{a['case_id'].iloc[i]} {col}: {x.iloc[i]!r} vs {y.iloc[i]!r}")
+    return "\n".join(lines) or "(no cell differs exactly)"
 
 
 TINY = {"name": "tiny", "seed": 3, "n_patients": 2,
