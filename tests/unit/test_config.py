@@ -47,6 +47,28 @@ def test_bad_input_names_the_field(data, field):
     assert field in str(exc.value)
 
 
+@pytest.mark.parametrize(
+    "data, line",
+    [
+        ({"modality": "rfa", "protocol": {"power_W": 8000}},
+         "protocol.power_W = 8000 W: Input should be less than or equal to 400 (allowed: > 0 and ≤ 400 W)"),
+        ({"modality": "rfa", "grid": {"spacing_mm": 0.001}},
+         "grid.spacing_mm = 0.001 mm: Input should be greater than or equal to 0.25 (allowed: ≥ 0.25 and ≤ 4 mm)"),
+        ({"modality": "rfa", "protocol": {"duration_min": "long"}},
+         "protocol.duration_min = 'long': Input should be a valid number, unable to parse string as a number "
+         "(allowed: > 0 and ≤ 60 min)"),
+        # a discriminated union: the tag in the location picks the applicator's own bounds
+        ({"modality": "rfa", "applicator": {"type": "rf_electrode", "active_length_mm": 500}},
+         "applicator.rf_electrode.active_length_mm = 500 mm: Input should be less than or equal to 50 "
+         "(allowed: ≥ 5 and ≤ 50 mm)"),
+    ],
+)
+def test_bad_values_give_the_unit_and_the_allowed_range(data, line):
+    with pytest.raises(ConfigError) as exc:
+        scenario_from_dict(data, "s.toml")
+    assert str(exc.value) == f"s.toml: {line}"
+
+
 def test_perfusion_units_convert():
     s = scenario_from_dict(
         {"modality": "rfa", "tissue": {"perfusion": 100, "perfusion_unit": "mL_per_min_per_100g"}}

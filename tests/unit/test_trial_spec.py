@@ -74,6 +74,7 @@ def _spec(**kw):
     ({"grid": {"spacing_mm": 2.0, "horizon_days": 20}}, ["strategies[0]", "horizon_days = 20", "day 28"]),
     ({"grid": {"phantom_seed": "random"}}, ["grid.phantom_seed", "per_patient"]),
     ({"foo": 1}, ["foo", "unknown key"]),
+    ({"grid": {"spacing_mm": 9}}, ["grid.spacing_mm = 9 mm", "(allowed: ≥ 0.25 and ≤ 4 mm)"]),
 ])
 def test_bad_trial_is_rejected_naming_the_field(patch, words):
     with pytest.raises(ConfigError) as err:

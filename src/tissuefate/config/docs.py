@@ -78,7 +78,8 @@ def scenario_reference_markdown() -> str:
         "",
         "A scenario is a TOML file describing one treatment session. Unknown keys, wrong types and "
         "values outside the allowed range are rejected with a message naming the field, the value "
-        "and the allowed range (exit status 2). Units are part of every field name "
+        "with its unit and the allowed range (exit status 2), e.g. `protocol.power_W = 8000 W: Input "
+        "should be less than or equal to 400 (allowed: > 0 and ≤ 400 W)`. Units are part of every field name "
         "(`_mm`, `_min`, `_degC`, `_W`, …); tissuefate converts them to SI once. "
         "`tissuefate schema` prints the JSON schema; `examples/` holds complete files.",
         "",

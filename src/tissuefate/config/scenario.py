@@ -23,6 +23,7 @@ __all__ = [
     "TISSUE_FIELD_MODALITIES",
     "load_scenario",
     "scenario_from_dict",
+    "field_unit_and_range",
     "format_validation_error",
     "estimate_memory_bytes",
 ]
@@ -711,19 +712,91 @@ _APPLICATOR_TYPE = {"rfa": "rf_electrode", "mwa": "mw_antenna", "cryo": "cryopro
                     "injection": "injection_needles"}
 
 
-def format_validation_error(err: ValidationError, source: str = "") -> str:
-    """One line per problem: ``field = value: what is allowed``."""
+def _models_in(annotation) -> list[type]:
+    """The pydantic models an annotation holds (a model, Optional/Union members, Annotated)."""
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    out: list[type] = []
+    for a in typing.get_args(annotation):
+        out.extend(_models_in(a))
+    return out
+
+
+def _field_at(model: type | None, loc: tuple):
+    """The FieldInfo an error location points at in ``model`` (None where it cannot be followed).
+    A discriminated union's tag in the location picks the member whose ``type`` has that default."""
+    if model is None:
+        return None
+    cands, info = [model], None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        hit = next((c for c in cands if part in c.model_fields), None)
+        if hit is None:
+            tagged = [c for c in cands if "type" in c.model_fields and c.model_fields["type"].default == part]
+            if tagged:
+                cands = tagged
+                continue
+            return None
+        info = hit.model_fields[part]
+        cands = _models_in(info.annotation)
+    return info
+
+
+def _unit_and_range(info) -> tuple[str, str]:
+    """The unit (the last ``[...]`` of a field's description; '' when dimensionless or unknown) and
+    its allowed range from the field's bounds ('' when it has none)."""
+    import re
+
+    if info is None:
+        return "", ""
+    units = re.findall(r"\[([^\[\]]+)\]", info.description or "")
+    unit = units[-1] if units and units[-1] != "1" else ""
+    bounds = []
+    for m in info.metadata:
+        for attr, sym in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤")):
+            v = getattr(m, attr, None)
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                bounds.append(f"{sym} {v:g}")
+    rng = " and ".join(bounds)
+    return unit, (f"{rng} {unit}".rstrip() if rng else "")
+
+
+def field_unit_and_range(model: type | None, loc: tuple) -> tuple[str, str]:
+    """Unit and allowed range of the field at error location ``loc`` of pydantic ``model`` ('' for
+    either where the field, its unit or its bounds are unknown)."""
+    return _unit_and_range(_field_at(model, loc))
+
+
+def format_validation_error(err: ValidationError, source: str = "", model: type | None = None) -> str:
+    """One line per problem: ``field = value unit: what is wrong (allowed: range unit)``.
+
+    ``model`` (default: :class:`Scenario` when the error is one of its own) gives each field's unit
+    and bounds, from its description and constraints.
+    """
+    if model is None and err.title == "Scenario":
+        model = Scenario
     lines = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("function-", "tagged-union")))
+        parts = tuple(p for p in e["loc"] if not str(p).startswith(("function-", "tagged-union")))
+        loc = ".".join(str(p) for p in parts)
         val = e.get("input")
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check spelling; `tissuefate schema` lists the allowed keys)"
+            lines.append(f"{loc} = {val!r}: {msg}" if loc else msg)
+            continue
+        unit, rng = field_unit_and_range(model, parts) if loc else ("", "")
+        if rng:
+            msg += f" (allowed: {rng})"
         if isinstance(val, dict):
             lines.append(f"{loc}: {msg}" if loc else msg)
         else:
-            lines.append(f"{loc} = {val!r}: {msg}" if loc else msg)
+            numeric = isinstance(val, int | float) and not isinstance(val, bool)
+            shown = f"{val!r} {unit}" if unit and numeric else repr(val)
+            lines.append(f"{loc} = {shown}: {msg}" if loc else msg)
     prefix = f"{source}: " if source else ""
     return prefix + ("\n".join(lines))
 

@@ -362,7 +362,7 @@ def sensitivity_spec_from_dict(data: Mapping, source: str = "") -> SensitivitySp
     try:
         return SensitivitySpec.model_validate(dict(data))
     except ValidationError as err:
-        raise ConfigError(format_validation_error(err, source)) from None
+        raise ConfigError(format_validation_error(err, source, SensitivitySpec)) from None
 
 
 def load_sensitivity(path) -> SensitivitySpec:

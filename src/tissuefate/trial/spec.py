@@ -725,6 +725,8 @@ _DIST_TAGS = {"fixed", "uniform", "normal", "lognormal", "choice"}
 
 
 def _format(err: ValidationError, source: str) -> str:
+    from ..config.scenario import field_unit_and_range
+
     lines = []
     for e in err.errors():
         parts = [str(p) for p in e["loc"] if not str(p).startswith(("function-", "tagged-union"))]
@@ -748,7 +750,10 @@ def _format(err: ValidationError, source: str) -> str:
         elif e["type"] == "missing":
             lines.append(f"{loc}: required field is missing")
         else:
-            lines.append(f"{loc} = {val!r}: {msg}" if loc else msg)
+            unit, rng = field_unit_and_range(TrialSpec, tuple(parts))
+            numeric = isinstance(val, int | float) and not isinstance(val, bool)
+            shown = f"{val!r} {unit}" if unit and numeric else repr(val)
+            lines.append(f"{loc} = {shown}: {msg}" + (f" (allowed: {rng})" if rng else ""))
     return (f"{source}: " if source else "") + "\n".join(lines)
 
 
