@@ -52,8 +52,16 @@ def test_bad_input_names_the_field(data, field):
     [
         ({"modality": "rfa", "protocol": {"power_W": 8000}},
          "protocol.power_W = 8000 W: Input should be less than or equal to 400 (allowed: > 0 and ≤ 400 W)"),
+        # a value in another unit of the same quantity gets a hint
         ({"modality": "rfa", "grid": {"spacing_mm": 0.001}},
-         "grid.spacing_mm = 0.001 mm: Input should be greater than or equal to 0.25 (allowed: ≥ 0.25 and ≤ 4 mm)"),
+         "grid.spacing_mm = 0.001 mm: Input should be greater than or equal to 0.25 (allowed: ≥ 0.25 and ≤ 4 mm; "
+         "did you mean 1 mm, a value given in metres?)"),
+        ({"modality": "rfa", "protocol": {"duration_min": 720}},
+         "protocol.duration_min = 720 min: Input should be less than or equal to 60 (allowed: > 0 and ≤ 60 min; "
+         "did you mean 12 min, a value given in seconds?)"),
+        ({"modality": "mwa", "applicator": {"type": "mw_antenna", "frequency_MHz": 2.45e9}},
+         "applicator.mw_antenna.frequency_MHz = 2450000000.0 MHz: Input should be 915 or 2450 "
+         "(did you mean 2450 MHz, a value given in Hz?)"),
         ({"modality": "rfa", "protocol": {"duration_min": "long"}},
          "protocol.duration_min = 'long': Input should be a valid number, unable to parse string as a number "
          "(allowed: > 0 and ≤ 60 min)"),

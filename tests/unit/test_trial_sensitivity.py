@@ -99,8 +99,8 @@ def test_bad_specs_name_the_field(change, field):
 
 
 def test_bad_patient_value_gives_the_unit_and_the_allowed_range():
-    with pytest.raises(ConfigError, match=r"patient\.roi_margin_mm = 5 mm: .*\(allowed: ≥ 10 and ≤ 120 mm\)"):
-        spec(patient={"roi_margin_mm": 5})
+    with pytest.raises(ConfigError, match=r"patient\.roi_margin_mm = 200 mm: .*\(allowed: ≥ 10 and ≤ 120 mm\)"):
+        spec(patient={"roi_margin_mm": 200})
 
 
 def test_hypothesis_and_scenario_parameters_enter_the_cases():

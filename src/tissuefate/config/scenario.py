@@ -23,7 +23,8 @@ __all__ = [
     "TISSUE_FIELD_MODALITIES",
     "load_scenario",
     "scenario_from_dict",
-    "field_unit_and_range",
+    "field_note",
+    "show_value",
     "format_validation_error",
     "estimate_memory_bytes",
 ]
@@ -745,29 +746,78 @@ def _field_at(model: type | None, loc: tuple):
     return info
 
 
-def _unit_and_range(info) -> tuple[str, str]:
-    """The unit (the last ``[...]`` of a field's description; '' when dimensionless or unknown) and
-    its allowed range from the field's bounds ('' when it has none)."""
-    import re
-
-    if info is None:
-        return "", ""
-    units = re.findall(r"\[([^\[\]]+)\]", info.description or "")
-    unit = units[-1] if units and units[-1] != "1" else ""
-    bounds = []
+def _bounds(info) -> list[tuple[str, float]]:
+    """The (operator, value) bounds of a field, e.g. [('>', 0.0), ('≤', 400.0)]."""
+    out = []
     for m in info.metadata:
         for attr, sym in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤")):
             v = getattr(m, attr, None)
             if isinstance(v, int | float) and not isinstance(v, bool):
-                bounds.append(f"{sym} {v:g}")
-    rng = " and ".join(bounds)
-    return unit, (f"{rng} {unit}".rstrip() if rng else "")
+                out.append((sym, float(v)))
+    return out
 
 
-def field_unit_and_range(model: type | None, loc: tuple) -> tuple[str, str]:
-    """Unit and allowed range of the field at error location ``loc`` of pydantic ``model`` ('' for
-    either where the field, its unit or its bounds are unknown)."""
-    return _unit_and_range(_field_at(model, loc))
+def _allowed(info, x: float) -> bool:
+    """Whether ``x`` satisfies the field's bounds, or is one of its numeric literal options."""
+    import typing
+
+    opts = [a for a in typing.get_args(info.annotation) if isinstance(a, int | float) and not isinstance(a, bool)]
+    if typing.get_origin(info.annotation) is Literal and opts:
+        return any(abs(x - o) <= 1e-9 * abs(o) for o in opts)
+    ops = {">": x.__gt__, "≥": x.__ge__, "<": x.__lt__, "≤": x.__le__}
+    bounds = _bounds(info)
+    return bool(bounds) and all(ops[sym](v) for sym, v in bounds)
+
+
+#: Unit slips a hint looks for, per field unit: (what the value may have been given in, its
+#: conversion to the field's unit).
+_SLIPS = {
+    "mm": (("metres", lambda v: v * 1e3), ("centimetres", lambda v: v * 10.0)),
+    "min": (("seconds", lambda v: v / 60.0),),
+    "s": (("minutes", lambda v: v * 60.0),),
+    "MHz": (("Hz", lambda v: v * 1e-6), ("GHz", lambda v: v * 1e3)),
+    "W": (("kW", lambda v: v * 1e3),),
+    "degC": (("kelvin", lambda v: v - 273.15),),
+}
+
+
+def _unit_and_range(info, val=None) -> tuple[str, str]:
+    """The unit (the last ``[unit]`` of a field's description; '' when dimensionless or unknown), its
+    allowed range from the field's bounds ('' when it has none) and, for a numeric ``val`` that a
+    usual unit slip (:data:`_SLIPS`: metres for mm, seconds for min, Hz for MHz, …) would bring into
+    range, a hint at it."""
+    import re
+
+    if info is None:
+        return "", ""
+    units = [u for u in re.findall(r"\[([^\[\]]+)\]", info.description or "")
+             if re.fullmatch(r"[A-Za-zµΩ°%]+(?:/[A-Za-z0-9]+)*", u)]
+    unit = units[-1] if units else ""
+    rng = " and ".join(f"{sym} {v:g}" for sym, v in _bounds(info))
+    rng = f"{rng} {unit}".rstrip() if rng else ""
+    if isinstance(val, int | float) and not isinstance(val, bool) and not _allowed(info, float(val)):
+        for given, convert in _SLIPS.get(unit, ()):
+            if _allowed(info, convert(float(val))):
+                hint = f"did you mean {convert(float(val)):g} {unit}, a value given in {given}?"
+                rng = f"{rng}; {hint}" if rng else hint
+                break
+    return unit, rng
+
+
+def field_note(model: type | None, loc: tuple, val=None) -> tuple[str, str]:
+    """For an error at location ``loc`` of pydantic ``model`` with input ``val``: the field's unit
+    ('' where unknown) and what to append to the message — `` (allowed: RANGE UNIT)``, with a hint
+    at a usual unit slip that would bring ``val`` into range, or ''."""
+    unit, rng = _unit_and_range(_field_at(model, loc), val)
+    if not rng:
+        return unit, ""
+    return unit, (f" ({rng})" if rng.startswith("did you mean") else f" (allowed: {rng})")
+
+
+def show_value(val, unit: str) -> str:
+    """``val`` as an error message shows it: with its unit when it is a number."""
+    numeric = isinstance(val, int | float) and not isinstance(val, bool)
+    return f"{val!r} {unit}" if unit and numeric else repr(val)
 
 
 def format_validation_error(err: ValidationError, source: str = "", model: type | None = None) -> str:
@@ -788,15 +838,12 @@ def format_validation_error(err: ValidationError, source: str = "", model: type 
             msg = "unknown key (check spelling; `tissuefate schema` lists the allowed keys)"
             lines.append(f"{loc} = {val!r}: {msg}" if loc else msg)
             continue
-        unit, rng = field_unit_and_range(model, parts) if loc else ("", "")
-        if rng:
-            msg += f" (allowed: {rng})"
+        unit, note = field_note(model, parts, val) if loc else ("", "")
+        msg += note
         if isinstance(val, dict):
             lines.append(f"{loc}: {msg}" if loc else msg)
         else:
-            numeric = isinstance(val, int | float) and not isinstance(val, bool)
-            shown = f"{val!r} {unit}" if unit and numeric else repr(val)
-            lines.append(f"{loc} = {shown}: {msg}" if loc else msg)
+            lines.append(f"{loc} = {show_value(val, unit)}: {msg}" if loc else msg)
     prefix = f"{source}: " if source else ""
     return prefix + ("\n".join(lines))
 

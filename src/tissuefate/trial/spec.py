@@ -725,7 +725,7 @@ _DIST_TAGS = {"fixed", "uniform", "normal", "lognormal", "choice"}
 
 
 def _format(err: ValidationError, source: str) -> str:
-    from ..config.scenario import field_unit_and_range
+    from ..config.scenario import field_note, show_value
 
     lines = []
     for e in err.errors():
@@ -750,10 +750,8 @@ def _format(err: ValidationError, source: str) -> str:
         elif e["type"] == "missing":
             lines.append(f"{loc}: required field is missing")
         else:
-            unit, rng = field_unit_and_range(TrialSpec, tuple(parts))
-            numeric = isinstance(val, int | float) and not isinstance(val, bool)
-            shown = f"{val!r} {unit}" if unit and numeric else repr(val)
-            lines.append(f"{loc} = {shown}: {msg}" + (f" (allowed: {rng})" if rng else ""))
+            unit, note = field_note(TrialSpec, tuple(parts), val)
+            lines.append(f"{loc} = {show_value(val, unit)}: {msg}{note}")
     return (f"{source}: " if source else "") + "\n".join(lines)
 
 
