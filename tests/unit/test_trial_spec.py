@@ -75,6 +75,7 @@ def _spec(**kw):
     ({"grid": {"phantom_seed": "random"}}, ["grid.phantom_seed", "per_patient"]),
     ({"foo": 1}, ["foo", "unknown key"]),
     ({"grid": {"spacing_mm": 9}}, ["grid.spacing_mm = 9 mm", "(allowed: ≥ 0.25 and ≤ 4 mm)"]),
+    ({"grid": {"roi_margin_mm": 5}}, ["grid.roi_margin_mm = 5 mm", "(allowed: ≥ 10 and ≤ 120 mm"]),
 ])
 def test_bad_trial_is_rejected_naming_the_field(patch, words):
     with pytest.raises(ConfigError) as err:
@@ -295,3 +296,13 @@ def test_docs_list_every_outcome_column_and_importing_starts_no_dask():
     code = ("import sys, tissuefate.trial; "
             "print(any(m.split('.')[0] in ('distributed', 'pyarrow') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_roi_margin_sets_the_region_of_every_case():
+    """(diameter + margin) / spacing, up to a multiple of 4; BASE has 2-mm voxels."""
+    default = trial_from_dict(BASE)
+    wide = trial_from_dict({**BASE, "grid": {**BASE["grid"], "roi_margin_mm": 68}})
+    assert default.grid.roi_margin_mm == 44.0
+    assert default.grid.roi_voxels(25.0) == 36  # 69 mm / 2 mm = 34.5 -> 36
+    assert wide.grid.roi_voxels(25.0) == 48  # 93 mm / 2 mm = 46.5 -> 48
+    assert wide.fingerprint() != default.fingerprint()

@@ -219,6 +219,17 @@ def _find_case(spec: TrialSpec, case_id: str) -> tuple[Patient, Case]:
     raise ConfigError(f"case {case_id!r} is not a case of trial {spec.name!r}")
 
 
+def _in_dask_worker() -> bool:
+    """Whether this call runs inside a Dask worker (not in the caller's own process)."""
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
+
+
 def run_case(spec_json: str, case_id: str) -> dict:
     """Simulate one case of a trial and return its outcome row (:data:`OUTCOME_COLUMNS`).
 
@@ -241,8 +252,11 @@ def run_case(spec_json: str, case_id: str) -> dict:
         exception propagates (a bug, or a lost worker: Dask retries the task).
     """
     from .. import __version__
+    from ..backends.threads import one_line_warnings
     from ..course import run_course
 
+    if _in_dask_worker():
+        one_line_warnings()  # a worker's warnings reach the terminal as one line, as the CLI's own
     t0 = time.perf_counter()
     spec = _spec_from_json(spec_json)
     patient, case = _find_case(spec, case_id)

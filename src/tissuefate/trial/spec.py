@@ -416,6 +416,8 @@ class GridSpec(_Model):
 
     spacing_mm: float = Field(1.0, ge=0.25, le=4.0, description="Voxel size [mm].")
     horizon_days: float = Field(365.0, gt=0.0, le=3650.0, description="Follow-up horizon of every course [days].")
+    roi_margin_mm: float = Field(ROI_MARGIN_MM, ge=10.0, le=120.0,
+                                 description="Region of interest edge = tumour diameter + this [mm].")
     phantom_seed: str | int = Field(
         "per_patient",
         description=("'per_patient': every patient's phantom (vessel tree, tumour shape) has its own seed drawn "
@@ -430,8 +432,9 @@ class GridSpec(_Model):
         raise ValueError("must be 'per_patient' or an integer >= 0 (the same phantom for every patient)")
 
     def roi_voxels(self, diameter_mm: float) -> int:
-        """Edge of the cubic region of interest [voxels]: (d + 44 mm) / spacing, up to a multiple of 4."""
-        return max(16, int(math.ceil((diameter_mm + ROI_MARGIN_MM) / self.spacing_mm / 4.0)) * 4)
+        """Edge of the cubic region of interest [voxels]: (d + ``roi_margin_mm``) / spacing, up to a
+        multiple of 4."""
+        return max(16, int(math.ceil((diameter_mm + self.roi_margin_mm) / self.spacing_mm / 4.0)) * 4)
 
 
 _STRATEGY_SECTIONS = ("applicator", "protocol", "cryo", "ire", "injection", "course")
