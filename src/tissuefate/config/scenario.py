@@ -7,9 +7,10 @@ to SI exactly once, in :func:`build_session`.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args, get_origin
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -715,12 +716,10 @@ _APPLICATOR_TYPE = {"rfa": "rf_electrode", "mwa": "mw_antenna", "cryo": "cryopro
 
 def _models_in(annotation) -> list[type]:
     """The pydantic models an annotation holds (a model, Optional/Union members, Annotated)."""
-    import typing
-
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     out: list[type] = []
-    for a in typing.get_args(annotation):
+    for a in get_args(annotation):
         out.extend(_models_in(a))
     return out
 
@@ -759,10 +758,8 @@ def _bounds(info) -> list[tuple[str, float]]:
 
 def _allowed(info, x: float) -> bool:
     """Whether ``x`` satisfies the field's bounds, or is one of its numeric literal options."""
-    import typing
-
-    opts = [a for a in typing.get_args(info.annotation) if isinstance(a, int | float) and not isinstance(a, bool)]
-    if typing.get_origin(info.annotation) is Literal and opts:
+    opts = [a for a in get_args(info.annotation) if isinstance(a, int | float) and not isinstance(a, bool)]
+    if get_origin(info.annotation) is Literal and opts:
         return any(abs(x - o) <= 1e-9 * abs(o) for o in opts)
     ops = {">": x.__gt__, "≥": x.__ge__, "<": x.__lt__, "≤": x.__le__}
     bounds = _bounds(info)
@@ -786,8 +783,6 @@ def _unit_and_range(info, val=None) -> tuple[str, str]:
     allowed range from the field's bounds ('' when it has none) and, for a numeric ``val`` that a
     usual unit slip (:data:`_SLIPS`: metres for mm, seconds for min, Hz for MHz, …) would bring into
     range, a hint at it."""
-    import re
-
     if info is None:
         return "", ""
     units = [u for u in re.findall(r"\[([^\[\]]+)\]", info.description or "")

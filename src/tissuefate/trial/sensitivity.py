@@ -57,6 +57,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import ConfigError, NumericalError, TissuefateError
+from .spec import roi_voxels
 
 __all__ = [
     "SensitivitySpec",
@@ -429,7 +430,7 @@ def _strategy_data(spec: SensitivitySpec, key: str) -> dict:
     base = _deep_merge(DEMO_STRATEGIES[key], spec.strategy_settings.get(key, {}))
     label = base.pop("strategy")
     pt = spec.patient
-    n = max(16, int(math.ceil((pt.tumour_diameter_mm + pt.roi_margin_mm) / pt.grid_spacing_mm / 4.0)) * 4)
+    n = roi_voxels(pt.tumour_diameter_mm, pt.roi_margin_mm, pt.grid_spacing_mm)
     anat = {"kind": "phantom", "seed": pt.phantom_seed, "tumour_type": pt.tumour_type,
             "tumour_diameter_mm": pt.tumour_diameter_mm, "tumour_location": pt.tumour_location}
     if pt.tumour_location == "near_vessel":

@@ -51,6 +51,7 @@ from ..errors import ConfigError
 
 __all__ = [
     "TrialSpec",
+    "roi_voxels",
     "TumourSpec",
     "GridSpec",
     "StrategySpec",
@@ -432,9 +433,18 @@ class GridSpec(_Model):
         raise ValueError("must be 'per_patient' or an integer >= 0 (the same phantom for every patient)")
 
     def roi_voxels(self, diameter_mm: float) -> int:
-        """Edge of the cubic region of interest [voxels]: (d + ``roi_margin_mm``) / spacing, up to a
-        multiple of 4."""
-        return max(16, int(math.ceil((diameter_mm + self.roi_margin_mm) / self.spacing_mm / 4.0)) * 4)
+        """Edge of the cubic region of interest [voxels] (:func:`roi_voxels` with this margin and spacing)."""
+        return roi_voxels(diameter_mm, self.roi_margin_mm, self.spacing_mm)
+
+
+def roi_voxels(diameter_mm: float, margin_mm: float, spacing_mm: float) -> int:
+    """Edge of a case's cubic region of interest [voxels]: (diameter + margin) / spacing, up to a
+    multiple of 4, at least 16 (trials and sensitivity runs).
+
+    >>> roi_voxels(25.0, 44.0, 1.0)
+    72
+    """
+    return max(16, int(math.ceil((diameter_mm + margin_mm) / spacing_mm / 4.0)) * 4)
 
 
 _STRATEGY_SECTIONS = ("applicator", "protocol", "cryo", "ire", "injection", "course")
